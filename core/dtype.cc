@@ -1,0 +1,36 @@
+#include "core/dtype.h"
+
+namespace fg {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::kFloat: return 4;
+    case DType::kDouble: return 8;
+    case DType::kInt32: return 4;
+    case DType::kInt64: return 8;
+    case DType::kUInt8: return 1;
+    case DType::kBool: return 1;
+    default: return 0;
+  }
+}
+
+std::string dtype_name(DType t) {
+  switch (t) {
+    case DType::kFloat: return "float32";
+    case DType::kDouble: return "float64";
+    case DType::kInt32: return "int32";
+    case DType::kInt64: return "int64";
+    case DType::kUInt8: return "uint8";
+    case DType::kBool: return "bool";
+    default: return str_cat("<invalid dtype ", static_cast<int>(t), ">");
+  }
+}
+
+bool is_floating(DType t) { return t == DType::kFloat || t == DType::kDouble; }
+bool is_integer(DType t) { return t == DType::kInt32 || t == DType::kInt64 || t == DType::kUInt8; }
+
+void throw_bad_dtype(const char* who, DType t, const char* allowed) {
+  throw InvalidArgument(str_cat(who, ": expected ", allowed, ", got ", dtype_name(t)));
+}
+
+}  // namespace fg

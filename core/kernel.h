@@ -1,0 +1,70 @@
+// What a CPU kernel sees: its inputs, attrs, outputs and (for state ops) variable slots.
+//
+//   void relu_kernel(KernelContext& ctx) {
+//     const Tensor& x = ctx.input(0);
+//     Tensor y = ctx.forward_input_or_allocate(0, x.dtype(), x.shape());  // in place when x is ours
+//     ...
+//     ctx.set_output(0, y);
+//   }
+//
+// The executor adds the node's name to any fg::Error a kernel throws.
+#pragma once
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/attr.h"
+#include "core/tensor.h"
+
+namespace fg {
+
+// A variable's storage in a session. Readers copy `value` under `mu`; writers replace or update it
+// under `mu` (in place only when no reader holds the buffer), so a step that read the old value
+// keeps it intact.
+struct VariableSlot {
+  std::mutex mu;
+  Tensor value;
+  std::string name;
+};
+
+class KernelContext {
+ public:
+  KernelContext(const std::string& op_name, const AttrMap& attrs, std::vector<Tensor>& inputs,
+                std::vector<VariableSlot*>& refs, std::vector<Tensor>& outputs, std::atomic<uint64_t>* counter)
+      : op_name_(op_name), attrs_(attrs), inputs_(inputs), refs_(refs), outputs_(outputs), counter_(counter) {}
+
+  const std::string& op_name() const { return op_name_; }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  const Tensor& input(int i) const { return inputs_[i]; }
+  // The input's buffer when nothing else holds it and its size matches; otherwise a new tensor.
+  Tensor forward_input_or_allocate(int i, DType dtype, const Shape& shape);
+  Tensor allocate_output(int i, DType dtype, const Shape& shape);
+  void set_output(int i, Tensor t) { outputs_[i] = std::move(t); }
+  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+
+  // Slot behind a reference input (Assign's `ref`, ApplyGradientDescent's `var`, ...).
+  VariableSlot& ref(int i) const { return *refs_.at(i); }
+
+  template <typename T>
+  const T& attr(const std::string& name) const {
+    auto it = attrs_.find(name);
+    if (it == attrs_.end() || !std::holds_alternative<T>(it->second))
+      throw Internal(str_cat("kernel for '", op_name_, "' expects attr '", name, "'"));
+    return std::get<T>(it->second);
+  }
+  // Per-node counter that survives across runs (random ops advance it to draw fresh numbers).
+  std::atomic<uint64_t>& counter() const { return *counter_; }
+
+ private:
+  const std::string& op_name_;
+  const AttrMap& attrs_;
+  std::vector<Tensor>& inputs_;
+  std::vector<VariableSlot*>& refs_;
+  std::vector<Tensor>& outputs_;
+  std::atomic<uint64_t>* counter_;
+};
+
+using Kernel = void (*)(KernelContext&);
+
+}  // namespace fg

@@ -1,0 +1,114 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <sstream>
+
+namespace fg {
+
+namespace {
+constexpr size_t kAlignment = 64;
+}
+
+Buffer::Buffer(size_t bytes) : size_(bytes) {
+  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  data_ = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+  if (!data_) throw std::bad_alloc();
+}
+
+Buffer::~Buffer() { std::free(data_); }
+
+Tensor Tensor::empty(DType dtype, const Shape& shape) {
+  FG_CHECK(shape.is_fully_defined(), InvalidArgument, "Tensor: shape ", shape, " is not fully defined");
+  FG_CHECK(dtype_size(dtype) > 0, InvalidArgument, "Tensor: invalid dtype ", dtype_name(dtype));
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = shape;
+  t.num_elements_ = shape.num_elements();
+  t.buffer_ = std::make_shared<Buffer>(t.num_bytes());
+  return t;
+}
+
+Tensor::Tensor(DType dtype, const Shape& shape) : Tensor(empty(dtype, shape)) {
+  std::memset(raw_data(), 0, num_bytes());
+}
+
+Tensor::Tensor(float v) : Tensor(empty(f32, {})) { *data<float>() = v; }
+Tensor::Tensor(double v) : Tensor(empty(f64, {})) { *data<double>() = v; }
+Tensor::Tensor(int32_t v) : Tensor(empty(i32, {})) { *data<int32_t>() = v; }
+Tensor::Tensor(int64_t v) : Tensor(empty(i64, {})) { *data<int64_t>() = v; }
+Tensor::Tensor(bool v) : Tensor(empty(boolean, {})) { *data<bool>() = v; }
+
+void Tensor::check_dtype(DType want) const {
+  FG_CHECK(dtype_ == want, InvalidArgument, "Tensor of dtype ", dtype_name(dtype_),
+           " accessed as ", dtype_name(want));
+}
+
+int64_t Tensor::offset_of(std::initializer_list<int64_t> index) const {
+  FG_CHECK(static_cast<int>(index.size()) == rank(), InvalidArgument, "Tensor::at: ", index.size(),
+           " indices for shape ", shape_);
+  int64_t off = 0;
+  int i = 0;
+  for (int64_t ix : index) {
+    FG_CHECK(ix >= 0 && ix < shape_.dim(i), OutOfRange, "Tensor::at: index ", ix, " out of range for dim ",
+             i, " of shape ", shape_);
+    off = off * shape_.dim(i) + ix;
+    ++i;
+  }
+  return off;
+}
+
+Tensor Tensor::reshaped(const Shape& shape) const {
+  FG_CHECK(shape.is_fully_defined() && shape.num_elements() == num_elements_, InvalidArgument,
+           "Tensor::reshaped: cannot reshape ", shape_, " to ", shape);
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  if (!valid()) return {};
+  Tensor t = empty(dtype_, shape_);
+  std::memcpy(t.raw_data(), raw_data(), num_bytes());
+  return t;
+}
+
+bool Tensor::equals(const Tensor& o) const {
+  if (valid() != o.valid()) return false;
+  if (!valid()) return true;
+  return dtype_ == o.dtype_ && shape_ == o.shape_ && std::memcmp(raw_data(), o.raw_data(), num_bytes()) == 0;
+}
+
+std::string Tensor::to_string(int64_t max_elements) const {
+  if (!valid()) return "Tensor(<empty>)";
+  std::ostringstream os;
+  const int r = rank();
+  // block[d]: elements spanned by one bracket at depth d.
+  std::vector<int64_t> block(r, 1);
+  for (int d = r - 1; d >= 0; --d) block[d] = shape_.dim(d) * (d + 1 < r ? block[d + 1] : 1);
+  dispatch_all(dtype_, "Tensor::to_string", [&]<typename T>() {
+    const T* p = data<T>();
+    const int64_t n = std::min(num_elements_, max_elements);
+    if (num_elements_ == 0) {
+      for (int d = 0; d < r; ++d) os << "[";
+      for (int d = 0; d < r; ++d) os << "]";
+      return;
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      for (int d = 0; d < r; ++d) if (k % block[d] == 0) os << "[";
+      if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, bool>) os << static_cast<int>(p[k]);
+      else os << p[k];
+      int closed = 0;
+      for (int d = r - 1; d >= 0; --d) if ((k + 1) % block[d] == 0) { os << "]"; ++closed; }
+      if (k + 1 < n) {
+        if (closed) os << '\n' << std::string(r - closed, ' ');
+        else os << ' ';
+      }
+    }
+    if (n < num_elements_) os << " ...";
+  });
+  return os.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+
+}  // namespace fg

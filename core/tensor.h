@@ -1,0 +1,117 @@
+// A dense n-d array: dtype, fully defined shape, and a 64-byte-aligned buffer shared by copies.
+//
+//   Tensor a(f32, {2, 3});                                // zero-filled
+//   Tensor b = Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2});
+//   Tensor c(0.5f);                                       // scalar
+//   b.flat<float>()[3] == 4; c.scalar<float>() == 0.5f;
+//   std::cout << b;                                       // [[1 2] [3 4]]
+//
+// Copying a Tensor shares its buffer (like TF); clone() copies the bytes.
+// A Tensor may be read from several threads; writing one that others read is the caller's race.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <ostream>
+#include <span>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/errors.h"
+#include "core/shape.h"
+
+namespace fg {
+
+class Buffer {
+ public:
+  explicit Buffer(size_t bytes);
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  void* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  void* data_;
+  size_t size_;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // an empty handle: !valid()
+  Tensor(DType dtype, const Shape& shape);  // zero-filled
+  // Scalars.
+  Tensor(float v);
+  Tensor(double v);
+  Tensor(int32_t v);
+  Tensor(int64_t v);
+  Tensor(bool v);
+
+  // Allocates without zero-filling: for kernels that overwrite every element.
+  static Tensor empty(DType dtype, const Shape& shape);
+
+  template <typename T>
+  static Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
+    Tensor t = empty(dtype_of<T>(), shape);
+    FG_CHECK(static_cast<int64_t>(values.size()) == t.num_elements(), InvalidArgument,
+             "Tensor::from_vector: ", values.size(), " values for shape ", shape);
+    std::copy(values.begin(), values.end(), t.data<T>());
+    return t;
+  }
+  template <typename T>
+  static Tensor from_vector(const std::vector<T>& values) {
+    return from_vector(values, Shape{static_cast<int64_t>(values.size())});
+  }
+
+  bool valid() const { return buffer_ != nullptr; }
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  int64_t dim(int i) const { return shape_.dim(i); }
+  int64_t num_elements() const { return num_elements_; }
+  size_t num_bytes() const { return num_elements_ * dtype_size(dtype_); }
+
+  void* raw_data() const { return buffer_ ? static_cast<char*>(buffer_->data()) : nullptr; }
+  template <typename T>
+  T* data() const {
+    check_dtype(dtype_of<T>());
+    return static_cast<T*>(raw_data());
+  }
+  template <typename T>
+  std::span<T> flat() const { return {data<T>(), static_cast<size_t>(num_elements_)}; }
+  template <typename T>
+  T scalar() const {
+    FG_CHECK(num_elements_ == 1, InvalidArgument, "Tensor::scalar: tensor has shape ", shape_);
+    return *data<T>();
+  }
+  // Element at a multi-index, for tests and printing: t.at<float>({1, 2}).
+  template <typename T>
+  T& at(std::initializer_list<int64_t> index) const { return data<T>()[offset_of(index)]; }
+  template <typename T>
+  std::vector<T> to_vector() const { auto f = flat<T>(); return {f.begin(), f.end()}; }
+
+  // Same buffer, new shape with the same number of elements.
+  Tensor reshaped(const Shape& shape) const;
+  Tensor clone() const;
+  // True when no other Tensor shares this buffer (so a kernel may overwrite it).
+  bool unique() const { return buffer_.use_count() == 1; }
+  bool shares_buffer_with(const Tensor& o) const { return buffer_ == o.buffer_; }
+
+  // Elementwise equality of dtype, shape and values.
+  bool equals(const Tensor& o) const;
+  std::string to_string(int64_t max_elements = 64) const;
+
+ private:
+  void check_dtype(DType want) const;
+  int64_t offset_of(std::initializer_list<int64_t> index) const;
+
+  DType dtype_ = DType::kInvalid;
+  Shape shape_;
+  int64_t num_elements_ = 0;
+  std::shared_ptr<Buffer> buffer_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+}  // namespace fg

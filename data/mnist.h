@@ -1,0 +1,75 @@
+// MNIST (IDX files) the way the seed prepares it: pixels / 255 as float32 [N, 784], int32
+// labels, the first 5,000 training images held out for validation.
+//
+//   auto mnist = data::load_mnist(data::default_mnist_dir());
+//   RandomEngine rng(42);
+//   for (auto& [xb, yb] : data::shuffle_batch(mnist.train.images, mnist.train.labels, 200, rng)) ...
+//
+// A truncated or corrupt file is a DataLoss naming the file; a missing one is NotFound.
+#pragma once
+#include <string>
+
+#include "core/random.h"
+#include "core/tensor.h"
+
+namespace fg::data {
+
+struct Split {
+  Tensor images;  // float32 [N, 784], in [0, 1]
+  Tensor labels;  // int32 [N]
+  int64_t size() const { return labels.valid() ? labels.num_elements() : 0; }
+};
+
+struct Mnist {
+  Split train, validation, test;
+};
+
+// uint8 [N, rows, cols] from an idx3 file (magic 0x00000803).
+Tensor read_idx_images(const std::string& path);
+// uint8 [N] from an idx1 file (magic 0x00000801).
+Tensor read_idx_labels(const std::string& path);
+
+// $FG_MNIST_DIR, else $FG_DATA_DIR/mnist, else ~/.cache/flowgraph/mnist.
+std::string default_mnist_dir();
+// Reads the four standard files (train-images-idx3-ubyte, ...) from `dir`.
+Mnist load_mnist(const std::string& dir, int64_t validation_size = 5000);
+
+// Rows `indices[begin, end)` of `x` gathered into a new tensor (the first dim indexes rows).
+Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& indices, int64_t begin, int64_t end);
+
+// The seed's shuffle_batch: a fresh permutation, split into len(X) // batch_size nearly equal
+// batches (np.array_split), gathered lazily one batch at a time.
+class ShuffleBatch {
+ public:
+  ShuffleBatch(Tensor x, Tensor y, int64_t batch_size, RandomEngine& rng);
+  class iterator {
+   public:
+    using value_type = std::pair<Tensor, Tensor>;
+    const value_type& operator*() const { return current_; }
+    iterator& operator++();
+    bool operator!=(const iterator& o) const { return batch_ != o.batch_; }
+
+   private:
+    friend class ShuffleBatch;
+    iterator(const ShuffleBatch* owner, int64_t batch);
+    const ShuffleBatch* owner_;
+    int64_t batch_;
+    value_type current_;
+  };
+  iterator begin() const { return iterator(this, 0); }
+  iterator end() const { return iterator(nullptr, n_batches_); }
+  int64_t num_batches() const { return n_batches_; }
+  // [begin, end) of batch b within the permutation.
+  std::pair<int64_t, int64_t> batch_range(int64_t b) const;
+
+ private:
+  Tensor x_, y_;
+  std::vector<int64_t> perm_;
+  int64_t n_batches_;
+};
+
+inline ShuffleBatch shuffle_batch(Tensor x, Tensor y, int64_t batch_size, RandomEngine& rng) {
+  return ShuffleBatch(std::move(x), std::move(y), batch_size, rng);
+}
+
+}  // namespace fg::data

@@ -1,0 +1,502 @@
+#include "graph/graph_io.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include "graph/op_registry.h"
+#include "graph/tensor_proto.h"
+
+namespace fg {
+
+namespace {
+
+// TF 1.10's GraphDef producer version, what the fixture and TF's tools expect to see.
+constexpr int kProducer = 26;
+
+// A dtype as flowgraph carries it: reference types become their base type, and types
+// flowgraph has no Tensor for keep TF's number (DType's values are TF's enum by design).
+DType carried_dtype(int t) { return static_cast<DType>(t > 100 ? t - 100 : t); }
+
+std::string tensor_ref(const Output& o) {
+  return o.index() == 0 ? o.op()->name() : str_cat(o.op()->name(), ":", o.index());
+}
+
+[[noreturn]] void rethrow_with_context(const Error& e, const std::string& context) {
+  const std::string msg = str_cat(context, e.what());
+  switch (e.code()) {
+    case Code::kInvalidArgument: throw InvalidArgument(msg);
+    case Code::kNotFound: throw NotFound(msg);
+    case Code::kAlreadyExists: throw AlreadyExists(msg);
+    case Code::kFailedPrecondition: throw FailedPrecondition(msg);
+    case Code::kOutOfRange: throw OutOfRange(msg);
+    case Code::kUnimplemented: throw Unimplemented(msg);
+    case Code::kDataLoss: throw DataLoss(msg);
+    default: throw Internal(msg);
+  }
+}
+
+const char* attr_kind_name(const AttrValue& v) {
+  static const char* names[] = {"none",  "int",          "float",       "bool",        "string",
+                                "type",  "shape",        "tensor",      "list(int)",   "list(float)",
+                                "list(type)", "list(shape)", "list(string)"};
+  return names[v.index()];
+}
+
+bool is_empty_list(const AttrValue& v) {
+  return std::visit([](const auto& x) {
+    using X = std::decay_t<decltype(x)>;
+    if constexpr (requires { x.empty(); } && !std::is_same_v<X, std::string>) return x.empty();
+    else return false;
+  }, v);
+}
+
+// An empty `list {}` carries no element type; give it the kind the op expects.
+AttrValue empty_list_like(const AttrValue& kind) {
+  return std::visit([](const auto& x) -> AttrValue {
+    using X = std::decay_t<decltype(x)>;
+    if constexpr (requires { x.empty(); } && !std::is_same_v<X, std::string>) return X{};
+    else return std::vector<int64_t>{};
+  }, kind);
+}
+
+// "name", "name:3" or "^name".
+struct InputRef {
+  std::string node;
+  int index = 0;
+  bool control = false;
+};
+
+InputRef parse_input(const std::string& s, const std::string& who) {
+  InputRef r;
+  if (!s.empty() && s[0] == '^') {
+    r.control = true;
+    r.node = s.substr(1);
+  } else {
+    r.node = s;
+    const auto colon = s.rfind(':');
+    if (colon != std::string::npos && colon + 1 < s.size() &&
+        std::all_of(s.begin() + colon + 1, s.end(), [](unsigned char c) { return std::isdigit(c); })) {
+      r.node = s.substr(0, colon);
+      FG_CHECK(s.size() - colon - 1 <= 9, InvalidArgument, who, ": input '", s, "' has an absurd output index");
+      r.index = std::stoi(s.substr(colon + 1));
+    }
+  }
+  FG_CHECK(!r.node.empty(), InvalidArgument, who, ": empty input name '", s, "'");
+  return r;
+}
+
+// The attr names an op def relies on (its kernel, shape function or arg lists read them).
+std::set<std::string> known_attrs(const OpDef& def) {
+  std::set<std::string> r;
+  for (const auto& [name, v] : def.attr_defaults) r.insert(name);
+  for (const auto& [name, v] : def.allowed_types) r.insert(name);
+  for (const auto* args : {&def.inputs, &def.outputs})
+    for (const ArgDef& a : *args) {
+      if (!a.type_attr.empty()) r.insert(a.type_attr);
+      if (!a.number_attr.empty()) r.insert(a.number_attr);
+    }
+  return r;
+}
+
+bool has_unsupported_dtype(const AttrValue& v) {
+  if (auto* t = std::get_if<DType>(&v)) return !is_supported_dtype(*t);
+  if (auto* ts = std::get_if<std::vector<DType>>(&v))
+    return std::any_of(ts->begin(), ts->end(), [](DType t) { return !is_supported_dtype(t); });
+  return false;
+}
+
+}  // namespace
+
+bool is_supported_dtype(DType t) {
+  switch (t) {
+    case DType::kFloat: case DType::kDouble: case DType::kInt32:
+    case DType::kUInt8: case DType::kInt64: case DType::kBool:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// ---- attrs
+
+tensorflow::AttrValue attr_to_proto(const AttrValue& v) {
+  tensorflow::AttrValue p;
+  std::visit([&](const auto& x) {
+    using X = std::decay_t<decltype(x)>;
+    if constexpr (std::is_same_v<X, std::monostate>) {
+    } else if constexpr (std::is_same_v<X, int64_t>) p.set_i(x);
+    else if constexpr (std::is_same_v<X, float>) p.set_f(x);
+    else if constexpr (std::is_same_v<X, bool>) p.set_b(x);
+    else if constexpr (std::is_same_v<X, std::string>) p.set_s(x);
+    else if constexpr (std::is_same_v<X, DType>) p.set_type(dtype_to_proto(x));
+    else if constexpr (std::is_same_v<X, Shape>) *p.mutable_shape() = shape_to_proto(x);
+    else if constexpr (std::is_same_v<X, Tensor>) *p.mutable_tensor() = tensor_to_proto(x);
+    else {
+      auto* list = p.mutable_list();
+      for (const auto& e : x) {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, int64_t>) list->add_i(e);
+        else if constexpr (std::is_same_v<E, float>) list->add_f(e);
+        else if constexpr (std::is_same_v<E, DType>) list->add_type(dtype_to_proto(e));
+        else if constexpr (std::is_same_v<E, Shape>) *list->add_shape() = shape_to_proto(e);
+        else list->add_s(e);
+      }
+    }
+  }, v);
+  return p;
+}
+
+bool attr_from_proto(const tensorflow::AttrValue& p, const std::string& who, AttrValue* out) {
+  using P = tensorflow::AttrValue;
+  switch (p.value_case()) {
+    case P::kS: *out = p.s(); return true;
+    case P::kI: *out = static_cast<int64_t>(p.i()); return true;
+    case P::kF: *out = p.f(); return true;
+    case P::kB: *out = p.b(); return true;
+    case P::kType: *out = carried_dtype(p.type()); return true;
+    case P::kShape: *out = shape_from_proto(p.shape(), who); return true;
+    case P::kTensor:
+      if (!is_supported_dtype(carried_dtype(p.tensor().dtype()))) return false;
+      *out = tensor_from_proto(p.tensor(), who);
+      return true;
+    case P::kList: {
+      const auto& l = p.list();
+      const int kinds = (l.s_size() > 0) + (l.i_size() > 0) + (l.f_size() > 0) + (l.b_size() > 0) +
+                        (l.type_size() > 0) + (l.shape_size() > 0) + (l.tensor_size() > 0) + (l.func_size() > 0);
+      if (kinds > 1 || l.b_size() || l.tensor_size() || l.func_size()) return false;
+      if (l.s_size()) *out = std::vector<std::string>(l.s().begin(), l.s().end());
+      else if (l.f_size()) *out = std::vector<float>(l.f().begin(), l.f().end());
+      else if (l.type_size()) {
+        std::vector<DType> ts;
+        for (int t : l.type()) ts.push_back(carried_dtype(t));
+        *out = std::move(ts);
+      } else if (l.shape_size()) {
+        std::vector<Shape> ss;
+        for (const auto& s : l.shape()) ss.push_back(shape_from_proto(s, who));
+        *out = std::move(ss);
+      } else {
+        *out = std::vector<int64_t>(l.i().begin(), l.i().end());  // also the empty list
+      }
+      return true;
+    }
+    default:
+      return false;  // func, placeholder, or nothing set: carried as bytes
+  }
+}
+
+// ---- export
+
+tensorflow::GraphDef to_graph_def(const Graph& g, const GraphDefOptions& options) {
+  tensorflow::GraphDef gd;
+  gd.mutable_versions()->set_producer(kProducer);
+  for (const Operation* op : g.get_operations()) {
+    tensorflow::NodeDef* n = gd.add_node();
+    n->set_name(op->name());
+    n->set_op(op->type());
+    for (const Output& in : op->inputs()) n->add_input(tensor_ref(in));
+    for (const Operation* c : op->control_inputs()) n->add_input("^" + c->name());
+    if (!op->device().empty()) n->set_device(op->device());
+    auto& attrs = *n->mutable_attr();
+    for (const auto& [name, v] : op->attrs()) {
+      if (std::holds_alternative<std::monostate>(v)) continue;
+      attrs[name] = attr_to_proto(v);
+    }
+    for (const auto& [name, bytes] : op->opaque_attrs()) {
+      FG_CHECK(attrs[name].ParseFromString(bytes), Internal, "to_graph_def: node '", op->name(), "' attr '", name,
+               "' holds bytes that are not an AttrValue");
+    }
+    if (options.add_shapes && op->num_outputs() > 0) {
+      auto* list = attrs["_output_shapes"].mutable_list();
+      list->Clear();
+      for (int i = 0; i < op->num_outputs(); ++i) *list->add_shape() = shape_to_proto(op->output_shape(i));
+    }
+  }
+  return gd;
+}
+
+tensorflow::GraphDef Graph::to_graph_def() const { return fg::to_graph_def(*this); }
+
+// ---- import
+
+namespace {
+
+struct NodeInfo {
+  const tensorflow::NodeDef* def = nullptr;
+  std::vector<InputRef> inputs;  // data inputs then control inputs, as in the NodeDef
+  int max_output_ref = -1;       // highest output index any consumer names
+  Operation* op = nullptr;
+};
+
+// Output dtypes of an opaque node: a registered def's arg list when there is one, else TF's
+// usual attrs (list "dtypes"/"Tout"/"out_types", or one of T/dtype/out_type/DstT for all).
+std::vector<DType> opaque_output_dtypes(const OpDef* reg, const AttrMap& attrs, int count) {
+  auto dtype_attr = [&](const std::string& name) {
+    auto it = attrs.find(name);
+    return it != attrs.end() && std::holds_alternative<DType>(it->second) ? std::get<DType>(it->second)
+                                                                          : DType::kInvalid;
+  };
+  std::vector<DType> r(count, DType::kInvalid);
+  if (reg) {
+    for (int i = 0; i < count && i < static_cast<int>(reg->outputs.size()); ++i)
+      r[i] = reg->outputs[i].fixed != DType::kInvalid ? reg->outputs[i].fixed : dtype_attr(reg->outputs[i].type_attr);
+    return r;
+  }
+  for (const char* list_name : {"dtypes", "Tout", "out_types", "output_types"}) {
+    auto it = attrs.find(list_name);
+    if (it == attrs.end() || !std::holds_alternative<std::vector<DType>>(it->second)) continue;
+    const auto& ts = std::get<std::vector<DType>>(it->second);
+    for (int i = 0; i < count && i < static_cast<int>(ts.size()); ++i) r[i] = ts[i];
+    return r;
+  }
+  for (const char* name : {"T", "dtype", "out_type", "DstT"}) {
+    const DType t = dtype_attr(name);
+    if (t != DType::kInvalid) {
+      std::fill(r.begin(), r.end(), t);
+      break;
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, const ImportGraphDefOptions& options) {
+  ImportResult result;
+  const int n_nodes = graph_def.node_size();
+
+  // Index the nodes and check their inputs before touching the graph.
+  std::unordered_map<std::string, int> index;
+  std::vector<NodeInfo> nodes(n_nodes);
+  for (int i = 0; i < n_nodes; ++i) {
+    const auto& nd = graph_def.node(i);
+    FG_CHECK(!nd.name().empty(), InvalidArgument, "import_graph_def: node ", i, " has no name");
+    FG_CHECK(!nd.op().empty(), InvalidArgument, "import_graph_def: node '", nd.name(), "' has no op type");
+    FG_CHECK(index.emplace(nd.name(), i).second, InvalidArgument, "import_graph_def: node '", nd.name(),
+             "' appears twice in the GraphDef");
+    nodes[i].def = &nd;
+  }
+  std::map<std::string, Output> input_map;
+  for (const auto& [key, out] : options.input_map) {
+    FG_CHECK(out && out.graph() == &g, InvalidArgument, "import_graph_def: input_map['", key,
+             "'] is not a tensor of the destination graph");
+    const InputRef r = parse_input(key, "import_graph_def: input_map");
+    FG_CHECK(!r.control, InvalidArgument, "import_graph_def: input_map key '", key, "' is a control input");
+    input_map[str_cat(r.node, ":", r.index)] = out;
+  }
+  for (auto& n : nodes) {
+    const std::string who = str_cat("import_graph_def: node '", n.def->name(), "'");
+    bool seen_control = false;
+    for (const std::string& s : n.def->input()) {
+      InputRef r = parse_input(s, who);
+      FG_CHECK(!seen_control || r.control, InvalidArgument, who, ": data input '", s, "' follows a control input");
+      seen_control = r.control;
+      const bool mapped = !r.control && input_map.count(str_cat(r.node, ":", r.index));
+      auto it = index.find(r.node);
+      FG_CHECK(mapped || it != index.end(), InvalidArgument, who, " has an input '", s,
+               "' that names no node of the GraphDef");
+      if (!r.control && it != index.end())
+        nodes[it->second].max_output_ref = std::max(nodes[it->second].max_output_ref, r.index);
+      n.inputs.push_back(std::move(r));
+    }
+  }
+
+  // Topological order: depth first from each node in file order, so an ordered file keeps
+  // its order exactly.
+  std::vector<int> order;
+  order.reserve(n_nodes);
+  {
+    std::vector<char> state(n_nodes, 0);  // 1 = on the stack, 2 = done
+    for (int root = 0; root < n_nodes; ++root) {
+      if (state[root]) continue;
+      std::vector<std::pair<int, size_t>> stack{{root, 0}};
+      state[root] = 1;
+      while (!stack.empty()) {
+        auto& [i, next] = stack.back();
+        if (next < nodes[i].inputs.size()) {
+          const InputRef& r = nodes[i].inputs[next++];
+          if (!r.control && input_map.count(str_cat(r.node, ":", r.index))) continue;
+          const int dep = index.at(r.node);
+          FG_CHECK(state[dep] != 1, InvalidArgument, "import_graph_def: the GraphDef has a cycle through node '",
+                   r.node, "' (TF's while loops are not supported)");
+          if (state[dep] == 0) {
+            state[dep] = 1;
+            stack.push_back({dep, 0});
+          }
+        } else {
+          state[i] = 2;
+          order.push_back(i);
+          stack.pop_back();
+        }
+      }
+    }
+  }
+
+  // The scope, as TF's import_graph_def(name=...) opens it.
+  if (!options.prefix.empty()) {
+    if (options.prefix.back() == '/') {
+      result.prefix = options.prefix;
+    } else {
+      auto scope = g.name_scope(options.prefix);
+      result.prefix = g.current_name_scope();
+    }
+  }
+  for (const auto& n : nodes)
+    FG_CHECK(!g.find_operation(result.prefix + n.def->name()), InvalidArgument, "import_graph_def: node '",
+             result.prefix + n.def->name(), "' already exists in the graph");
+  // Imported nodes keep exactly the control inputs the file gives them.
+  auto no_deps = g.control_dependencies({});
+
+  OpRegistry& registry = OpRegistry::global();
+  // All or nothing: a node that fails removes the ones imported before it.
+  const int64_t ops_before = g.num_operations();
+  struct Rollback {
+    Graph& g;
+    int64_t n;
+    bool armed = true;
+    ~Rollback() { if (armed) g.truncate_operations(n); }
+  } rollback{g, ops_before};
+  for (int i : order) {
+    NodeInfo& n = nodes[i];
+    const tensorflow::NodeDef& nd = *n.def;
+    const std::string full = result.prefix + nd.name();
+    const std::string who = str_cat("import_graph_def: node '", full, "' (", nd.op(), ")");
+    try {
+      std::vector<Output> data;
+      std::vector<Operation*> control;
+      for (const InputRef& r : n.inputs) {
+        if (!r.control) {
+          auto m = input_map.find(str_cat(r.node, ":", r.index));
+          if (m != input_map.end()) {
+            data.push_back(m->second);
+            continue;
+          }
+        }
+        Operation* src = nodes[index.at(r.node)].op;
+        if (r.control) {
+          control.push_back(src);
+          continue;
+        }
+        FG_CHECK(r.index < src->num_outputs(), InvalidArgument, who, ": input '", r.node, ":", r.index,
+                 "' names output ", r.index, " but '", src->name(), "' (", src->type(), ") has ", src->num_outputs(),
+                 " outputs");
+        data.push_back(src->output(r.index));
+      }
+
+      const OpDef* reg = registry.find(nd.op());
+      std::set<std::string> reg_attrs;
+      if (reg) reg_attrs = known_attrs(*reg);
+      bool opaque = reg == nullptr;
+      AttrMap attrs;
+      std::map<std::string, std::string> raw;
+      // Sorted, so opaque attrs and error messages do not depend on the map's hash order.
+      std::map<std::string, const tensorflow::AttrValue*> sorted;
+      for (const auto& [name, value] : nd.attr()) sorted[name] = &value;
+      for (const auto& [name, value] : sorted) {
+        AttrValue v;
+        if (attr_from_proto(*value, str_cat(full, " attr '", name, "'"), &v)) {
+          if (reg_attrs.count(name) && has_unsupported_dtype(v)) opaque = true;
+          // TF's encoding may differ from flowgraph's for the same value (`float_val: 0` for
+          // a zeros tensor); keep the file's bytes so the node exports as it came.
+          std::string bytes = value->SerializeAsString();
+          if (attr_to_proto(v).SerializeAsString() != bytes) raw[name] = std::move(bytes);
+          attrs[name] = std::move(v);
+        } else {
+          raw[name] = value->SerializeAsString();
+          if (reg_attrs.count(name)) opaque = true;
+        }
+      }
+      for (const Output& x : data)
+        if (!is_supported_dtype(x.dtype())) opaque = true;
+
+      if (!opaque) {
+        // Attr kinds the op relies on must be right before the builder reads them.
+        for (const auto& [name, def_value] : reg->attr_defaults) {
+          auto it = attrs.find(name);
+          if (it == attrs.end() || std::holds_alternative<std::monostate>(def_value)) continue;
+          if (it->second.index() != def_value.index() && is_empty_list(it->second))
+            it->second = empty_list_like(def_value);
+          FG_CHECK(it->second.index() == def_value.index(), InvalidArgument, who, ": attr '", name, "' is a ",
+                   attr_kind_name(it->second), ", expected a ", attr_kind_name(def_value));
+        }
+        for (const std::string& name : reg_attrs) {
+          auto it = attrs.find(name);
+          if (it == attrs.end()) continue;
+          bool is_type = reg->allowed_types.count(name) > 0, is_number = false;
+          for (const auto* args : {&reg->inputs, &reg->outputs})
+            for (const ArgDef& a : *args) {
+              is_type = is_type || a.type_attr == name;
+              is_number = is_number || a.number_attr == name;
+            }
+          FG_CHECK(!is_type || std::holds_alternative<DType>(it->second), InvalidArgument, who, ": attr '", name,
+                   "' is a ", attr_kind_name(it->second), ", expected a type");
+          FG_CHECK(!is_number || std::holds_alternative<int64_t>(it->second), InvalidArgument, who, ": attr '",
+                   name, "' is a ", attr_kind_name(it->second), ", expected an int");
+        }
+      }
+
+      const OpDef& def = opaque ? registry.opaque_def(nd.op()) : *reg;
+      OpBuilder b(g, def, full + "/");  // trailing '/': this exact name, marked as used
+      if (opaque) {
+        for (const Output& x : data) b.input(x);
+        int count = n.max_output_ref + 1;
+        if (reg) count = std::max(count, static_cast<int>(reg->outputs.size()));
+        std::vector<Shape> shapes;
+        auto os = nd.attr().find("_output_shapes");
+        if (os != nd.attr().end()) {
+          count = std::max(count, os->second.list().shape_size());
+          for (const auto& s : os->second.list().shape()) shapes.push_back(shape_from_proto(s, who));
+        }
+        shapes.resize(count, Shape::unknown());
+        b.opaque_outputs(opaque_output_dtypes(reg, attrs, count), shapes);
+      } else {
+        size_t pos = 0;
+        for (const ArgDef& arg : reg->inputs) {
+          if (arg.number_attr.empty()) {
+            FG_CHECK(pos < data.size(), InvalidArgument, who, ": has ", data.size(), " inputs; input '", arg.name,
+                     "' is missing");
+            b.input(data[pos++]);
+            continue;
+          }
+          auto it = attrs.find(arg.number_attr);
+          FG_CHECK(it != attrs.end(), InvalidArgument, who, ": missing attr '", arg.number_attr, "'");
+          const int64_t count = std::get<int64_t>(it->second);
+          FG_CHECK(count >= 0 && pos + count <= data.size(), InvalidArgument, who, ": attr ", arg.number_attr, " = ",
+                   count, " but the node has ", data.size(), " inputs");
+          b.input_list(std::vector<Output>(data.begin() + pos, data.begin() + pos + count));
+          pos += count;
+        }
+        FG_CHECK(pos == data.size(), InvalidArgument, who, ": has ", data.size(), " inputs, ", nd.op(),
+                 " takes ", pos);
+      }
+      for (auto& [name, v] : attrs) b.attr(name, std::move(v));
+      for (auto& [name, bytes] : raw) b.opaque_attr(name, std::move(bytes));
+      for (Operation* c : control) b.control_input(c);
+      b.device(nd.device());
+      n.op = b.build();
+      result.operations.push_back(n.op);
+      // TF's shape inference sees through Shape/Reshape chains flowgraph's does not; the
+      // shapes TF wrote refine ours (never contradict them: a clash keeps flowgraph's).
+      if (auto os = nd.attr().find("_output_shapes"); !opaque && os != nd.attr().end() &&
+                                                      os->second.list().shape_size() == n.op->num_outputs()) {
+        for (int k = 0; k < n.op->num_outputs(); ++k) {
+          const Shape s = shape_from_proto(os->second.list().shape(k), who);
+          if (n.op->output_shape(k).compatible_with(s)) n.op->set_output_shape(k, s);
+        }
+      }
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      if (what.find(full) != std::string::npos) throw;
+      rethrow_with_context(e, who + ": ");
+    }
+  }
+  rollback.armed = false;
+  // The scopes of imported names are taken too, so a later name_scope("dnn") or Saver
+  // ("save") opens "dnn_1/" instead of colliding with imported nodes.
+  for (const Operation* op : result.operations)
+    for (size_t slash = op->name().find('/'); slash != std::string::npos; slash = op->name().find('/', slash + 1))
+      g.scoped_op_name(op->name().substr(0, slash + 1), "");
+  return result;
+}
+
+}  // namespace fg

@@ -1,0 +1,302 @@
+#include "graph/op_registry.h"
+
+#include <algorithm>
+
+namespace fg {
+
+// ---- OpDef
+
+namespace {
+bool looks_like_dtype(const std::string& s, DType* out) {
+  static const std::pair<const char*, DType> names[] = {
+      {"float", DType::kFloat}, {"double", DType::kDouble}, {"int32", DType::kInt32},
+      {"int64", DType::kInt64}, {"uint8", DType::kUInt8},  {"bool", DType::kBool}};
+  for (auto& [n, t] : names) if (s == n) { *out = t; return true; }
+  return false;
+}
+}  // namespace
+
+OpDef& OpDef::input(const std::string& name, const std::string& type_attr_or_dtype) {
+  DType t;
+  if (looks_like_dtype(type_attr_or_dtype, &t)) return input(name, t);
+  inputs.push_back({name, type_attr_or_dtype});
+  return *this;
+}
+OpDef& OpDef::input(const std::string& name, DType fixed) {
+  ArgDef a{name};
+  a.fixed = fixed;
+  inputs.push_back(a);
+  return *this;
+}
+OpDef& OpDef::ref_input(const std::string& name, const std::string& type_attr) {
+  ArgDef a{name, type_attr};
+  a.is_ref = true;
+  inputs.push_back(a);
+  return *this;
+}
+OpDef& OpDef::list_input(const std::string& name, const std::string& type_attr, const std::string& number_attr) {
+  ArgDef a{name, type_attr};
+  a.number_attr = number_attr;
+  inputs.push_back(a);
+  return *this;
+}
+OpDef& OpDef::output(const std::string& name, const std::string& type_attr) {
+  DType t;
+  if (looks_like_dtype(type_attr, &t)) return output(name, t);
+  outputs.push_back({name, type_attr});
+  return *this;
+}
+OpDef& OpDef::output(const std::string& name, DType fixed) {
+  ArgDef a{name};
+  a.fixed = fixed;
+  outputs.push_back(a);
+  return *this;
+}
+OpDef& OpDef::attr(const std::string& name, AttrValue default_value) {
+  attr_defaults.emplace_back(name, std::move(default_value));
+  return *this;
+}
+OpDef& OpDef::type_attr(const std::string& name, std::vector<DType> allowed) {
+  allowed_types[name] = std::move(allowed);
+  return *this;
+}
+
+// ---- OpRegistry
+
+OpDef& OpRegistry::add(const std::string& type) {
+  auto& slot = defs_[type];
+  FG_CHECK(!slot, Internal, "op type '", type, "' registered twice");
+  slot = std::make_unique<OpDef>();
+  slot->type = type;
+  return *slot;
+}
+
+const OpDef* OpRegistry::find(const std::string& type) const {
+  auto it = defs_.find(type);
+  return it == defs_.end() ? nullptr : it->second.get();
+}
+
+const OpDef& OpRegistry::get(const std::string& type) const {
+  const OpDef* d = find(type);
+  FG_CHECK(d, NotFound, "Op type not registered '", type, "'");
+  return *d;
+}
+
+std::vector<std::string> OpRegistry::types() const {
+  std::vector<std::string> r;
+  for (auto& [k, v] : defs_) r.push_back(k);
+  return r;
+}
+
+const OpDef& OpRegistry::placeholder_def(const std::string& type) {
+  if (const OpDef* d = find(type)) return *d;
+  OpDef& d = add(type);
+  d.stateful = true;
+  return d;
+}
+
+const OpDef& OpRegistry::opaque_def(const std::string& type) {
+  std::lock_guard lock(opaque_mu_);
+  auto& slot = opaque_defs_[type];
+  if (!slot) {
+    slot = std::make_unique<OpDef>();
+    slot->type = type;
+    slot->opaque = true;
+    slot->stateful = true;  // unknown semantics: never treat two such nodes as interchangeable
+  }
+  return *slot;
+}
+
+// ---- InferenceContext / GradContext
+
+void unchanged_shape(InferenceContext& c) { c.set_output(0, c.input_shape(0)); }
+
+Shape shape_from_shape_input(InferenceContext& c, int i) {
+  if (const Tensor* t = c.input_constant(i)) {
+    if (t->rank() != 1) c.fail(str_cat("shape input must be a vector, got shape ", t->shape()));
+    std::vector<int64_t> dims;
+    if (t->dtype() == DType::kInt32) for (int32_t d : t->flat<int32_t>()) dims.push_back(d);
+    else if (t->dtype() == DType::kInt64) for (int64_t d : t->flat<int64_t>()) dims.push_back(d);
+    else c.fail("shape input must be int32 or int64");
+    return Shape(dims);
+  }
+  const Shape& s = c.input_shape(i);
+  if (s.rank() == 1 && s.dim(0) >= 0) return Shape(std::vector<int64_t>(s.dim(0), -1));
+  return Shape::unknown();
+}
+
+const Tensor* InferenceContext::input_constant(int i) const {
+  const Operation* src = op_.input(i).op();
+  if (src->type() != "Const") return nullptr;
+  return &src->attr<Tensor>("value");
+}
+
+void InferenceContext::fail(const std::string& msg) const {
+  throw InvalidArgument(str_cat(op_.type(), " '", op_.name(), "': ", msg));
+}
+
+Output GradContext::grad_or_zeros(int i) const {
+  if (grads_.at(i)) return grads_[i];
+  Output y = op_.output(i);
+  return OpBuilder(y, "ZerosLike", y.op()->name() + "_grad/zeros_like").input(y).build_output();
+}
+
+// ---- OpBuilder
+
+OpBuilder::OpBuilder(Graph& g, const std::string& type, const std::string& name)
+    : g_(g), def_(OpRegistry::global().get(type)), name_(name.empty() ? type : name) {}
+
+OpBuilder::OpBuilder(Graph& g, const OpDef& def, const std::string& name)
+    : g_(g), def_(def), name_(name.empty() ? def.type : name) {}
+
+OpBuilder& OpBuilder::opaque_outputs(std::vector<DType> dtypes, std::vector<Shape> shapes) {
+  FG_CHECK(def_.opaque, Internal, def_.type, " '", name_, "': opaque_outputs on a registered def");
+  FG_CHECK(dtypes.size() == shapes.size(), Internal, def_.type, " '", name_, "': ", dtypes.size(),
+           " output dtypes but ", shapes.size(), " shapes");
+  opaque_dtypes_ = std::move(dtypes);
+  opaque_shapes_ = std::move(shapes);
+  return *this;
+}
+
+OpBuilder& OpBuilder::opaque_attr(const std::string& name, std::string serialized) {
+  opaque_attrs_[name] = std::move(serialized);
+  return *this;
+}
+
+OpBuilder& OpBuilder::device(const std::string& device) {
+  device_ = device;
+  return *this;
+}
+
+OpBuilder& OpBuilder::input(const Output& x) {
+  FG_CHECK(x.op(), InvalidArgument, def_.type, " '", name_, "': input ", inputs_.size(), " is a none tensor");
+  FG_CHECK(x.graph() == &g_, InvalidArgument, def_.type, " '", name_, "': input '", x.name(),
+           "' is from a different graph");
+  inputs_.push_back(x);
+  list_sizes_.push_back(-1);
+  return *this;
+}
+
+OpBuilder& OpBuilder::input_list(const std::vector<Output>& xs) {
+  for (const Output& x : xs) input(x);
+  for (size_t k = 0; k < xs.size(); ++k) list_sizes_.pop_back();
+  list_sizes_.push_back(static_cast<int>(xs.size()));
+  return *this;
+}
+
+OpBuilder& OpBuilder::attr(const std::string& name, AttrValue v) {
+  attrs_[name] = std::move(v);
+  return *this;
+}
+
+OpBuilder& OpBuilder::control_input(Operation* op) {
+  control_.push_back(op);
+  return *this;
+}
+
+OpBuilder& OpBuilder::exact_name() {
+  exact_ = true;
+  return *this;
+}
+
+Operation* OpBuilder::build() {
+  const std::string full_name = exact_ ? name_ : g_.scoped_op_name(name_, def_.type);
+  FG_CHECK(!g_.find_operation(full_name), InvalidArgument, "Duplicate node name in graph: '", full_name, "'");
+  auto fail = [&](const auto&... parts) -> void {
+    throw InvalidArgument(str_cat(def_.type, " '", full_name, "': ", parts...));
+  };
+
+  AttrMap attrs = attrs_;
+  // Match inputs to the OpDef's args, inferring type attrs and list lengths.
+  if (def_.opaque) {
+    // Nothing to check against: the importer vouches for the node as the file describes it.
+  } else if (list_sizes_.size() != def_.inputs.size())
+    fail("expects ", def_.inputs.size(), " input args, got ", list_sizes_.size());
+  size_t pos = 0;
+  for (size_t a = 0; a < def_.inputs.size() && !def_.opaque; ++a) {
+    const ArgDef& arg = def_.inputs[a];
+    const int n = list_sizes_[a] < 0 ? 1 : list_sizes_[a];
+    if (!arg.number_attr.empty()) {
+      if (list_sizes_[a] < 0) fail("input '", arg.name, "' must be a list");
+      if (n < 1) fail("input '", arg.name, "' needs at least one tensor");
+      attrs[arg.number_attr] = static_cast<int64_t>(n);
+    } else if (list_sizes_[a] >= 0) {
+      fail("input '", arg.name, "' is a single tensor, not a list");
+    }
+    for (int k = 0; k < n; ++k, ++pos) {
+      const Output& x = inputs_[pos];
+      if (arg.is_ref && x.op()->def().type != "VariableV2" && x.op()->def().type != "Variable")
+        fail("input '", arg.name, "' must be a variable reference, got '", x.name(), "' (", x.op()->type(), ")");
+      if (arg.fixed != DType::kInvalid) {
+        if (x.dtype() != arg.fixed)
+          fail("input '", arg.name, "' expects ", dtype_name(arg.fixed), ", got ", dtype_name(x.dtype()), " from '",
+               x.name(), "'");
+      } else if (!arg.type_attr.empty()) {
+        auto it = attrs.find(arg.type_attr);
+        if (it == attrs.end() || std::holds_alternative<std::monostate>(it->second)) {
+          attrs[arg.type_attr] = x.dtype();
+        } else if (std::get<DType>(it->second) != x.dtype()) {
+          fail("input '", arg.name, "' has dtype ", dtype_name(x.dtype()), " (from '", x.name(), "') but ",
+               arg.type_attr, " is ", dtype_name(std::get<DType>(it->second)));
+        }
+      }
+    }
+  }
+  for (const auto& [name, def] : def_.attr_defaults) {
+    if (!attrs.count(name)) {
+      if (std::holds_alternative<std::monostate>(def)) fail("missing required attr '", name, "'");
+      attrs[name] = def;
+    }
+  }
+  for (const auto& [name, allowed] : def_.allowed_types) {
+    auto it = attrs.find(name);
+    if (it == attrs.end()) fail("missing type attr '", name, "'");
+    const DType t = std::get<DType>(it->second);
+    if (std::find(allowed.begin(), allowed.end(), t) == allowed.end()) {
+      std::string list;
+      for (DType d : allowed) list += (list.empty() ? "" : ", ") + dtype_name(d);
+      fail("attr ", name, " = ", dtype_name(t), " is not allowed; expected one of {", list, "}");
+    }
+  }
+
+  Operation* op = g_.new_operation();
+  op->name_ = full_name;
+  op->type_ = def_.type;
+  op->def_ = &def_;
+  op->inputs_ = inputs_;
+  op->attrs_ = std::move(attrs);
+  op->device_ = device_;
+  op->opaque_attrs_ = opaque_attrs_;
+  for (Operation* c : g_.current_control_dependencies()) op->add_control_input(c);
+  for (Operation* c : control_) op->add_control_input(c);
+  for (const ArgDef& out : def_.outputs) {
+    DType t = out.fixed;
+    if (t == DType::kInvalid) {
+      auto it = op->attrs_.find(out.type_attr);
+      t = it == op->attrs_.end() ? DType::kInvalid : std::get<DType>(it->second);
+    }
+    op->output_dtypes_.push_back(t);
+  }
+  op->output_shapes_.assign(def_.outputs.size(), Shape::unknown());
+  if (def_.opaque) {
+    op->output_dtypes_ = opaque_dtypes_;
+    op->output_shapes_ = opaque_shapes_;
+  }
+  g_.register_op_name(op);
+  try {
+    if (def_.shape_fn) {
+      InferenceContext ctx(*op, op->output_shapes_);
+      def_.shape_fn(ctx);
+    }
+  } catch (...) {
+    g_.remove_last_operation();
+    throw;
+  }
+  for (const Output& x : op->inputs_) {
+    auto& cons = x.op()->consumers_;
+    if (cons.empty() || cons.back() != op) cons.push_back(op);
+  }
+  return op;
+}
+
+}  // namespace fg

@@ -1,0 +1,171 @@
+#include "graph/tensor_proto.h"
+
+#include <cstring>
+
+namespace fg {
+
+DType dtype_from_proto(tensorflow::DataType t, const std::string& who) {
+  int base = static_cast<int>(t);
+  if (base > 100) base -= 100;
+  switch (base) {
+    case tensorflow::DT_FLOAT: return DType::kFloat;
+    case tensorflow::DT_DOUBLE: return DType::kDouble;
+    case tensorflow::DT_INT32: return DType::kInt32;
+    case tensorflow::DT_UINT8: return DType::kUInt8;
+    case tensorflow::DT_INT64: return DType::kInt64;
+    case tensorflow::DT_BOOL: return DType::kBool;
+    case tensorflow::DT_INVALID:
+      throw InvalidArgument(str_cat(who, ": dtype is DT_INVALID (unset)"));
+    default:
+      throw Unimplemented(str_cat(who, ": dtype ", proto_dtype_name(static_cast<int>(t)),
+                                  " is not supported by flowgraph (float32, float64, int32, int64, "
+                                  "uint8, bool are)"));
+  }
+}
+
+tensorflow::DataType dtype_to_proto(DType t) {
+  // DType's values are TF's DataType numbers by construction.
+  return static_cast<tensorflow::DataType>(static_cast<int>(t));
+}
+
+std::string proto_dtype_name(int t) {
+  if (tensorflow::DataType_IsValid(t)) return tensorflow::DataType_Name(static_cast<tensorflow::DataType>(t));
+  return str_cat("DT_<", t, ">");
+}
+
+Shape shape_from_proto(const tensorflow::TensorShapeProto& p, const std::string& who) {
+  if (p.unknown_rank()) {
+    FG_CHECK(p.dim_size() == 0, InvalidArgument, who, ": TensorShapeProto has unknown_rank and ",
+             p.dim_size(), " dims");
+    return Shape::unknown();
+  }
+  std::vector<int64_t> dims;
+  dims.reserve(p.dim_size());
+  for (const auto& d : p.dim()) {
+    FG_CHECK(d.size() >= -1, InvalidArgument, who, ": TensorShapeProto has dim ", d.size(),
+             " (must be >= 0, or -1 for unknown)");
+    dims.push_back(d.size());
+  }
+  return Shape(std::move(dims));
+}
+
+tensorflow::TensorShapeProto shape_to_proto(const Shape& s) {
+  tensorflow::TensorShapeProto p;
+  if (!s.known_rank()) {
+    p.set_unknown_rank(true);
+    return p;
+  }
+  for (int64_t d : s.dims()) p.add_dim()->set_size(d);
+  return p;
+}
+
+namespace {
+
+int typed_value_count(const tensorflow::TensorProto& p) {
+  return p.half_val_size() + p.float_val_size() + p.double_val_size() + p.int_val_size() +
+         p.string_val_size() + p.scomplex_val_size() + p.int64_val_size() + p.bool_val_size() +
+         p.dcomplex_val_size() + p.resource_handle_val_size() + p.variant_val_size() +
+         p.uint32_val_size() + p.uint64_val_size();
+}
+
+// Copies `in` into t's elements, converting to T; pads with the last value like TF.
+template <typename T, typename Field>
+void fill_from_field(const Field& in, const Tensor& t, const std::string& who, const char* field) {
+  const int64_t n = t.num_elements();
+  const int64_t in_n = in.size();
+  FG_CHECK(in_n <= n, InvalidArgument, who, ": TensorProto has ", in_n, " values in ", field,
+           " for shape ", t.shape(), " (", n, " elements)");
+  T* out = t.data<T>();
+  for (int64_t i = 0; i < in_n; ++i) out[i] = static_cast<T>(in.Get(static_cast<int>(i)));
+  const T pad = in_n > 0 ? out[in_n - 1] : T{};
+  for (int64_t i = in_n; i < n; ++i) out[i] = pad;
+}
+
+}  // namespace
+
+tensorflow::TensorProto tensor_to_proto(const Tensor& t) {
+  FG_CHECK(t.valid(), InvalidArgument, "tensor_to_proto: the tensor is empty (not valid)");
+  tensorflow::TensorProto p;
+  p.set_dtype(dtype_to_proto(t.dtype()));
+  *p.mutable_tensor_shape() = shape_to_proto(t.shape());
+  if (t.num_elements() > 1 && t.dtype() != DType::kBool) {
+    p.set_tensor_content(static_cast<const char*>(t.raw_data()), t.num_bytes());
+    return p;
+  }
+  if (t.num_elements() == 0) return p;
+  switch (t.dtype()) {
+    case DType::kFloat: p.add_float_val(t.scalar<float>()); break;
+    case DType::kDouble: p.add_double_val(t.scalar<double>()); break;
+    case DType::kInt32: p.add_int_val(t.scalar<int32_t>()); break;
+    case DType::kUInt8: p.add_int_val(t.scalar<uint8_t>()); break;
+    case DType::kInt64: p.add_int64_val(t.scalar<int64_t>()); break;
+    case DType::kBool:
+      for (bool b : t.flat<bool>()) p.add_bool_val(b);
+      break;
+    default: throw Internal(str_cat("tensor_to_proto: unhandled dtype ", dtype_name(t.dtype())));
+  }
+  return p;
+}
+
+Tensor tensor_from_proto(const tensorflow::TensorProto& p, const std::string& who) {
+  const DType dtype = dtype_from_proto(p.dtype(), who);
+  const Shape shape = shape_from_proto(p.tensor_shape(), who);
+  FG_CHECK(shape.is_fully_defined(), InvalidArgument, who, ": TensorProto shape ", shape,
+           " is not fully defined");
+  int64_t n = 1;
+  for (int64_t d : shape.dims())
+    FG_CHECK(!__builtin_mul_overflow(n, d, &n) && n <= (int64_t{1} << 48), InvalidArgument, who,
+             ": TensorProto shape ", shape, " is too large");
+  Tensor t = Tensor::empty(dtype, shape);
+
+  if (!p.tensor_content().empty()) {
+    FG_CHECK(p.tensor_content().size() == t.num_bytes(), InvalidArgument, who,
+             ": TensorProto tensor_content has ", p.tensor_content().size(), " bytes, but ",
+             dtype_name(dtype), " ", shape, " needs ", t.num_bytes());
+    std::memcpy(t.raw_data(), p.tensor_content().data(), t.num_bytes());
+    if (dtype == DType::kBool) {
+      for (uint8_t b : std::span(static_cast<const uint8_t*>(t.raw_data()), t.num_bytes()))
+        FG_CHECK(b <= 1, InvalidArgument, who, ": TensorProto bool tensor_content holds byte ",
+                 int(b));
+    }
+    return t;
+  }
+
+  // Values in a field other than the dtype's own field mean the proto contradicts itself.
+  const auto check_only = [&](int own, const char* field) {
+    FG_CHECK(typed_value_count(p) == own, InvalidArgument, who, ": TensorProto of dtype ",
+             proto_dtype_name(p.dtype()), " has values in fields other than ", field);
+  };
+  switch (dtype) {
+    case DType::kFloat:
+      check_only(p.float_val_size(), "float_val");
+      fill_from_field<float>(p.float_val(), t, who, "float_val");
+      break;
+    case DType::kDouble:
+      check_only(p.double_val_size(), "double_val");
+      fill_from_field<double>(p.double_val(), t, who, "double_val");
+      break;
+    case DType::kInt32:
+      check_only(p.int_val_size(), "int_val");
+      fill_from_field<int32_t>(p.int_val(), t, who, "int_val");
+      break;
+    case DType::kUInt8:
+      check_only(p.int_val_size(), "int_val");
+      for (int32_t v : p.int_val())
+        FG_CHECK(v >= 0 && v <= 255, InvalidArgument, who, ": TensorProto uint8 int_val holds ", v);
+      fill_from_field<uint8_t>(p.int_val(), t, who, "int_val");
+      break;
+    case DType::kInt64:
+      check_only(p.int64_val_size(), "int64_val");
+      fill_from_field<int64_t>(p.int64_val(), t, who, "int64_val");
+      break;
+    case DType::kBool:
+      check_only(p.bool_val_size(), "bool_val");
+      fill_from_field<bool>(p.bool_val(), t, who, "bool_val");
+      break;
+    default: throw Internal(str_cat(who, ": tensor_from_proto: unhandled dtype ", dtype_name(dtype)));
+  }
+  return t;
+}
+
+}  // namespace fg

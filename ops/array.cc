@@ -1,0 +1,318 @@
+#include "ops/array.h"
+
+#include <cstring>
+
+#include "core/parallel.h"
+#include "graph/op_registry.h"
+#include "ops/math.h"
+
+namespace fg {
+
+// ---- builders
+
+Output placeholder(Graph& g, DType dtype, const Shape& shape, const std::string& name) {
+  return OpBuilder(g, "Placeholder", name).attr("dtype", dtype).attr("shape", shape).build_output();
+}
+
+Output placeholder_with_default(const Output& input, const Shape& shape, const std::string& name) {
+  return OpBuilder(input, "PlaceholderWithDefault", name)
+      .input(input).attr("dtype", input.dtype()).attr("shape", shape).build_output();
+}
+
+Output placeholder_with_default(Graph& g, const Tensor& value, const Shape& shape, const std::string& name) {
+  // TF1 names the default value "<name>/input", created in the op's own scope before the op.
+  const std::string full = g.unique_name(name.empty() ? "PlaceholderWithDefault" : name, /*mark_as_used=*/false);
+  Output input;
+  {
+    auto scope = g.name_scope(full + "/");
+    input = constant(g, value, "input");
+  }
+  return placeholder_with_default(input, shape, full + "/");
+}
+
+Output constant(Graph& g, const Tensor& value, const std::string& name) {
+  FG_CHECK(value.valid(), InvalidArgument, "constant '", name, "': empty tensor");
+  return OpBuilder(g, "Const", name.empty() ? "Const" : name).attr("dtype", value.dtype()).attr("value", value).build_output();
+}
+
+Output scalar_constant(Graph& g, double v, DType dtype, const std::string& name) {
+  Tensor t = dispatch_all(dtype, "scalar_constant", [&]<typename T>() {
+    Tensor s = Tensor::empty(dtype, {});
+    *s.data<T>() = static_cast<T>(v);
+    return s;
+  });
+  return constant(g, t, name);
+}
+
+Output identity(const Output& x, const std::string& name) {
+  return OpBuilder(x, "Identity", name).input(x).build_output();
+}
+
+Output stop_gradient(const Output& x, const std::string& name) {
+  return OpBuilder(x, "StopGradient", name).input(x).build_output();
+}
+
+Operation* no_op(Graph& g, const std::string& name) { return OpBuilder(g, "NoOp", name).build(); }
+
+Operation* group(Graph& g, const std::vector<Operation*>& ops, const std::string& name) {
+  OpBuilder b(g, "NoOp", name.empty() ? "group_deps" : name);
+  for (Operation* op : ops) b.control_input(op);
+  return b.build();
+}
+
+Output reshape(const Output& x, const Output& shape, const std::string& name) {
+  return OpBuilder(x, "Reshape", name).input(x).input(shape).build_output();
+}
+
+Output reshape(const Output& x, const std::vector<int64_t>& dims, const std::string& name) {
+  std::vector<int32_t> d(dims.begin(), dims.end());
+  Graph& g = *x.graph();
+  const std::string full = g.unique_name(name.empty() ? "Reshape" : name, false);
+  Output s;
+  {
+    auto scope = g.name_scope(full + "/");
+    s = constant(g, Tensor::from_vector(d), "shape");
+  }
+  return reshape(x, s, full + "/");
+}
+
+Output shape(const Output& x, DType out_type, const std::string& name) {
+  return OpBuilder(x, "Shape", name).input(x).attr("out_type", out_type).build_output();
+}
+
+Output fill(const Output& dims, const Output& value, const std::string& name) {
+  return OpBuilder(dims, "Fill", name).input(dims).input(value).build_output();
+}
+
+Output zeros_like(const Output& x, const std::string& name) {
+  return OpBuilder(x, "ZerosLike", name).input(x).build_output();
+}
+
+Output ones_like(const Output& x, const std::string& name) {
+  return OpBuilder(x, "OnesLike", name).input(x).build_output();
+}
+
+Output cast(const Output& x, DType dtype, const std::string& name) {
+  return OpBuilder(x, "Cast", name).input(x).attr("SrcT", x.dtype()).attr("DstT", dtype).build_output();
+}
+
+Output expand_dims(const Output& x, int64_t axis, const std::string& name) {
+  Graph& g = *x.graph();
+  const std::string full = g.unique_name(name.empty() ? "ExpandDims" : name, false);
+  Output dim;
+  {
+    auto scope = g.name_scope(full + "/");
+    dim = constant(g, Tensor(static_cast<int32_t>(axis)), "dim");
+  }
+  return OpBuilder(x, "ExpandDims", full + "/").input(x).input(dim).build_output();
+}
+
+// ---- kernels, shapes, gradients
+
+namespace {
+
+std::vector<int64_t> read_int_vector(const Tensor& t, const char* who) {
+  std::vector<int64_t> v;
+  if (t.dtype() == DType::kInt32) for (int32_t d : t.flat<int32_t>()) v.push_back(d);
+  else if (t.dtype() == DType::kInt64) for (int64_t d : t.flat<int64_t>()) v.push_back(d);
+  else throw InvalidArgument(str_cat(who, ": expected an int32 or int64 tensor, got ", dtype_name(t.dtype())));
+  return v;
+}
+
+void placeholder_shape(InferenceContext& c) { c.set_output(0, c.attr<Shape>("shape")); }
+
+void placeholder_kernel(KernelContext& ctx) {
+  throw InvalidArgument(str_cat("You must feed a value for placeholder tensor '", ctx.op_name(), "' with dtype ",
+                                dtype_name(ctx.attr<DType>("dtype")), " and shape ", ctx.attr<Shape>("shape")));
+}
+
+void pwd_shape(InferenceContext& c) {
+  c.set_output(0, c.attr<Shape>("shape").merge_with(c.input_shape(0), "PlaceholderWithDefault '" + c.op().name() + "'"));
+}
+
+void forward_kernel(KernelContext& ctx) { ctx.set_output(0, ctx.input(0)); }
+
+void const_shape(InferenceContext& c) { c.set_output(0, c.attr<Tensor>("value").shape()); }
+void const_kernel(KernelContext& ctx) { ctx.set_output(0, ctx.attr<Tensor>("value")); }
+
+void noop_kernel(KernelContext&) {}
+
+std::vector<Output> identity_grad(GradContext& c) { return {c.grad(0)}; }
+
+// Resolves a requested shape (one -1 allowed) against a number of elements.
+Shape resolve_reshape(const std::vector<int64_t>& req, int64_t n, const Shape& from) {
+  int64_t known = 1;
+  int unknown = -1;
+  std::vector<int64_t> dims = req;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] == -1) {
+      FG_CHECK(unknown < 0, InvalidArgument, "Reshape: only one input size may be -1, not both ", unknown, " and ", i);
+      unknown = static_cast<int>(i);
+    } else {
+      FG_CHECK(dims[i] >= 0, InvalidArgument, "Reshape: size ", i, " must be non-negative, not ", dims[i]);
+      known *= dims[i];
+    }
+  }
+  if (unknown >= 0) {
+    FG_CHECK(known > 0 && n % known == 0, InvalidArgument, "Reshape: cannot reshape a tensor with ", n,
+             " elements (shape ", from, ") to ", Shape(req));
+    dims[unknown] = n / known;
+  }
+  FG_CHECK(Shape(dims).num_elements() == n, InvalidArgument, "Reshape: cannot reshape a tensor with ", n,
+           " elements (shape ", from, ") to shape ", Shape(req), " (", Shape(dims).num_elements(), " elements)");
+  return Shape(dims);
+}
+
+void reshape_shape(InferenceContext& c) {
+  Shape req = shape_from_shape_input(c, 1);
+  if (req.known_rank()) {
+    const int64_t n = c.input_shape(0).num_elements();
+    if (n >= 0 && c.input_constant(1)) {
+      req = resolve_reshape(req.dims(), n, c.input_shape(0));
+    }
+  }
+  c.set_output(0, req);
+}
+
+void reshape_kernel(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  ctx.set_output(0, x.reshaped(resolve_reshape(read_int_vector(ctx.input(1), "Reshape"), x.num_elements(), x.shape())));
+}
+
+std::vector<Output> reshape_grad(GradContext& c) {
+  const Output x = c.input(0);
+  if (x.shape().is_fully_defined()) return {reshape(c.grad(0), x.shape().dims()), Output()};
+  return {reshape(c.grad(0), shape(x)), Output()};
+}
+
+void shape_shape(InferenceContext& c) {
+  const Shape& s = c.input_shape(0);
+  c.set_output(0, s.known_rank() ? Shape{s.rank()} : Shape{-1});
+}
+
+void shape_kernel(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  Tensor out = Tensor::empty(ctx.attr<DType>("out_type"), {x.rank()});
+  for (int i = 0; i < x.rank(); ++i) {
+    if (out.dtype() == DType::kInt32) out.data<int32_t>()[i] = static_cast<int32_t>(x.dim(i));
+    else out.data<int64_t>()[i] = x.dim(i);
+  }
+  ctx.set_output(0, out);
+}
+
+void fill_shape(InferenceContext& c) { c.set_output(0, shape_from_shape_input(c, 0)); }
+
+void fill_kernel(KernelContext& ctx) {
+  const Tensor& value = ctx.input(1);
+  FG_CHECK(value.num_elements() == 1 && value.rank() == 0, InvalidArgument, "Fill: value must be a scalar, got shape ",
+           value.shape());
+  const std::vector<int64_t> dims = read_int_vector(ctx.input(0), "Fill");
+  for (int64_t d : dims) FG_CHECK(d >= 0, InvalidArgument, "Fill: dims must be non-negative, got ", Shape(dims));
+  Tensor out = Tensor::empty(value.dtype(), Shape(dims));
+  dispatch_all(value.dtype(), "Fill", [&]<typename T>() {
+    const T v = *value.data<T>();
+    T* p = out.data<T>();
+    parallel_for(out.num_elements(), 1, [&](int64_t b, int64_t e) { std::fill(p + b, p + e, v); });
+  });
+  ctx.set_output(0, out);
+}
+
+std::vector<Output> fill_grad(GradContext& c) { return {Output(), reduce_sum(c.grad(0))}; }
+
+template <int kValue>
+void fill_like_kernel(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  Tensor out = Tensor::empty(x.dtype(), x.shape());
+  dispatch_all(x.dtype(), "ZerosLike/OnesLike", [&]<typename T>() {
+    T* p = out.data<T>();
+    parallel_for(out.num_elements(), 1, [&](int64_t b, int64_t e) { std::fill(p + b, p + e, static_cast<T>(kValue)); });
+  });
+  ctx.set_output(0, out);
+}
+
+void cast_kernel(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const DType dst = ctx.attr<DType>("DstT");
+  if (x.dtype() == dst) {
+    ctx.set_output(0, x);
+    return;
+  }
+  Tensor out = Tensor::empty(dst, x.shape());
+  dispatch_all(x.dtype(), "Cast", [&]<typename S>() {
+    dispatch_all(dst, "Cast", [&]<typename D>() {
+      const S* in = x.data<S>();
+      D* o = out.data<D>();
+      parallel_for(x.num_elements(), 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) o[i] = static_cast<D>(in[i]);
+      });
+    });
+  });
+  ctx.set_output(0, out);
+}
+
+std::vector<Output> cast_grad(GradContext& c) {
+  const DType src = c.op().attr<DType>("SrcT"), dst = c.op().attr<DType>("DstT");
+  if (is_floating(src) && is_floating(dst)) return {cast(c.grad(0), src)};
+  return {Output()};
+}
+
+int64_t normalize_axis(int64_t axis, int rank_after, const std::string& who) {
+  FG_CHECK(axis >= -rank_after && axis < rank_after, InvalidArgument, who, ": axis ", axis, " out of range for rank ",
+           rank_after);
+  return axis < 0 ? axis + rank_after : axis;
+}
+
+void expand_dims_shape(InferenceContext& c) {
+  const Shape& s = c.input_shape(0);
+  const Tensor* d = c.input_constant(1);
+  if (!s.known_rank() || !d) return c.set_output(0, Shape::unknown());
+  std::vector<int64_t> dims = s.dims();
+  const int64_t axis = normalize_axis(read_int_vector(*d, "ExpandDims")[0], s.rank() + 1, "ExpandDims");
+  dims.insert(dims.begin() + axis, 1);
+  c.set_output(0, Shape(dims));
+}
+
+void expand_dims_kernel(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  std::vector<int64_t> dims = x.shape().dims();
+  const auto axis_v = read_int_vector(ctx.input(1), "ExpandDims");
+  FG_CHECK(axis_v.size() == 1, InvalidArgument, "ExpandDims: dim must be a scalar");
+  const int64_t axis = normalize_axis(axis_v[0], x.rank() + 1, "ExpandDims");
+  dims.insert(dims.begin() + axis, 1);
+  ctx.set_output(0, x.reshaped(Shape(dims)));
+}
+
+}  // namespace
+
+void register_array_ops(OpRegistry& r) {
+  r.add("Placeholder").output("output", "dtype").attr("dtype").attr("shape", Shape::unknown())
+      .shape(placeholder_shape).kernel_fn(placeholder_kernel).set_stateful();
+  r.add("PlaceholderWithDefault").input("input", "dtype").output("output", "dtype").attr("dtype").attr("shape")
+      .shape(pwd_shape).kernel_fn(forward_kernel).gradient(identity_grad);
+  r.add("Const").output("output", "dtype").attr("value").attr("dtype").shape(const_shape).kernel_fn(const_kernel);
+  r.add("Identity").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
+      .gradient(identity_grad);
+  r.add("StopGradient").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
+      .not_differentiable();
+  r.add("NoOp").kernel_fn(noop_kernel);
+  r.add("Reshape").input("tensor", "T").input("shape", "Tshape").output("output", "T")
+      .type_attr("Tshape", {DType::kInt32, DType::kInt64}).shape(reshape_shape).kernel_fn(reshape_kernel)
+      .gradient(reshape_grad);
+  r.add("Shape").input("input", "T").output("output", "out_type").attr("out_type", DType::kInt32)
+      .type_attr("out_type", {DType::kInt32, DType::kInt64}).shape(shape_shape).kernel_fn(shape_kernel)
+      .not_differentiable();
+  r.add("Fill").input("dims", "index_type").input("value", "T").output("output", "T")
+      .type_attr("index_type", {DType::kInt32, DType::kInt64}).shape(fill_shape).kernel_fn(fill_kernel)
+      .gradient(fill_grad);
+  r.add("ZerosLike").input("x", "T").output("y", "T").shape(unchanged_shape).kernel_fn(fill_like_kernel<0>)
+      .not_differentiable();
+  r.add("OnesLike").input("x", "T").output("y", "T").shape(unchanged_shape).kernel_fn(fill_like_kernel<1>)
+      .not_differentiable();
+  r.add("Cast").input("x", "SrcT").output("y", "DstT").attr("SrcT").attr("DstT").attr("Truncate", false)
+      .shape(unchanged_shape).kernel_fn(cast_kernel).gradient(cast_grad);
+  r.add("ExpandDims").input("input", "T").input("dim", "Tdim").output("output", "T")
+      .type_attr("Tdim", {DType::kInt32, DType::kInt64}).shape(expand_dims_shape).kernel_fn(expand_dims_kernel)
+      .gradient(reshape_grad);
+}
+
+}  // namespace fg

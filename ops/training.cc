@@ -1,0 +1,254 @@
+#include "ops/training.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/parallel.h"
+#include "graph/op_registry.h"
+
+namespace fg {
+
+// ---- builders
+
+Output apply_gradient_descent(const Variable& var, const Output& alpha, const Output& delta, const std::string& name) {
+  return OpBuilder(delta, "ApplyGradientDescent", name).input(var.ref()).input(alpha).input(delta).build_output();
+}
+
+Output apply_momentum(const Variable& var, const Variable& accum, const Output& lr, const Output& grad,
+                      const Output& momentum, bool use_nesterov, const std::string& name) {
+  return OpBuilder(grad, "ApplyMomentum", name)
+      .input(var.ref()).input(accum.ref()).input(lr).input(grad).input(momentum)
+      .attr("use_nesterov", use_nesterov).build_output();
+}
+
+Output apply_adagrad(const Variable& var, const Variable& accum, const Output& lr, const Output& grad,
+                     const std::string& name) {
+  return OpBuilder(grad, "ApplyAdagrad", name).input(var.ref()).input(accum.ref()).input(lr).input(grad).build_output();
+}
+
+Output apply_rms_prop(const Variable& var, const Variable& ms, const Variable& mom, const Output& lr, const Output& rho,
+                      const Output& momentum, const Output& epsilon, const Output& grad, const std::string& name) {
+  return OpBuilder(grad, "ApplyRMSProp", name)
+      .input(var.ref()).input(ms.ref()).input(mom.ref()).input(lr).input(rho).input(momentum).input(epsilon)
+      .input(grad).build_output();
+}
+
+Output apply_centered_rms_prop(const Variable& var, const Variable& mg, const Variable& ms, const Variable& mom,
+                               const Output& lr, const Output& rho, const Output& momentum, const Output& epsilon,
+                               const Output& grad, const std::string& name) {
+  return OpBuilder(grad, "ApplyCenteredRMSProp", name)
+      .input(var.ref()).input(mg.ref()).input(ms.ref()).input(mom.ref()).input(lr).input(rho).input(momentum)
+      .input(epsilon).input(grad).build_output();
+}
+
+Output apply_adam(const Variable& var, const Variable& m, const Variable& v, const Output& beta1_power,
+                  const Output& beta2_power, const Output& lr, const Output& beta1, const Output& beta2,
+                  const Output& epsilon, const Output& grad, const std::string& name) {
+  return OpBuilder(grad, "ApplyAdam", name)
+      .input(var.ref()).input(m.ref()).input(v.ref()).input(beta1_power).input(beta2_power).input(lr)
+      .input(beta1).input(beta2).input(epsilon).input(grad).build_output();
+}
+
+// ---- the shared update machinery
+
+namespace {
+
+// Every Apply* op: refs first (var and its slots), then scalar hyper-parameters, then the
+// gradient last. Shapes of all refs and the gradient must agree; scalars must be scalars.
+void apply_shape(InferenceContext& c) {
+  const auto& args = c.op().def().inputs;
+  const Shape& var = c.input_shape(0);
+  for (int i = 1; i < c.num_inputs(); ++i) {
+    const bool tensor_arg = args[i].is_ref || args[i].name == "grad" || args[i].name == "delta";
+    const Shape& s = c.input_shape(i);
+    if (tensor_arg && !var.compatible_with(s))
+      c.fail(str_cat("input '", args[i].name, "' has shape ", s, " but the variable has shape ", var));
+    if (!tensor_arg && s.known_rank() && s.rank() != 0)
+      c.fail(str_cat("input '", args[i].name, "' must be a scalar, got shape ", s));
+  }
+  c.set_output(0, var);
+}
+
+// Locks every ref slot (in address order, so concurrent steps cannot deadlock), checks them, and
+// gives each an output buffer: the slot's own when no reader holds it, else a fresh one. The
+// update then reads the old buffers and writes the new ones element by element.
+class RefUpdate {
+ public:
+  RefUpdate(KernelContext& ctx, int num_refs, const Tensor& grad) {
+    for (int i = 0; i < num_refs; ++i) slots_.push_back(&ctx.ref(i));
+    std::vector<VariableSlot*> order = slots_;
+    std::sort(order.begin(), order.end());
+    for (VariableSlot* s : order) locks_.emplace_back(s->mu);
+    for (VariableSlot* s : slots_) {
+      FG_CHECK(s->value.valid(), FailedPrecondition, "Attempting to use uninitialized value ", s->name);
+      FG_CHECK(s->value.shape() == grad.shape(), InvalidArgument, s->name, " has shape ", s->value.shape(),
+               " but the gradient has shape ", grad.shape());
+      const bool in_place = s->value.unique();
+      out_.push_back(in_place ? s->value : Tensor::empty(grad.dtype(), grad.shape()));
+      old_.push_back(s->value);
+    }
+  }
+  template <typename T>
+  const T* in(int i) const { return old_[i].data<T>(); }
+  template <typename T>
+  T* out(int i) const { return out_[i].data<T>(); }
+  // Publishes the new buffers; the op's output is the updated variable.
+  void commit(KernelContext& ctx) {
+    for (size_t i = 0; i < slots_.size(); ++i) slots_[i]->value = out_[i];
+    ctx.set_output(0, out_[0]);
+  }
+
+ private:
+  std::vector<VariableSlot*> slots_;
+  std::vector<std::unique_lock<std::mutex>> locks_;
+  std::vector<Tensor> old_, out_;
+};
+
+template <typename T>
+T scalar_input(KernelContext& ctx, int i, const char* what) {
+  const Tensor& t = ctx.input(i);
+  FG_CHECK(t.num_elements() == 1, InvalidArgument, what, " must be a scalar, got shape ", t.shape());
+  return *t.data<T>();
+}
+
+// Runs `step(i)` over every element in parallel; the caller's lambda holds the formula.
+template <typename Fn>
+void for_each_element(int64_t n, Fn&& step) {
+  parallel_for(n, 8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) step(i);
+  });
+}
+
+void apply_gradient_descent_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(2);
+  RefUpdate u(ctx, 1, grad);
+  dispatch_float(grad.dtype(), "ApplyGradientDescent", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 1, "alpha");
+    const T *var = u.in<T>(0), *g = grad.data<T>();
+    T* out = u.out<T>(0);
+    for_each_element(grad.num_elements(), [&](int64_t i) { out[i] = var[i] - lr * g[i]; });
+  });
+  u.commit(ctx);
+}
+
+void apply_momentum_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(3);
+  RefUpdate u(ctx, 2, grad);
+  const bool nesterov = ctx.attr<bool>("use_nesterov");
+  dispatch_float(grad.dtype(), "ApplyMomentum", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 2, "lr"), mu = scalar_input<T>(ctx, 4, "momentum");
+    const T *var = u.in<T>(0), *acc = u.in<T>(1), *g = grad.data<T>();
+    T *var_out = u.out<T>(0), *acc_out = u.out<T>(1);
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T a = acc[i] * mu + g[i];
+      acc_out[i] = a;
+      var_out[i] = nesterov ? var[i] - (g[i] * lr + a * mu * lr) : var[i] - lr * a;
+    });
+  });
+  u.commit(ctx);
+}
+
+void apply_adagrad_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(3);
+  RefUpdate u(ctx, 2, grad);
+  dispatch_float(grad.dtype(), "ApplyAdagrad", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 2, "lr");
+    const T *var = u.in<T>(0), *acc = u.in<T>(1), *g = grad.data<T>();
+    T *var_out = u.out<T>(0), *acc_out = u.out<T>(1);
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T a = acc[i] + g[i] * g[i];
+      acc_out[i] = a;
+      var_out[i] = var[i] - lr * g[i] / std::sqrt(a);
+    });
+  });
+  u.commit(ctx);
+}
+
+void apply_rms_prop_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(7);
+  RefUpdate u(ctx, 3, grad);
+  dispatch_float(grad.dtype(), "ApplyRMSProp", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 3, "lr"), rho = scalar_input<T>(ctx, 4, "rho"),
+            mu = scalar_input<T>(ctx, 5, "momentum"), eps = scalar_input<T>(ctx, 6, "epsilon");
+    const T *var = u.in<T>(0), *ms = u.in<T>(1), *mom = u.in<T>(2), *g = grad.data<T>();
+    T *var_out = u.out<T>(0), *ms_out = u.out<T>(1), *mom_out = u.out<T>(2);
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T s = ms[i] * rho + g[i] * g[i] * (T(1) - rho);
+      const T m = mom[i] * mu + lr * g[i] / std::sqrt(s + eps);
+      ms_out[i] = s;
+      mom_out[i] = m;
+      var_out[i] = var[i] - m;
+    });
+  });
+  u.commit(ctx);
+}
+
+void apply_centered_rms_prop_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(8);
+  RefUpdate u(ctx, 4, grad);
+  dispatch_float(grad.dtype(), "ApplyCenteredRMSProp", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 4, "lr"), rho = scalar_input<T>(ctx, 5, "rho"),
+            mu = scalar_input<T>(ctx, 6, "momentum"), eps = scalar_input<T>(ctx, 7, "epsilon");
+    const T *var = u.in<T>(0), *mg = u.in<T>(1), *ms = u.in<T>(2), *mom = u.in<T>(3), *g = grad.data<T>();
+    T *var_out = u.out<T>(0), *mg_out = u.out<T>(1), *ms_out = u.out<T>(2), *mom_out = u.out<T>(3);
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T s = ms[i] * rho + g[i] * g[i] * (T(1) - rho);
+      const T a = mg[i] * rho + g[i] * (T(1) - rho);
+      const T m = mom[i] * mu + lr * g[i] / std::sqrt(s - a * a + eps);
+      ms_out[i] = s;
+      mg_out[i] = a;
+      mom_out[i] = m;
+      var_out[i] = var[i] - m;
+    });
+  });
+  u.commit(ctx);
+}
+
+void apply_adam_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(9);
+  RefUpdate u(ctx, 3, grad);
+  dispatch_float(grad.dtype(), "ApplyAdam", [&]<typename T>() {
+    const T b1p = scalar_input<T>(ctx, 3, "beta1_power"), b2p = scalar_input<T>(ctx, 4, "beta2_power"),
+            lr = scalar_input<T>(ctx, 5, "lr"), b1 = scalar_input<T>(ctx, 6, "beta1"),
+            b2 = scalar_input<T>(ctx, 7, "beta2"), eps = scalar_input<T>(ctx, 8, "epsilon");
+    const T lr_t = lr * std::sqrt(T(1) - b2p) / (T(1) - b1p);
+    const T *var = u.in<T>(0), *m = u.in<T>(1), *v = u.in<T>(2), *g = grad.data<T>();
+    T *var_out = u.out<T>(0), *m_out = u.out<T>(1), *v_out = u.out<T>(2);
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T mi = m[i] + (g[i] - m[i]) * (T(1) - b1);
+      const T vi = v[i] + (g[i] * g[i] - v[i]) * (T(1) - b2);
+      m_out[i] = mi;
+      v_out[i] = vi;
+      var_out[i] = var[i] - lr_t * mi / (std::sqrt(vi) + eps);
+    });
+  });
+  u.commit(ctx);
+}
+
+}  // namespace
+
+void register_training_ops(OpRegistry& r) {
+  auto def = [&](const std::string& type, std::initializer_list<const char*> refs,
+                 std::initializer_list<const char*> scalars, const char* grad, Kernel k) -> OpDef& {
+    OpDef& d = r.add(type);
+    for (const char* n : refs) d.ref_input(n, "T");
+    for (const char* n : scalars) d.input(n, "T");
+    d.input(grad, "T").output("out", "T").attr("use_locking", false).type_attr("T", kFloatTypes)
+        .shape(apply_shape).kernel_fn(k).set_stateful().not_differentiable();
+    return d;
+  };
+  def("ApplyGradientDescent", {"var"}, {"alpha"}, "delta", apply_gradient_descent_kernel);
+  // TF's argument order for ApplyMomentum is (var, accum, lr, grad, momentum).
+  OpDef& momentum = r.add("ApplyMomentum");
+  momentum.ref_input("var", "T").ref_input("accum", "T").input("lr", "T").input("grad", "T").input("momentum", "T")
+      .output("out", "T").attr("use_locking", false).attr("use_nesterov", false).type_attr("T", kFloatTypes)
+      .shape(apply_shape).kernel_fn(apply_momentum_kernel).set_stateful().not_differentiable();
+  def("ApplyAdagrad", {"var", "accum"}, {"lr"}, "grad", apply_adagrad_kernel).attr("update_slots", true);
+  def("ApplyRMSProp", {"var", "ms", "mom"}, {"lr", "rho", "momentum", "epsilon"}, "grad", apply_rms_prop_kernel);
+  def("ApplyCenteredRMSProp", {"var", "mg", "ms", "mom"}, {"lr", "rho", "momentum", "epsilon"}, "grad",
+      apply_centered_rms_prop_kernel);
+  def("ApplyAdam", {"var", "m", "v"}, {"beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"}, "grad",
+      apply_adam_kernel).attr("use_nesterov", false);
+}
+
+}  // namespace fg

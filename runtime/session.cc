@@ -1,0 +1,322 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "graph/op_registry.h"
+
+namespace fg {
+
+Targets::Targets(const std::vector<CollectionItem>& items) {
+  for (const auto& item : items) ops_.push_back(as_operation(item));
+}
+
+Targets::Targets(std::initializer_list<Targets> parts) {
+  for (const Targets& p : parts) ops_.insert(ops_.end(), p.ops_.begin(), p.ops_.end());
+}
+
+struct Step {
+  Operation* op = nullptr;
+  Kernel kernel = nullptr;
+  std::vector<int> inputs;          // value ids (-1 for reference inputs)
+  std::vector<char> last_use;       // move the value out instead of copying
+  std::vector<VariableSlot*> refs;  // slots behind reference inputs
+  std::vector<int> outputs;         // value ids (-1: fed by the caller, or never read)
+  std::atomic<uint64_t>* counter = nullptr;
+};
+
+struct Plan {
+  std::vector<Step> steps;
+  int num_values = 0;
+  std::vector<Output> feeds;
+  std::vector<int> feed_ids;
+  std::vector<int> fetch_ids;
+};
+
+namespace {
+
+[[noreturn]] void rethrow_in_node(const Error& e, const Operation& op) {
+  const std::string msg = str_cat(e.what(), "\n\t [[node ", op.name(), " (", op.type(), ")]]");
+  switch (e.code()) {
+    case Code::kInvalidArgument: throw InvalidArgument(msg);
+    case Code::kNotFound: throw NotFound(msg);
+    case Code::kAlreadyExists: throw AlreadyExists(msg);
+    case Code::kFailedPrecondition: throw FailedPrecondition(msg);
+    case Code::kOutOfRange: throw OutOfRange(msg);
+    case Code::kUnimplemented: throw Unimplemented(msg);
+    case Code::kDataLoss: throw DataLoss(msg);
+    default: throw Internal(msg);
+  }
+}
+
+std::string plan_key(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
+                     const std::vector<Operation*>& targets) {
+  std::string key;
+  for (const Output& f : feeds) key += f.name() + ',';
+  key += "->";
+  for (const Output& f : fetches) key += f.name() + ',';
+  key += "|";
+  for (Operation* t : targets) key += t->name() + ',';
+  return key;
+}
+
+bool is_variable_op(const Operation* op) { return op->type() == "VariableV2" || op->type() == "Variable"; }
+
+}  // namespace
+
+Session::Session(Graph& graph) : graph_(graph) {}
+Session::~Session() = default;
+
+size_t Session::num_cached_plans() const {
+  std::shared_lock lock(mu_);
+  return plans_.size();
+}
+
+VariableSlot* Session::slot_for(const Operation* var_op) {
+  auto& slot = slots_[var_op];
+  if (!slot) {
+    slot = std::make_unique<VariableSlot>();
+    slot->name = var_op->name();
+  }
+  return slot.get();
+}
+
+std::shared_ptr<const Plan> Session::get_plan(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
+                                              const std::vector<Operation*>& targets) {
+  const std::string key = plan_key(feeds, fetches, targets);
+  {
+    std::shared_lock lock(mu_);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return it->second;
+  }
+  auto plan = compile(feeds, fetches, targets);
+  std::unique_lock lock(mu_);
+  return plans_.emplace(key, std::move(plan)).first->second;
+}
+
+std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
+                                             const std::vector<Operation*>& targets) {
+  auto plan = std::make_shared<Plan>();
+  std::unordered_map<Output, int, OutputHash> value_id;
+  auto id_of = [&](const Output& o) {
+    auto [it, inserted] = value_id.emplace(o, plan->num_values);
+    if (inserted) ++plan->num_values;
+    return it->second;
+  };
+  std::unordered_set<Output, OutputHash> fed;
+  for (const Output& f : feeds) {
+    FG_CHECK(f && f.graph() == &graph_, InvalidArgument, "Session::run: a fed tensor is not in this session's graph");
+    FG_CHECK(fed.insert(f).second, InvalidArgument, "Session::run: tensor '", f.name(), "' is fed twice");
+    plan->feeds.push_back(f);
+    plan->feed_ids.push_back(id_of(f));
+  }
+  for (const Output& f : fetches)
+    FG_CHECK(f && f.graph() == &graph_, InvalidArgument, "Session::run: a fetched tensor is not in this session's graph");
+  for (Operation* t : targets)
+    FG_CHECK(t && t->graph() == &graph_, InvalidArgument, "Session::run: a target op is not in this session's graph");
+
+  // Post-order DFS over the ops the fetches and targets need; fed tensors and reference edges
+  // (Assign's variable) are not dependencies.
+  std::vector<Operation*> order;
+  std::unordered_map<Operation*, int> state;  // 1 = on stack, 2 = done
+  auto visit = [&](Operation* root) {
+    std::vector<std::pair<Operation*, size_t>> stack;
+    if (state[root] == 2) return;
+    stack.push_back({root, 0});
+    state[root] = 1;
+    while (!stack.empty()) {
+      auto& [op, next] = stack.back();
+      const size_t n_in = op->num_inputs(), n_ctl = op->control_inputs().size();
+      if (next < n_in + n_ctl) {
+        Operation* dep = nullptr;
+        if (next < n_in) {
+          const Output in = op->input(static_cast<int>(next));
+          const bool is_ref = op->def().inputs.size() > next && op->def().inputs[next].is_ref;
+          if (!fed.count(in) && !is_ref) dep = in.op();
+        } else {
+          dep = op->control_inputs()[next - n_in];
+        }
+        ++next;
+        if (dep) {
+          int& s = state[dep];
+          FG_CHECK(s != 1, InvalidArgument, "Session::run: the graph has a cycle through '", dep->name(), "'");
+          if (s == 0) {
+            s = 1;
+            stack.push_back({dep, 0});
+          }
+        }
+      } else {
+        state[op] = 2;
+        order.push_back(op);
+        stack.pop_back();
+      }
+    }
+  };
+  for (const Output& f : fetches) if (!fed.count(f)) visit(f.op());
+  for (Operation* t : targets) visit(t);
+
+  // Count readers so the last one can take the buffer.
+  std::unordered_map<int, int> readers;
+  std::unordered_set<int> fetched;
+  for (Operation* op : order)
+    for (int i = 0; i < op->num_inputs(); ++i) {
+      const bool is_ref = op->def().inputs.size() > static_cast<size_t>(i) && op->def().inputs[i].is_ref;
+      if (!is_ref) ++readers[id_of(op->input(i))];
+    }
+  for (const Output& f : fetches) {
+    plan->fetch_ids.push_back(id_of(f));
+    fetched.insert(plan->fetch_ids.back());
+  }
+
+  std::unique_lock lock(mu_);
+  for (Operation* op : order) {
+    Step s;
+    s.op = op;
+    s.kernel = op->def().kernel;
+    if (!s.kernel)
+      throw Unimplemented(str_cat("No CPU kernel for op type '", op->type(), "' (node '", op->name(),
+                                  "'); flowgraph can import and carry it but not run it"));
+    const int n = op->num_inputs();
+    s.inputs.resize(n, -1);
+    s.last_use.resize(n, 0);
+    s.refs.resize(n, nullptr);
+    for (int i = 0; i < n; ++i) {
+      const Output in = op->input(i);
+      const bool is_ref = op->def().inputs.size() > static_cast<size_t>(i) && op->def().inputs[i].is_ref;
+      if (is_ref) {
+        FG_CHECK(is_variable_op(in.op()), InvalidArgument, "node '", op->name(), "': reference input ", i,
+                 " is not a variable");
+        s.refs[i] = slot_for(in.op());
+        continue;
+      }
+      const int id = id_of(in);
+      s.inputs[i] = id;
+      s.last_use[i] = (--readers[id] == 0 && !fetched.count(id)) ? 1 : 0;
+    }
+    if (is_variable_op(op)) s.refs.push_back(slot_for(op));
+    for (int j = 0; j < op->num_outputs(); ++j) {
+      const Output o = op->output(j);
+      const bool needed = value_id.count(o) && !fed.count(o);
+      s.outputs.push_back(needed ? value_id[o] : -1);
+    }
+    auto& counter = counters_[op];
+    if (!counter) counter = std::make_unique<std::atomic<uint64_t>>(0);
+    s.counter = counter.get();
+    plan->steps.push_back(std::move(s));
+  }
+  return plan;
+}
+
+std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_values) {
+  std::vector<Tensor> values(plan.num_values);
+  for (size_t i = 0; i < plan.feeds.size(); ++i) {
+    const Output& f = plan.feeds[i];
+    const Tensor& t = feed_values[i];
+    FG_CHECK(t.valid(), InvalidArgument, "Session::run: the value fed for '", f.name(), "' is an empty tensor");
+    FG_CHECK(t.dtype() == f.dtype(), InvalidArgument, "Cannot feed value of dtype ", dtype_name(t.dtype()),
+             " for Tensor '", f.name(), "', which has dtype ", dtype_name(f.dtype()));
+    FG_CHECK(f.shape().compatible_with(t.shape()), InvalidArgument, "Cannot feed value of shape ", t.shape(),
+             " for Tensor '", f.name(), "', which has shape ", f.shape());
+    values[plan.feed_ids[i]] = std::move(feed_values[i]);
+  }
+  std::vector<Tensor> inputs, outputs;
+  std::vector<VariableSlot*> refs;
+  for (const Step& s : plan.steps) {
+    const int n = static_cast<int>(s.inputs.size());
+    inputs.assign(n, Tensor());
+    for (int i = 0; i < n; ++i) {
+      const int id = s.inputs[i];
+      if (id < 0) continue;
+      inputs[i] = s.last_use[i] ? std::move(values[id]) : values[id];
+    }
+    refs = s.refs;
+    outputs.assign(s.outputs.size(), Tensor());
+    KernelContext ctx(s.op->name(), s.op->attrs(), inputs, refs, outputs, s.counter);
+    try {
+      s.kernel(ctx);
+    } catch (const Error& e) {
+      rethrow_in_node(e, *s.op);
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Internal(str_cat(e.what(), "\n\t [[node ", s.op->name(), " (", s.op->type(), ")]]"));
+    }
+    for (size_t j = 0; j < s.outputs.size(); ++j) {
+      if (s.outputs[j] < 0) continue;
+      if (!outputs[j].valid() || outputs[j].dtype() != s.op->output_dtype(static_cast<int>(j)))
+        throw Internal(str_cat("kernel of '", s.op->name(), "' (", s.op->type(), ") produced no ",
+                               dtype_name(s.op->output_dtype(static_cast<int>(j))), " value for output ", j));
+      values[s.outputs[j]] = std::move(outputs[j]);
+    }
+  }
+  std::vector<Tensor> result;
+  result.reserve(plan.fetch_ids.size());
+  for (int id : plan.fetch_ids) result.push_back(values[id]);
+  return result;
+}
+
+std::vector<Tensor> Session::run(const FeedDict& feeds, const std::vector<Output>& fetches, const Targets& targets) {
+  std::vector<Output> feed_keys;
+  std::vector<Tensor> feed_values;
+  feed_keys.reserve(feeds.size());
+  feed_values.reserve(feeds.size());
+  for (const auto& [k, v] : feeds) {
+    feed_keys.push_back(k);
+    feed_values.push_back(v);
+  }
+  return execute(*get_plan(feed_keys, fetches, targets.ops()), std::move(feed_values));
+}
+
+Tensor Session::run(const FeedDict& feeds, const Output& fetch) { return run(feeds, std::vector<Output>{fetch})[0]; }
+
+Callable Session::make_callable(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
+                                const Targets& targets) {
+  return Callable(this, get_plan(feeds, fetches, targets.ops()));
+}
+
+std::vector<Tensor> Callable::operator()(std::vector<Tensor> feeds) const {
+  FG_CHECK(feeds.size() == plan_->feeds.size(), InvalidArgument, "Callable: expected ", plan_->feeds.size(),
+           " feeds, got ", feeds.size());
+  return session_->execute(*plan_, std::move(feeds));
+}
+
+Tensor Session::variable_value(const Operation* var_op) {
+  FG_CHECK(var_op && is_variable_op(var_op), NotFound, "Session: '", var_op ? var_op->name() : "<null>",
+           "' is not a variable");
+  VariableSlot* slot;
+  {
+    std::unique_lock lock(mu_);
+    slot = slot_for(var_op);
+  }
+  std::lock_guard lock(slot->mu);
+  FG_CHECK(slot->value.valid(), FailedPrecondition, "Attempting to use uninitialized value ", var_op->name());
+  return slot->value;
+}
+
+void Session::set_variable_value(const Operation* var_op, const Tensor& value) {
+  FG_CHECK(var_op && is_variable_op(var_op), NotFound, "Session: '", var_op ? var_op->name() : "<null>",
+           "' is not a variable");
+  FG_CHECK(value.dtype() == var_op->output_dtype(0), InvalidArgument, "Session: variable '", var_op->name(),
+           "' has dtype ", dtype_name(var_op->output_dtype(0)), ", got ", dtype_name(value.dtype()));
+  FG_CHECK(var_op->output_shape(0).compatible_with(value.shape()), InvalidArgument, "Session: variable '",
+           var_op->name(), "' has shape ", var_op->output_shape(0), ", got ", value.shape());
+  VariableSlot* slot;
+  {
+    std::unique_lock lock(mu_);
+    slot = slot_for(var_op);
+  }
+  std::lock_guard lock(slot->mu);
+  slot->value = value;
+}
+
+bool Session::is_initialized(const Operation* var_op) {
+  VariableSlot* slot;
+  {
+    std::unique_lock lock(mu_);
+    slot = slot_for(var_op);
+  }
+  std::lock_guard lock(slot->mu);
+  return slot->value.valid();
+}
+
+}  // namespace fg

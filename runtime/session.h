@@ -1,0 +1,101 @@
+// Runs a Graph: feeds in, fetches out, targets run for their effects. Holds variable values.
+//
+//   Session sess(g);
+//   sess.run(init);                                              // targets only
+//   sess.run({{X, xb}, {y, yb}, {training, true}}, {}, {training_op, update_ops});
+//   float acc = sess.run({{X, vx}, {y, vy}}, accuracy).scalar<float>();
+//   auto step = sess.make_callable({X, y}, {loss}, {training_op});
+//   auto [l] = step({xb, yb});                                   // no name lookups, no hashing
+//
+// Each distinct (feeds, fetches, targets) signature is compiled once into a plan: pruned to what
+// the fetches and targets need (stopping at fed tensors, so any tensor can be fed), ordered,
+// with each value's last reader known so buffers are released (or reused in place) as early as
+// possible. `run` and callables are safe to use from several threads at once.
+#pragma once
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "core/kernel.h"
+#include "graph/graph.h"
+
+namespace fg {
+
+using FeedDict = std::vector<std::pair<Output, Tensor>>;
+
+// Anything that names ops to run: an op, a tensor (its op), a variable (its VariableV2), a
+// collection (e.g. UPDATE_OPS), or a braced list of those.
+class Targets {
+ public:
+  Targets() = default;
+  Targets(Operation* op) { if (op) ops_.push_back(op); }
+  Targets(const Output& o) { if (o) ops_.push_back(o.op()); }
+  Targets(const Variable& v) { ops_.push_back(v.op); }
+  Targets(const std::vector<CollectionItem>& items);
+  Targets(const std::vector<Operation*>& ops) : ops_(ops) {}
+  Targets(std::initializer_list<Targets> parts);
+  const std::vector<Operation*>& ops() const { return ops_; }
+
+ private:
+  std::vector<Operation*> ops_;
+};
+
+struct Plan;
+class Callable;
+
+class Session {
+ public:
+  explicit Session(Graph& graph);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  std::vector<Tensor> run(const FeedDict& feeds, const std::vector<Output>& fetches, const Targets& targets = {});
+  Tensor run(const FeedDict& feeds, const Output& fetch);
+  Tensor run(const Output& fetch) { return run({}, fetch); }
+  void run(const Targets& targets) { run({}, {}, targets); }
+
+  // A compiled plan invoked with tensors in the order of `feeds`; returns fetches in order.
+  Callable make_callable(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
+                         const Targets& targets = {});
+
+  Graph& graph() const { return graph_; }
+  // Direct access to variable storage (Saver, tests). NotFound if `var_op` is not a variable.
+  Tensor variable_value(const Operation* var_op);
+  void set_variable_value(const Operation* var_op, const Tensor& value);
+  bool is_initialized(const Operation* var_op);
+  // Number of compiled plans, for tests of the plan cache.
+  size_t num_cached_plans() const;
+
+ private:
+  friend class Callable;
+  std::shared_ptr<const Plan> get_plan(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
+                                       const std::vector<Operation*>& targets);
+  std::shared_ptr<const Plan> compile(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
+                                      const std::vector<Operation*>& targets);
+  std::vector<Tensor> execute(const Plan& plan, std::vector<Tensor> feed_values);
+  VariableSlot* slot_for(const Operation* var_op);
+
+  Graph& graph_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::shared_ptr<const Plan>> plans_;
+  std::unordered_map<const Operation*, std::unique_ptr<VariableSlot>> slots_;
+  std::unordered_map<const Operation*, std::unique_ptr<std::atomic<uint64_t>>> counters_;
+};
+
+class Callable {
+ public:
+  std::vector<Tensor> operator()(std::vector<Tensor> feeds) const;
+
+ private:
+  friend class Session;
+  Callable(Session* s, std::shared_ptr<const Plan> p) : session_(s), plan_(std::move(p)) {}
+  Session* session_;
+  std::shared_ptr<const Plan> plan_;
+};
+
+}  // namespace fg

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages flowgraph builds with, when any is missing (needs root or sudo).
+set -euo pipefail
+pkgs=(cmake ninja-build g++ ccache libeigen3-dev libprotobuf-dev protobuf-compiler libleveldb-dev
+      libgtest-dev libbenchmark-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,194 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "flowgraph.h"
+
+namespace fg {
+namespace {
+
+TEST(Session, FeedsFetchesAndTargets) {
+  Graph g;
+  auto a = placeholder(g, f32, {2}, "a");
+  auto b = a * 3.0f;
+  auto c = b + 1.0f;
+  Session s(g);
+  auto r = s.run({{a, Tensor::from_vector<float>({1, 2})}}, {b, c});
+  EXPECT_EQ(r[0].to_vector<float>(), (std::vector<float>{3, 6}));
+  EXPECT_EQ(r[1].to_vector<float>(), (std::vector<float>{4, 7}));
+}
+
+TEST(Session, AnyTensorCanBeFed) {
+  Graph g;
+  auto a = placeholder(g, f32, {2}, "a");
+  auto b = a * 3.0f;
+  auto c = b + 1.0f;
+  Session s(g);
+  // Feeding b prunes a away: a is never needed.
+  auto r = s.run({{b, Tensor::from_vector<float>({10, 20})}}, c);
+  EXPECT_EQ(r.to_vector<float>(), (std::vector<float>{11, 21}));
+}
+
+TEST(Session, UnfedPlaceholderIsInvalidArgumentNamingIt) {
+  Graph g;
+  auto X = placeholder(g, f32, {-1, 784}, "X");
+  auto y = X * 2.0f;
+  Session s(g);
+  try {
+    s.run(y);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("placeholder tensor 'X'"), std::string::npos) << m;
+    EXPECT_NE(m.find("[?,784]"), std::string::npos) << m;
+  }
+}
+
+TEST(Session, WrongFeedShapeOrDtypeNamesThePlaceholder) {
+  Graph g;
+  auto X = placeholder(g, f32, {-1, 784}, "X");
+  auto y = X * 2.0f;
+  Session s(g);
+  try {
+    s.run({{X, Tensor(f32, {5, 3})}}, y);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("'X:0'"), std::string::npos) << m;
+    EXPECT_NE(m.find("[5,3]"), std::string::npos) << m;
+    EXPECT_NE(m.find("[?,784]"), std::string::npos) << m;
+  }
+  try {
+    s.run({{X, Tensor(f64, {5, 784})}}, y);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("'X:0'"), std::string::npos) << m;
+    EXPECT_NE(m.find("float64"), std::string::npos) << m;
+    EXPECT_NE(m.find("float32"), std::string::npos) << m;
+  }
+  EXPECT_THROW(s.run({{X, Tensor()}}, y), InvalidArgument);
+}
+
+TEST(Session, PlaceholderWithDefaultUsesDefaultUnlessFed) {
+  Graph g;
+  auto t = placeholder_with_default(g, Tensor(2.0f), {}, "t");
+  auto y = t * 5.0f;
+  Session s(g);
+  EXPECT_EQ(s.run(y).scalar<float>(), 10.0f);
+  EXPECT_EQ(s.run({{t, Tensor(3.0f)}}, y).scalar<float>(), 15.0f);
+}
+
+TEST(Session, UninitializedVariableIsFailedPreconditionNamingIt) {
+  Graph g;
+  auto v = variable(constant(g, Tensor::from_vector<float>({1, 2})), {.name = "weights"});
+  Session s(g);
+  try {
+    s.run(v.value());
+    FAIL();
+  } catch (const FailedPrecondition& e) {
+    EXPECT_NE(std::string(e.what()).find("uninitialized value weights"), std::string::npos) << e.what();
+  }
+  s.run(global_variables_initializer(g));
+  EXPECT_EQ(s.run(v.value()).to_vector<float>(), (std::vector<float>{1, 2}));
+  EXPECT_TRUE(s.is_initialized(v.op));
+}
+
+TEST(Session, AssignAndUpdatesKeepReadersConsistent) {
+  Graph g;
+  auto v = variable(constant(g, Tensor::from_vector<float>({1, 2})), {.name = "v"});
+  auto p = placeholder(g, f32, {2}, "p");
+  auto set = assign(v, p);
+  auto add = assign_add(v, constant(g, Tensor::from_vector<float>({10, 10})));
+  Session s(g);
+  s.run(global_variables_initializer(g));
+  Tensor before = s.run(v.value());
+  s.run({{p, Tensor::from_vector<float>({5, 6})}}, {}, {set});
+  EXPECT_EQ(s.run(v.value()).to_vector<float>(), (std::vector<float>{5, 6}));
+  s.run(add);
+  EXPECT_EQ(s.run(v.value()).to_vector<float>(), (std::vector<float>{15, 16}));
+  // A value fetched earlier is never changed by later updates.
+  EXPECT_EQ(before.to_vector<float>(), (std::vector<float>{1, 2}));
+  // The assigned constant is not corrupted by the in-place add either.
+  s.run(global_variables_initializer(g));
+  s.run(add);
+  s.run(global_variables_initializer(g));
+  EXPECT_EQ(s.run(v.value()).to_vector<float>(), (std::vector<float>{1, 2}));
+}
+
+TEST(Session, PlansAreCachedPerSignature) {
+  Graph g;
+  auto a = placeholder(g, f32, {}, "a");
+  auto b = a + 1.0f;
+  Session s(g);
+  for (int i = 0; i < 5; ++i) s.run({{a, Tensor(float(i))}}, b);
+  EXPECT_EQ(s.num_cached_plans(), 1u);
+  s.run({{a, Tensor(1.0f)}}, {b, a});
+  EXPECT_EQ(s.num_cached_plans(), 2u);
+}
+
+TEST(Session, CallableRunsPositionally) {
+  Graph g;
+  auto a = placeholder(g, f32, {-1}, "a");
+  auto b = placeholder(g, f32, {-1}, "b");
+  auto c = a * b;
+  Session s(g);
+  auto f = s.make_callable({a, b}, {c});
+  auto r = f({Tensor::from_vector<float>({1, 2}), Tensor::from_vector<float>({3, 4})});
+  EXPECT_EQ(r[0].to_vector<float>(), (std::vector<float>{3, 8}));
+  EXPECT_THROW(f({Tensor::from_vector<float>({1, 2})}), InvalidArgument);
+}
+
+TEST(Session, RunsFromSeveralThreadsAtOnce) {
+  Graph g;
+  auto x = placeholder(g, f32, {-1, 64}, "x");
+  auto w = variable(random_normal(g, {64, 32}, 0, 1, f32, 3), {.name = "w"});
+  auto y = reduce_sum(nn::relu(matmul(x, w)), {1});
+  Session s(g);
+  s.run(global_variables_initializer(g));
+  std::vector<Tensor> inputs, expected;
+  for (int t = 0; t < 4; ++t) {
+    Tensor in = Tensor::empty(f32, {16, 64});
+    for (int64_t i = 0; i < in.num_elements(); ++i) in.data<float>()[i] = float((i * (t + 3)) % 17) / 17.0f - 0.4f;
+    inputs.push_back(in);
+    expected.push_back(s.run({{x, in}}, y));
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 200; ++rep)
+        if (!s.run({{x, inputs[t]}}, y).equals(expected[t])) ++mismatches[t];
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+TEST(Session, KernelErrorsNameTheNode) {
+  Graph g;
+  auto x = placeholder(g, f32, {-1}, "x");
+  auto r = reshape(x, std::vector<int64_t>{3, -1}, "shaper");
+  Session s(g);
+  try {
+    s.run({{x, Tensor(f32, {4})}}, r);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("shaper"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Session, TargetsAcceptCollections) {
+  Graph g;
+  auto v = variable(constant(g, Tensor(1.0f)), {.name = "v"});
+  auto inc = assign_add(v, constant(g, Tensor(1.0f)));
+  g.add_to_collection(GraphKeys::UPDATE_OPS, inc.op());
+  Session s(g);
+  s.run(global_variables_initializer(g));
+  s.run({}, {}, {g.get_collection(GraphKeys::UPDATE_OPS)});
+  s.run({}, {}, {no_op(g, "n"), g.get_collection(GraphKeys::UPDATE_OPS)});
+  EXPECT_EQ(s.run(v.value()).scalar<float>(), 3.0f);
+}
+
+}  // namespace
+}  // namespace fg

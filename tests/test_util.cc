@@ -1,0 +1,93 @@
+#include "tests/test_util.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/random.h"
+#include "graph/gradients.h"
+#include "ops/array.h"
+#include "ops/math.h"
+#include "runtime/session.h"
+
+namespace fg::testing {
+
+Tensor random_tensor(const Shape& shape, uint64_t seed, double lo, double hi, DType dtype) {
+  PhiloxRandom gen(seed, 17);
+  Tensor t = Tensor::empty(dtype, shape);
+  dispatch_float(dtype, "random_tensor", [&]<typename T>() {
+    for (T& v : t.flat<T>()) v = static_cast<T>(lo + (hi - lo) * uint32_to_unit_float(gen()[0]));
+  });
+  return t;
+}
+
+GradCheckResult check_gradients(const std::function<Output(const std::vector<Output>&)>& f,
+                                const std::vector<Tensor>& xs, double delta) {
+  Graph g;
+  std::vector<Output> ph;
+  for (size_t i = 0; i < xs.size(); ++i) ph.push_back(placeholder(g, f64, xs[i].shape(), str_cat("x", i)));
+  Output y = f(ph);
+  EXPECT_EQ(y.dtype(), f64) << "gradient checks run in float64";
+  // Random weights make every output element's gradient path matter.
+  Output w = placeholder(g, f64, Shape::unknown(), "w");
+  Output loss = reduce_sum(y * w);
+  std::vector<Output> grads = gradients({loss}, ph);
+  Session sess(g);
+  FeedDict feeds;
+  for (size_t i = 0; i < xs.size(); ++i) feeds.push_back({ph[i], xs[i]});
+  const Tensor y_val = sess.run(feeds, y);
+  feeds.push_back({w, random_tensor(y_val.shape(), 99, 0.5, 1.5)});
+
+  std::vector<Output> fetch;
+  for (size_t i = 0; i < grads.size(); ++i) {
+    EXPECT_TRUE(static_cast<bool>(grads[i])) << "no gradient for input " << i;
+    if (grads[i]) fetch.push_back(grads[i]);
+  }
+  if (fetch.size() != grads.size()) return {1e9, 1e9};
+  std::vector<Tensor> symbolic = sess.run(feeds, fetch);
+
+  GradCheckResult r;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    EXPECT_EQ(symbolic[i].shape(), xs[i].shape()) << "gradient " << i << " has the wrong shape";
+    Tensor x = xs[i].clone();
+    feeds[i].second = x;
+    for (int64_t k = 0; k < x.num_elements(); ++k) {
+      double* p = x.data<double>() + k;
+      const double orig = *p;
+      *p = orig + delta;
+      const double up = sess.run(feeds, loss).scalar<double>();
+      *p = orig - delta;
+      const double down = sess.run(feeds, loss).scalar<double>();
+      *p = orig;
+      const double numeric = (up - down) / (2 * delta);
+      const double err = std::abs(numeric - symbolic[i].data<double>()[k]);
+      r.max_abs_error = std::max(r.max_abs_error, err);
+      r.max_rel_error = std::max(r.max_rel_error, err / std::max(1.0, std::abs(numeric)));
+    }
+    feeds[i].second = xs[i];
+  }
+  return r;
+}
+
+void expect_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
+                            const std::vector<Tensor>& xs, double tol) {
+  const GradCheckResult r = check_gradients(f, xs);
+  EXPECT_LE(r.max_rel_error, tol) << "max abs error " << r.max_abs_error;
+}
+
+Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds) {
+  Session sess(*y.graph());
+  return sess.run(feeds, y);
+}
+
+std::string mnist_dir() {
+  std::vector<std::string> candidates;
+  if (const char* d = std::getenv("FG_MNIST_DIR")) candidates.push_back(d);
+  if (const char* d = std::getenv("FG_DATA_DIR")) candidates.push_back(std::string(d) + "/mnist");
+  if (const char* h = std::getenv("HOME")) candidates.push_back(std::string(h) + "/.cache/flowgraph/mnist");
+  for (const auto& c : candidates)
+    if (std::filesystem::exists(c + "/train-images-idx3-ubyte")) return c;
+  return "";
+}
+
+}  // namespace fg::testing

@@ -1,0 +1,36 @@
+// Shared helpers for the test suite: numeric gradient checks and small tensor builders.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <vector>
+
+#include "core/tensor.h"
+#include "graph/graph.h"
+
+namespace fg::testing {
+
+// Deterministic values in [lo, hi) for a tensor of `shape`.
+Tensor random_tensor(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0, DType dtype = f64);
+
+struct GradCheckResult {
+  double max_abs_error = 0;  // |symbolic - numeric|, worst element over all inputs
+  double max_rel_error = 0;  // the same divided by max(1, |numeric|)
+};
+
+// Checks d sum(w * f(xs)) / d xs (w: fixed random weights) symbolically (gradients()) against
+// central differences, in float64. `f` receives one float64 placeholder per value in `xs`.
+GradCheckResult check_gradients(const std::function<Output(const std::vector<Output>&)>& f,
+                                const std::vector<Tensor>& xs, double delta = 1e-6);
+
+// ASSERT-style helper: fails the test when the relative error exceeds `tol`.
+void expect_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
+                            const std::vector<Tensor>& xs, double tol = 1e-6);
+
+// Runs `y` in a fresh session with the given feeds and returns the value.
+Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds = {});
+
+// Path to real MNIST, or "" (and the caller skips) when it is not installed.
+std::string mnist_dir();
+
+}  // namespace fg::testing

@@ -1,0 +1,346 @@
+#include "train/meta_graph.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <unordered_map>
+
+#include "graph/graph_io.h"
+#include "graph/op_registry.h"
+#include "graph/tensor_proto.h"
+#include "proto/variable.pb.h"
+#include "train/tensor_bundle.h"
+
+namespace fg::train {
+
+namespace {
+
+// What TF tools see as the writer. Loaders do not parse it; it tells a reader the graph
+// speaks TF 1.10's op set (producer 26) and came from flowgraph.
+constexpr const char* kTensorflowVersion = "1.10.1-flowgraph";
+constexpr const char* kGitVersion = "flowgraph-0.1.0";
+
+const char* attr_type_name(const AttrValue& v) {
+  static const char* names[] = {"",          "int",          "float",       "bool",
+                                "string",    "type",         "shape",       "tensor",
+                                "list(int)", "list(float)",  "list(type)",  "list(shape)",
+                                "list(string)"};
+  return names[v.index()];
+}
+
+tensorflow::OpDef::ArgDef arg_to_proto(const ArgDef& a) {
+  tensorflow::OpDef::ArgDef p;
+  p.set_name(a.name);
+  if (a.fixed != DType::kInvalid) p.set_type(dtype_to_proto(a.fixed));
+  else p.set_type_attr(a.type_attr);
+  p.set_number_attr(a.number_attr);
+  p.set_is_ref(a.is_ref);
+  return p;
+}
+
+// TF's OpDef for one of flowgraph's registered types; `example` supplies the kind of attrs
+// that have no default.
+tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
+  tensorflow::OpDef p;
+  p.set_name(def.type);
+  if (def.opaque) return p;  // flowgraph does not know this op's signature
+  for (const ArgDef& a : def.inputs) *p.add_input_arg() = arg_to_proto(a);
+  for (const ArgDef& a : def.outputs) *p.add_output_arg() = arg_to_proto(a);
+  std::set<std::string> type_attrs, number_attrs;
+  for (const auto* args : {&def.inputs, &def.outputs})
+    for (const ArgDef& a : *args) {
+      if (!a.type_attr.empty()) type_attrs.insert(a.type_attr);
+      if (!a.number_attr.empty()) number_attrs.insert(a.number_attr);
+    }
+  for (const auto& [name, allowed] : def.allowed_types) type_attrs.insert(name);
+  std::vector<std::string> names;
+  for (const auto& [name, dv] : def.attr_defaults) names.push_back(name);
+  for (const auto* set : {&type_attrs, &number_attrs})
+    for (const auto& name : *set)
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  for (const std::string& name : names) {
+    auto* attr = p.add_attr();
+    attr->set_name(name);
+    const AttrValue* dv = nullptr;
+    for (const auto& [n, v] : def.attr_defaults)
+      if (n == name && !std::holds_alternative<std::monostate>(v)) dv = &v;
+    if (type_attrs.count(name)) attr->set_type("type");
+    else if (number_attrs.count(name)) {
+      attr->set_type("int");
+      attr->set_has_minimum(true);
+      attr->set_minimum(1);
+    } else if (dv) attr->set_type(attr_type_name(*dv));
+    else if (example.has_attr(name)) attr->set_type(attr_type_name(example.attrs().at(name)));
+    if (dv) *attr->mutable_default_value() = attr_to_proto(*dv);
+    auto allowed = def.allowed_types.find(name);
+    if (allowed != def.allowed_types.end())
+      for (DType t : allowed->second) attr->mutable_allowed_values()->mutable_list()->add_type(dtype_to_proto(t));
+  }
+  p.set_is_stateful(def.stateful);
+  return p;
+}
+
+std::string serialize_deterministic(const google::protobuf::Message& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+tensorflow::VariableDef variable_to_proto(const Variable& v) {
+  tensorflow::VariableDef p;
+  p.set_variable_name(v.op->name() + ":0");
+  if (v.initial_value) p.set_initial_value_name(v.initial_value.name());
+  if (v.initializer) p.set_initializer_name(v.initializer->name());
+  if (v.snapshot) p.set_snapshot_name(v.snapshot.name());
+  p.set_trainable(v.trainable);
+  return p;
+}
+
+std::string with_scope(const std::string& scope, const std::string& name) {
+  return name.empty() ? name : scope + name;
+}
+
+}  // namespace
+
+bool is_variable_collection(const std::string& key) {
+  // The keys TF1 registers VariableDef proto functions for.
+  static const std::set<std::string> keys = {"variables",       "trainable_variables", "local_variables",
+                                             "model_variables", "moving_average_variables",
+                                             "global_step",     "metric_variables"};
+  return keys.count(key) > 0;
+}
+
+tensorflow::MetaGraphDef to_meta_graph_def(const Graph& g, const ExportMetaGraphOptions& options) {
+  tensorflow::MetaGraphDef meta;
+  auto* info = meta.mutable_meta_info_def();
+  info->set_tensorflow_version(kTensorflowVersion);
+  info->set_tensorflow_git_version(kGitVersion);
+  std::map<std::string, const Operation*> used;  // type -> first op of that type
+  for (const Operation* op : g.get_operations()) used.emplace(op->type(), op);
+  for (const auto& [type, op] : used) *info->mutable_stripped_op_list()->add_op() = op_def_to_proto(op->def(), *op);
+
+  *meta.mutable_graph_def() = to_graph_def(g, {.add_shapes = true});
+  if (options.clear_devices)
+    for (auto& n : *meta.mutable_graph_def()->mutable_node()) n.clear_device();
+  if (options.saver_def) *meta.mutable_saver_def() = *options.saver_def;
+
+  const std::vector<std::string> keys =
+      options.collection_list.empty() ? g.get_all_collection_keys() : options.collection_list;
+  for (const std::string& key : keys) {
+    const auto items = g.get_collection(key);
+    if (items.empty()) continue;
+    tensorflow::CollectionDef col;
+    auto mixed = [&](const CollectionItem& item) {
+      return InvalidArgument(str_cat("export_meta_graph: collection '", key, "' mixes '",
+                                     collection_item_name(items.front()), "' with '", collection_item_name(item),
+                                     "', which a CollectionDef cannot hold together"));
+    };
+    const CollectionItem& first = items.front();
+    if (std::holds_alternative<Variable>(first) && is_variable_collection(key)) {
+      for (const auto& item : items) {
+        const Variable* v = std::get_if<Variable>(&item);
+        if (!v) throw mixed(item);
+        col.mutable_bytes_list()->add_value(variable_to_proto(*v).SerializeAsString());
+      }
+    } else if (std::holds_alternative<std::string>(first)) {
+      for (const auto& item : items) {
+        const auto* s = std::get_if<std::string>(&item);
+        if (!s) throw mixed(item);
+        col.mutable_bytes_list()->add_value(*s);
+      }
+    } else if (std::holds_alternative<int64_t>(first)) {
+      for (const auto& item : items) {
+        const auto* i = std::get_if<int64_t>(&item);
+        if (!i) throw mixed(item);
+        col.mutable_int64_list()->add_value(*i);
+      }
+    } else if (std::holds_alternative<float>(first)) {
+      for (const auto& item : items) {
+        const auto* f = std::get_if<float>(&item);
+        if (!f) throw mixed(item);
+        col.mutable_float_list()->add_value(*f);
+      }
+    } else {
+      // Ops by name, tensors as "op:index"; a variable outside TF's variable collections is
+      // its tensor "var:0", as TF writes it.
+      auto* list = col.mutable_node_list();
+      for (const auto& item : items) {
+        if (const auto* op = std::get_if<Operation*>(&item)) list->add_value((*op)->name());
+        else if (const auto* o = std::get_if<Output>(&item)) list->add_value(o->name());
+        else if (const auto* v = std::get_if<Variable>(&item)) list->add_value(v->op->name() + ":0");
+        else throw mixed(item);
+      }
+    }
+    (*meta.mutable_collection_def())[key] = std::move(col);
+  }
+  return meta;
+}
+
+tensorflow::MetaGraphDef export_meta_graph(const Graph& g, const std::string& path,
+                                           const ExportMetaGraphOptions& options) {
+  tensorflow::MetaGraphDef meta = to_meta_graph_def(g, options);
+  write_file_atomic(path, serialize_deterministic(meta));
+  return meta;
+}
+
+tensorflow::MetaGraphDef read_meta_graph_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  FG_CHECK(f, NotFound, "import_meta_graph: cannot open '", path, "'");
+  const std::string bytes{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  FG_CHECK(!f.bad(), DataLoss, "import_meta_graph: error reading '", path, "'");
+  FG_CHECK(!bytes.empty(), DataLoss, "import_meta_graph: '", path, "' is empty, not a MetaGraphDef");
+  tensorflow::MetaGraphDef meta;
+  FG_CHECK(meta.ParseFromString(bytes), DataLoss, "import_meta_graph: '", path,
+           "' is not a valid MetaGraphDef (truncated or corrupt, ", bytes.size(), " bytes)");
+  return meta;
+}
+
+std::optional<Saver> import_meta_graph(Graph& g, const std::string& path, const ImportMetaGraphOptions& options) {
+  const tensorflow::MetaGraphDef meta = read_meta_graph_file(path);
+  try {
+    return import_meta_graph(g, meta, options);
+  } catch (const Error& e) {
+    // Name the file: a message about node 'x' alone does not say which file was bad.
+    const std::string msg = str_cat(e.what(), " (in '", path, "')");
+    switch (e.code()) {
+      case Code::kInvalidArgument: throw InvalidArgument(msg);
+      case Code::kNotFound: throw NotFound(msg);
+      case Code::kUnimplemented: throw Unimplemented(msg);
+      case Code::kDataLoss: throw DataLoss(msg);
+      case Code::kFailedPrecondition: throw FailedPrecondition(msg);
+      default: throw;
+    }
+  }
+}
+
+namespace {
+std::optional<Saver> import_collections_and_saver(Graph& g, const tensorflow::MetaGraphDef& meta,
+                                                  const std::string& scope);
+}  // namespace
+
+std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef& meta,
+                                       const ImportMetaGraphOptions& options) {
+  ImportGraphDefOptions io;
+  io.prefix = options.import_scope;
+  ImportResult imported;
+  if (options.clear_devices) {
+    tensorflow::GraphDef gd = meta.graph_def();
+    for (auto& n : *gd.mutable_node()) n.clear_device();
+    imported = import_graph_def(g, gd, io);
+  } else {
+    imported = import_graph_def(g, meta.graph_def(), io);
+  }
+  const std::string& scope = imported.prefix;
+  // All or nothing, like import_graph_def: on error the new ops go and the collections are
+  // put back as they were.
+  const int64_t ops_before = g.num_operations() - static_cast<int64_t>(imported.operations.size());
+  std::vector<std::pair<std::string, std::vector<CollectionItem>>> saved_collections;
+  for (const auto& [key, col] : meta.collection_def()) saved_collections.emplace_back(key, g.get_collection(key));
+  try {
+    return import_collections_and_saver(g, meta, scope);
+  } catch (...) {
+    for (const auto& [key, items] : saved_collections) {
+      g.clear_collection(key);
+      for (const auto& item : items) g.add_to_collection(key, item);
+    }
+    g.truncate_operations(ops_before);
+    throw;
+  }
+}
+
+namespace {
+
+std::optional<Saver> import_collections_and_saver(Graph& g, const tensorflow::MetaGraphDef& meta,
+                                                  const std::string& scope) {
+  // Variables first, so other collections naming a variable's tensor get the Variable back.
+  std::vector<std::string> keys;
+  for (const auto& [key, col] : meta.collection_def()) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  std::stable_partition(keys.begin(), keys.end(), [](const std::string& k) { return is_variable_collection(k); });
+
+  std::set<std::string> trainable_names;  // old TF wrote no `trainable` field
+  if (auto it = meta.collection_def().find(GraphKeys::TRAINABLE_VARIABLES); it != meta.collection_def().end())
+    for (const auto& bytes : it->second.bytes_list().value()) {
+      tensorflow::VariableDef d;
+      if (d.ParseFromString(bytes)) trainable_names.insert(d.variable_name());
+    }
+
+  std::unordered_map<const Operation*, Variable> variables;
+  for (const std::string& key : keys) {
+    const tensorflow::CollectionDef& col = meta.collection_def().at(key);
+    const std::string who = str_cat("import_meta_graph: collection '", key, "'");
+    switch (col.kind_case()) {
+      case tensorflow::CollectionDef::kNodeList:
+        for (const std::string& name : col.node_list().value()) {
+          const std::string full = with_scope(scope, name);
+          try {
+            if (name.find(':') == std::string::npos) {
+              g.add_to_collection(key, g.get_operation_by_name(full));
+              continue;
+            }
+            const Output o = g.get_tensor_by_name(full);
+            auto v = variables.find(o.op());
+            if (o.index() == 0 && v != variables.end()) g.add_to_collection(key, v->second);
+            else g.add_to_collection(key, o);
+          } catch (const Error& e) {
+            throw NotFound(str_cat(who, " names '", full, "': ", e.what()));
+          }
+        }
+        break;
+      case tensorflow::CollectionDef::kBytesList:
+        for (const std::string& bytes : col.bytes_list().value()) {
+          if (!is_variable_collection(key)) {
+            g.add_to_collection(key, bytes);
+            continue;
+          }
+          tensorflow::VariableDef d;
+          FG_CHECK(d.ParseFromString(bytes), DataLoss, who, " holds an item that is not a VariableDef");
+          FG_CHECK(!d.is_resource(), Unimplemented, who, ": '", d.variable_name(),
+                   "' is a resource variable, which flowgraph does not support");
+          const Output ref = g.get_tensor_by_name(with_scope(scope, d.variable_name()));
+          FG_CHECK(ref.op()->type() == "VariableV2" || ref.op()->type() == "Variable", InvalidArgument, who, ": '",
+                   ref.name(), "' is a ", ref.op()->type(), ", not a variable");
+          auto [it, inserted] = variables.try_emplace(ref.op());
+          Variable& v = it->second;
+          if (inserted) {
+            v.op = ref.op();
+            if (!d.initializer_name().empty())
+              v.initializer = g.get_operation_by_name(with_scope(scope, d.initializer_name()));
+            if (!d.snapshot_name().empty()) v.snapshot = g.get_tensor_by_name(with_scope(scope, d.snapshot_name()));
+            if (!d.initial_value_name().empty())
+              v.initial_value = g.get_tensor_by_name(with_scope(scope, d.initial_value_name()));
+            v.trainable = d.trainable() || trainable_names.count(d.variable_name()) > 0;
+          }
+          g.add_to_collection(key, v);
+        }
+        break;
+      case tensorflow::CollectionDef::kInt64List:
+        for (int64_t i : col.int64_list().value()) g.add_to_collection(key, i);
+        break;
+      case tensorflow::CollectionDef::kFloatList:
+        for (float f : col.float_list().value()) g.add_to_collection(key, f);
+        break;
+      default:
+        break;  // any_list (and empty collections): TF skips them too
+    }
+  }
+
+  if (!meta.has_saver_def() || meta.saver_def().restore_op_name().empty()) return std::nullopt;
+  tensorflow::SaverDef def = meta.saver_def();
+  def.set_filename_tensor_name(with_scope(scope, def.filename_tensor_name()));
+  def.set_save_tensor_name(with_scope(scope, def.save_tensor_name()));
+  def.set_restore_op_name(with_scope(scope, def.restore_op_name()));
+  return Saver::from_saver_def(g, def);
+}
+
+}  // namespace
+
+}  // namespace fg::train
