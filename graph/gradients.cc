@@ -120,7 +120,6 @@ std::vector<Output> gradients(const std::vector<Output>& ys, const std::vector<O
     if (it == grads.end() || it->second.empty()) {
       result.emplace_back();
     } else {
-      auto op_scope = g.name_scope(x.op()->name() + "_grad");
       result.push_back(aggregate(g, it->second));
     }
   }

@@ -1,6 +1,7 @@
 #include "graph/graph_io.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <unordered_map>
 

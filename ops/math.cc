@@ -1,9 +1,3 @@
-// GCC 12.2 reports '__Y' may be used uninitialized inside its own AVX-512 intrinsics once Eigen's
-// packet code is inlined here under -march=native (GCC PR 105593, fixed in 12.3); not our code.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include "ops/math.h"
 
 #include <algorithm>

@@ -68,7 +68,7 @@ Tensor labels() { return Tensor::from_vector<int32_t>({0, 1, 2, 1, 0}); }
 
 TEST(GraphIo, ToGraphDefListsNodesInCreationOrder) {
   Graph g;
-  Model m = build_model(g);
+  build_model(g);
   const tensorflow::GraphDef gd = g.to_graph_def();
   EXPECT_EQ(gd.versions().producer(), 26);
   ASSERT_EQ(gd.node_size(), g.num_operations());
@@ -223,7 +223,7 @@ TEST(GraphIo, NodesInAnyOrderImportTopologically) {
 TEST(GraphIo, PrefixesUniquifyAndInputMapReplacesTensors) {
   Graph src;
   Output x = placeholder(src, f32, {2}, "x");
-  Output y = multiply(x, constant(src, Tensor::from_vector<float>({3, 4}), "k"), "y");
+  multiply(x, constant(src, Tensor::from_vector<float>({3, 4}), "k"), "y");
   const tensorflow::GraphDef gd = src.to_graph_def();
 
   Graph g;
