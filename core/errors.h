@@ -37,6 +37,10 @@ FG_DEFINE_ERROR(Internal)
 FG_DEFINE_ERROR(DataLoss)
 #undef FG_DEFINE_ERROR
 
+// Throws an error of the same code as `code` with message `msg` (to add context to a caught
+// error without losing its type).
+[[noreturn]] void throw_error(Code code, const std::string& msg);
+
 // Concatenates anything streamable: str_cat("op '", name, "' expects ", n, " inputs").
 template <typename... Args>
 std::string str_cat(const Args&... args) {

@@ -24,17 +24,7 @@ std::string tensor_ref(const Output& o) {
 }
 
 [[noreturn]] void rethrow_with_context(const Error& e, const std::string& context) {
-  const std::string msg = str_cat(context, e.what());
-  switch (e.code()) {
-    case Code::kInvalidArgument: throw InvalidArgument(msg);
-    case Code::kNotFound: throw NotFound(msg);
-    case Code::kAlreadyExists: throw AlreadyExists(msg);
-    case Code::kFailedPrecondition: throw FailedPrecondition(msg);
-    case Code::kOutOfRange: throw OutOfRange(msg);
-    case Code::kUnimplemented: throw Unimplemented(msg);
-    case Code::kDataLoss: throw DataLoss(msg);
-    default: throw Internal(msg);
-  }
+  throw_error(e.code(), str_cat(context, e.what()));
 }
 
 const char* attr_kind_name(const AttrValue& v) {

@@ -36,17 +36,7 @@ struct Plan {
 namespace {
 
 [[noreturn]] void rethrow_in_node(const Error& e, const Operation& op) {
-  const std::string msg = str_cat(e.what(), "\n\t [[node ", op.name(), " (", op.type(), ")]]");
-  switch (e.code()) {
-    case Code::kInvalidArgument: throw InvalidArgument(msg);
-    case Code::kNotFound: throw NotFound(msg);
-    case Code::kAlreadyExists: throw AlreadyExists(msg);
-    case Code::kFailedPrecondition: throw FailedPrecondition(msg);
-    case Code::kOutOfRange: throw OutOfRange(msg);
-    case Code::kUnimplemented: throw Unimplemented(msg);
-    case Code::kDataLoss: throw DataLoss(msg);
-    default: throw Internal(msg);
-  }
+  throw_error(e.code(), str_cat(e.what(), "\n\t [[node ", op.name(), " (", op.type(), ")]]"));
 }
 
 std::string plan_key(const std::vector<Output>& feeds, const std::vector<Output>& fetches,

@@ -21,55 +21,53 @@ Variable get_or_create_global_step(Graph& g) {
 
 namespace {
 
-// Opens the schedule's scope and returns (learning_rate, step/decay_steps) as float32 tensors.
-struct Decay {
-  Output lr, p;
-};
-
-Decay start(Graph& g, double learning_rate, const Output& global_step, double decay_steps, bool staircase) {
-  FG_CHECK(decay_steps > 0, InvalidArgument, "learning-rate decay: decay_steps must be positive, got ", decay_steps);
+// The shared shape of exponential / inverse-time / natural-exp decay: in scope `name`, with
+// lr and p = step / decay_steps (floored when staircase) as float32, `formula` builds the rest
+// and names its final op `final_name`.
+template <typename Formula>
+Output decay(double learning_rate, const Output& global_step, double decay_steps, double decay_rate, bool staircase,
+             const std::string& name, Formula&& formula) {
+  FG_CHECK(decay_steps > 0, InvalidArgument, name, ": decay_steps must be positive, got ", decay_steps);
+  Graph& g = *global_step.graph();
+  const std::string full = g.composite_name(name);
+  auto scope = g.name_scope(full + "/");
   Output lr = scalar_constant(g, learning_rate, f32, "learning_rate");
-  Output step = cast(global_step, f32);
-  Output p = step / scalar_constant(g, decay_steps, f32, "decay_steps");
+  Output p = cast(global_step, f32) / scalar_constant(g, decay_steps, f32, "decay_steps");
   if (staircase) p = floor(p);
-  return {lr, p};
+  return formula(lr, p, scalar_constant(g, decay_rate, f32, "decay_rate"), full + "/");
 }
 
 }  // namespace
 
 Output exponential_decay(double learning_rate, const Output& global_step, double decay_steps, double decay_rate,
                          bool staircase, const std::string& name) {
-  Graph& g = *global_step.graph();
-  const std::string full = g.unique_name(name, false);
-  auto scope = g.name_scope(full + "/");
-  auto [lr, p] = start(g, learning_rate, global_step, decay_steps, staircase);
-  return multiply(lr, pow(scalar_constant(g, decay_rate, f32, "decay_rate"), p), full + "/");
+  return decay(learning_rate, global_step, decay_steps, decay_rate, staircase, name,
+               [](const Output& lr, const Output& p, const Output& rate, const std::string& final_name) {
+                 return multiply(lr, pow(rate, p), final_name);
+               });
 }
 
 Output inverse_time_decay(double learning_rate, const Output& global_step, double decay_steps, double decay_rate,
                           bool staircase, const std::string& name) {
-  Graph& g = *global_step.graph();
-  const std::string full = g.unique_name(name, false);
-  auto scope = g.name_scope(full + "/");
-  auto [lr, p] = start(g, learning_rate, global_step, decay_steps, staircase);
-  Output denom = 1.0f + scalar_constant(g, decay_rate, f32, "decay_rate") * p;
-  return divide(lr, denom, full + "/");
+  return decay(learning_rate, global_step, decay_steps, decay_rate, staircase, name,
+               [](const Output& lr, const Output& p, const Output& rate, const std::string& final_name) {
+                 return divide(lr, 1.0f + rate * p, final_name);
+               });
 }
 
 Output natural_exp_decay(double learning_rate, const Output& global_step, double decay_steps, double decay_rate,
                          bool staircase, const std::string& name) {
-  Graph& g = *global_step.graph();
-  const std::string full = g.unique_name(name, false);
-  auto scope = g.name_scope(full + "/");
-  auto [lr, p] = start(g, learning_rate, global_step, decay_steps, staircase);
-  return multiply(lr, exp(-(scalar_constant(g, decay_rate, f32, "decay_rate") * p)), full + "/");
+  return decay(learning_rate, global_step, decay_steps, decay_rate, staircase, name,
+               [](const Output& lr, const Output& p, const Output& rate, const std::string& final_name) {
+                 return multiply(lr, exp(-(rate * p)), final_name);
+               });
 }
 
 Output polynomial_decay(double learning_rate, const Output& global_step, double decay_steps, double end_learning_rate,
                         double power, bool cycle, const std::string& name) {
   Graph& g = *global_step.graph();
   FG_CHECK(decay_steps > 0, InvalidArgument, "polynomial_decay: decay_steps must be positive, got ", decay_steps);
-  const std::string full = g.unique_name(name, false);
+  const std::string full = g.composite_name(name);
   auto scope = g.name_scope(full + "/");
   Output lr = scalar_constant(g, learning_rate, f32, "learning_rate");
   Output end = scalar_constant(g, end_learning_rate, f32, "end_learning_rate");
@@ -93,7 +91,7 @@ Output piecewise_constant(const Output& x, const std::vector<double>& boundaries
   for (size_t i = 1; i < boundaries.size(); ++i)
     FG_CHECK(boundaries[i - 1] < boundaries[i], InvalidArgument, "piecewise_constant: boundaries must increase");
   Graph& g = *x.graph();
-  const std::string full = g.unique_name(name, false);
+  const std::string full = g.composite_name(name);
   auto scope = g.name_scope(full + "/");
   Output xf = x.dtype() == f32 ? x : cast(x, f32);
   Output out = scalar_constant(g, values.back(), f32);
