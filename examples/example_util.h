@@ -3,14 +3,24 @@
 #pragma once
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "data/mnist.h"
+#include "layers/core.h"
+#include "ops/array.h"
+#include "ops/math.h"
+#include "ops/nn.h"
 #include "runtime/session.h"
+#include "train/optimizer.h"
+#include "train/saver.h"
 
 namespace fg::examples {
 
@@ -120,6 +130,157 @@ std::vector<float> run_epochs(const Flags& f, const data::Mnist& mnist, int64_t 
   }
   if (f.epochs > 0) std::printf("mean epoch time: %.2f s\n", total_seconds / f.epochs);
   return accuracies;
+}
+
+// ---- Shared by the "Reusing Pretrained Layers" programs (reuse_layers, freeze_layers,
+// stop_gradient, cache_frozen): each restores hidden1-3 from the model the seed's cell [19]
+// trained, so each can train that model itself (standalone) or take its checkpoint.
+
+// Removes "--name VALUE" from `args` and returns VALUE (nullopt when absent). Run before
+// parse_flags, which rejects flags it does not know.
+inline std::optional<std::string> take_flag(std::vector<char*>& args, const std::string& name) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (name != args[i]) continue;
+    if (i + 1 >= args.size()) {
+      std::cerr << name << " needs a value\n";
+      std::exit(2);
+    }
+    std::string value = args[i + 1];
+    args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+    return value;
+  }
+  return std::nullopt;
+}
+
+// Where a program writes its checkpoints: `dir` when given (created if needed, kept), else a
+// fresh directory under $TMPDIR, removed with its files when this goes out of scope.
+class CheckpointDir {
+ public:
+  explicit CheckpointDir(const std::optional<std::string>& dir) {
+    std::error_code ec;
+    if (dir) {
+      path_ = *dir;
+      std::filesystem::create_directories(path_, ec);
+    } else {
+      std::string tmpl = (std::filesystem::temp_directory_path(ec) / "flowgraph-XXXXXX").string();
+      if (!ec && mkdtemp(tmpl.data()) == nullptr) ec = std::error_code(errno, std::generic_category());
+      path_ = tmpl;
+      owned_ = !ec;
+    }
+    if (ec) {
+      std::cerr << "cannot create checkpoint directory " << path_ << ": " << ec.message() << "\n";
+      std::exit(1);
+    }
+  }
+  CheckpointDir(const CheckpointDir&) = delete;
+  CheckpointDir& operator=(const CheckpointDir&) = delete;
+  ~CheckpointDir() {
+    std::error_code ec;
+    if (owned_) std::filesystem::remove_all(path_, ec);
+  }
+  std::string operator/(const std::string& file) const { return path_ + "/" + file; }
+
+ private:
+  std::string path_;
+  bool owned_ = false;
+};
+
+struct ReuseFlags {
+  Flags flags;
+  int pretrain_epochs = 20;               // cell [19]'s n_epochs
+  std::optional<std::string> pretrained;  // a cell-[19] checkpoint prefix: skips the pretraining
+  std::optional<std::string> dir;         // where checkpoints go; default a temporary directory
+};
+
+inline ReuseFlags parse_reuse_flags(int argc, char** argv, int default_epochs, const std::string& usage_extra = "") {
+  std::vector<char*> args(argv, argv + argc);
+  ReuseFlags r;
+  const auto pretrain_epochs = take_flag(args, "--pretrain-epochs");
+  r.pretrained = take_flag(args, "--pretrained");
+  r.dir = take_flag(args, "--dir");
+  r.flags = parse_flags(static_cast<int>(args.size()), args.data(), default_epochs,
+                        (" [--pretrain-epochs N] [--pretrained PREFIX] [--dir DIR]" + usage_extra).c_str());
+  if (pretrain_epochs) {
+    try {
+      r.pretrain_epochs = std::stoi(*pretrain_epochs);
+    } catch (const std::logic_error&) {
+      std::cerr << "--pretrain-epochs: not a number\n";
+      std::exit(2);
+    }
+  }
+  return r;
+}
+
+// The seed's cell [19] graph (also train_dnn's): five ReLU layers, GD 0.01. Bug kept: the loop
+// over (300, 100, 50, 20) passes n_hidden1 to every layer, so all four hidden layers have 300
+// units; the later cells depend on it (they restore these shapes).
+struct Cell19 {
+  Output X, y, training, accuracy;
+  Operation* training_op = nullptr;
+};
+
+inline Cell19 build_cell19(Graph& g) {
+  const int64_t n_inputs = 28 * 28, n_hidden1 = 300, n_outputs = 10;
+  Cell19 m;
+  m.X = placeholder(g, f32, {-1, n_inputs}, "X");
+  m.y = placeholder(g, i32, {-1}, "y");
+  m.training = placeholder_with_default(g, Tensor(false), Shape::unknown());  // fed, never read
+  Output logits;
+  {
+    auto scope = g.name_scope("dnn");
+    Output layer = m.X;
+    int i = 0;
+    for (int64_t n_hidden : {300, 100, 50, 20}) {
+      (void)n_hidden;  // the seed's bug: every layer gets n_hidden1 units
+      ++i;
+      Output hidden = layers::dense(layer, n_hidden1, {.name = "hidden" + std::to_string(i)});
+      layer = nn::relu(hidden, "relu" + std::to_string(i));
+    }
+    logits = layers::dense(layer, n_outputs, {.name = "outputs"});
+  }
+  Output loss;
+  {
+    auto scope = g.name_scope("loss");
+    loss = reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(m.y, logits), {}, "loss");
+  }
+  {
+    auto scope = g.name_scope("train");
+    m.training_op = train::GradientDescentOptimizer(0.01).minimize(loss);
+  }
+  {
+    auto scope = g.name_scope("eval");
+    m.accuracy = reduce_mean(cast(nn::in_top_k(logits, m.y, 1), f32), {}, "accuracy");
+  }
+  return m;
+}
+
+// Cell [19]'s training in a graph of its own: init, `epochs` epochs, saver.save(sess, model_path).
+// Its lines read "Epoch: N [19] Validation set accuracy: ..." so they are told apart from the
+// program's own cell. Returns the checkpoint prefix.
+inline std::string pretrain_cell19(const Flags& f, const data::Mnist& mnist, int epochs, const std::string& model_path) {
+  Graph g;
+  g.set_random_seed(static_cast<int64_t>(f.seed));
+  const Cell19 m = build_cell19(g);
+  auto init = global_variables_initializer(g);
+  train::Saver saver(g);
+  Session sess(g);
+  sess.run(init);
+  std::printf("[19] training the lower layers for %d epochs\n", epochs);
+  Flags pf = f;
+  pf.epochs = epochs;
+  auto step = sess.make_callable({m.X, m.y, m.training}, {}, {m.training_op});
+  const Tensor on(true);
+  run_epochs(pf, mnist, f.batch_size > 0 ? f.batch_size : 200, sess, m.X, m.y, m.accuracy,
+             [&](const Tensor& xb, const Tensor& yb) { step({xb, yb, on}); }, "[19] Validation set accuracy");
+  const std::string path = saver.save(sess, model_path);
+  std::printf("[19] saved %s\n", path.c_str());
+  return path;
+}
+
+// The model_path the reuse cells restore from: --pretrained, or a [19] model trained now.
+inline std::string cell19_checkpoint(const ReuseFlags& r, const data::Mnist& mnist, const CheckpointDir& dir) {
+  if (r.pretrained) return *r.pretrained;
+  return pretrain_cell19(r.flags, mnist, r.pretrain_epochs, dir / "my_model.ckpt");
 }
 
 }  // namespace fg::examples

@@ -1,0 +1,91 @@
+// The seed's cell [24] (and the graph cell before it): freezing the lower layers by handing the
+// optimizer only the upper layers' variables.
+//
+// A new graph with the same five layers as cell [19] (n_hidden1 bug kept: every hidden layer has
+// 300 units), whose training op is minimize(loss, var_list = TRAINABLE_VARIABLES matching
+// "hidden[34]|outputs"), so hidden1 and hidden2 never change. hidden1-3 are restored from the
+// model cell [19] saved (reuse_vars = GLOBAL_VARIABLES matching "hidden[123]"); hidden3 is
+// restored and then trained further. The seed printed "Epoch: 0 Validation set accuracy: 0.9422"
+// ... "Epoch: 16 ... 0.9604" (its output stops at epoch 17).
+//
+// Standalone by default: cell [19] trains for --pretrain-epochs (20) into --dir (default a
+// temporary directory, deleted at exit), its lines reading "Epoch: N [19] Validation set
+// accuracy"; --pretrained PREFIX restores from an existing [19] checkpoint instead.
+#include "examples/example_util.h"
+#include "flowgraph.h"
+
+using namespace fg;
+
+int main(int argc, char** argv) {
+  const auto opts = examples::parse_reuse_flags(argc, argv, 20);
+  const auto& flags = opts.flags;
+  const auto mnist = examples::load_mnist_or_exit(flags);
+  const examples::CheckpointDir dir(opts.dir);
+  const std::string model_path = examples::cell19_checkpoint(opts, mnist, dir);
+
+  const int64_t n_inputs = 28 * 28, n_hidden1 = 300, n_outputs = 10;
+  Graph g;
+  g.set_random_seed(static_cast<int64_t>(flags.seed));
+  auto X = placeholder(g, f32, {-1, n_inputs}, "X");
+  auto y = placeholder(g, i32, {-1}, "y");
+  // Declared (shape=None) and fed by the cell, read by nothing.
+  auto training = placeholder_with_default(g, Tensor(false), Shape::unknown());
+
+  Output logits;
+  {
+    auto scope = g.name_scope("dnn");
+    Output layer = X;
+    int i = 0;
+    for (int64_t n_hidden : {300, 100, 50, 20}) {
+      (void)n_hidden;  // the seed's bug: every layer gets n_hidden1 units
+      ++i;
+      Output hidden = layers::dense(layer, n_hidden1, {.name = "hidden" + std::to_string(i)});
+      layer = nn::relu(hidden, "relu" + std::to_string(i));
+    }
+    logits = layers::dense(layer, n_outputs, {.name = "outputs"});
+  }
+  Output loss;
+  {
+    auto scope = g.name_scope("loss");
+    auto x_entropy = nn::sparse_softmax_cross_entropy_with_logits(y, logits);
+    loss = reduce_mean(x_entropy, {}, "loss");
+  }
+  Operation* training_op;
+  {
+    // New code here: only hidden3, hidden4 and outputs are trained.
+    auto scope = g.name_scope("train");
+    auto training_vars = g.get_variables(GraphKeys::TRAINABLE_VARIABLES, "hidden[34]|outputs");
+    std::printf("training_vars:");
+    for (const auto& v : training_vars) std::printf(" %s", v.name().c_str());
+    std::printf("\n");
+    training_op = train::GradientDescentOptimizer(0.01).minimize(loss, {.var_list = training_vars});
+  }
+  Output accuracy;
+  {
+    auto scope = g.name_scope("eval");
+    auto correct = nn::in_top_k(logits, y, 1);
+    accuracy = reduce_mean(cast(correct, f32), {}, "accuracy");
+  }
+  auto reuse_vars = g.get_variables(GraphKeys::GLOBAL_VARIABLES, "hidden[123]");
+  train::Saver reuse_saver(reuse_vars);
+  auto init = global_variables_initializer(g);
+  train::Saver saver(g);
+
+  // [24]
+  Session sess(g);
+  sess.run(init);
+  std::printf("INFO: Restoring parameters from %s\n", model_path.c_str());
+  try {
+    reuse_saver.restore(sess, model_path);
+  } catch (const Error& e) {  // a wrong --pretrained: say so, and still remove the temp directory
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  auto step = sess.make_callable({X, y, training}, {}, {training_op});
+  const Tensor on(true);
+  examples::run_epochs(flags, mnist, flags.batch_size > 0 ? flags.batch_size : 200, sess, X, y, accuracy,
+                       [&](const Tensor& xb, const Tensor& yb) { step({xb, yb, on}); }, "Validation set accuracy");
+  const std::string new_model_path = saver.save(sess, dir / "my_model_new.ckpt");
+  std::printf("saved %s\n", new_model_path.c_str());
+  return 0;
+}

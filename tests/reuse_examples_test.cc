@@ -1,0 +1,290 @@
+// Runs the "Reusing Pretrained Layers" example programs (issue 5's examples/ table) on real
+// MNIST for an epoch or two and checks them against the seed: accuracy floors derived from the
+// seed's early epochs, meta_graph's restored-equals-original check, assign_external's exact
+// output, and that caching the frozen layers makes epochs faster than stop_gradient's.
+//
+// The cell-[19] model the reuse programs restore from is trained once (2 epochs, by reuse_layers,
+// which also checks its own [20] phase) into <build>/test_tmp/reuse_examples and shared: under
+// ctest every test is its own process, so the checkpoint is cached on disk behind a file lock
+// and rebuilt when the reuse_layers binary is newer than it.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "tests/test_util.h"
+
+namespace fg {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---- copied from tests/examples_test.cc (kept private to this file)
+
+struct RunResult {
+  int exit_code = -1;
+  std::vector<double> accuracies;
+  std::string output;
+};
+
+RunResult parse_run(std::string output, int exit_code) {
+  RunResult r;
+  r.output = std::move(output);
+  r.exit_code = exit_code;
+  // "Epoch: N Validation set accuracy: A": the program's own cell. The cell-[19] pretraining
+  // lines read "Epoch: N [19] Validation set accuracy" and do not match.
+  const std::regex line(R"(Epoch: (\d+) Validation (set )?[Aa]ccuracy: ([0-9.]+))");
+  for (std::sregex_iterator it(r.output.begin(), r.output.end(), line), end; it != end; ++it)
+    r.accuracies.push_back(std::stod((*it)[3]));
+  return r;
+}
+
+// Every program runs single-threaded: with OpenMP's 2 threads on a shared 2-core machine (and
+// ctest running tests side by side) epoch times swing by 10x and more with other processes'
+// load; one thread each is steady, and fast enough for an epoch or two.
+RunResult run_example(const std::string& name, const std::string& args) {
+  const std::string cmd = "OMP_NUM_THREADS=1 " + std::string(FG_BINARY_DIR) + "/" + name + " " + args + " 2>&1";
+  std::string output;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {};
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) output += buf;
+  return parse_run(std::move(output), WEXITSTATUS(pclose(p)));
+}
+
+std::string require_mnist() {
+  const std::string dir = testing::mnist_dir();
+  if (dir.empty() && std::getenv("FG_REQUIRE_MNIST")) ADD_FAILURE() << "MNIST is required but not installed";
+  return dir;
+}
+
+// ---- parsing helpers
+
+std::vector<double> numbers_after(const std::string& output, const std::string& pattern) {
+  std::vector<double> values;
+  const std::regex re(pattern);
+  for (std::sregex_iterator it(output.begin(), output.end(), re), end; it != end; ++it)
+    values.push_back(std::stod((*it)[1]));
+  return values;
+}
+
+// Seconds of each of the program's own epochs: "Epoch: N Validation set accuracy: A  (S s)".
+std::vector<double> epoch_seconds(const std::string& output) {
+  return numbers_after(output, R"(Epoch: \d+ Validation set accuracy: [0-9.]+  \(([0-9.]+) s\))");
+}
+
+std::vector<double> pretrain_accuracies(const std::string& output) {
+  return numbers_after(output, R"(Epoch: \d+ \[19\] Validation set accuracy: ([0-9.]+))");
+}
+
+// ---- the shared cell-[19] checkpoint
+
+constexpr const char* kPretrainArgs = "--pretrain-epochs 2 --epochs 1";
+
+struct Pretrained {
+  std::string prefix;   // "<dir>/my_model.ckpt"
+  RunResult reuse_run;  // reuse_layers' own run, which wrote it
+  std::string error;
+};
+
+// Runs reuse_layers once (per build of it) and keeps its [19] checkpoint and output.
+Pretrained produce_pretrained(const std::string& mnist) {
+  Pretrained p;
+  const fs::path dir = fs::path(FG_BINARY_DIR) / "test_tmp" / "reuse_examples";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const int lock = ::open((dir / "lock").c_str(), O_RDWR | O_CREAT, 0644);
+  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+    p.error = "cannot lock " + (dir / "lock").string();
+    if (lock >= 0) ::close(lock);
+    return p;
+  }
+  const fs::path ckpt = dir / "ckpt", out_file = dir / "reuse_layers.out", stamp_file = dir / "stamp";
+  p.prefix = (ckpt / "my_model.ckpt").string();
+  // The cache is valid for this binary, these arguments and this data only.
+  const auto binary_time = fs::last_write_time(fs::path(FG_BINARY_DIR) / "reuse_layers", ec);
+  std::ostringstream stamp;
+  stamp << binary_time.time_since_epoch().count() << " " << kPretrainArgs << " " << mnist;
+  std::string old_stamp, output;
+  {
+    std::ifstream f(stamp_file);
+    std::getline(f, old_stamp);
+  }
+  if (!ec && old_stamp == stamp.str() && fs::exists(p.prefix + ".index") && fs::exists(out_file)) {
+    std::ifstream f(out_file);
+    output.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    p.reuse_run = parse_run(output, 0);
+  } else {
+    fs::remove(stamp_file, ec);
+    fs::remove_all(ckpt, ec);
+    p.reuse_run = run_example("reuse_layers", std::string(kPretrainArgs) + " --data " + mnist + " --dir " + ckpt.string());
+    if (p.reuse_run.exit_code == 0) {
+      std::ofstream(out_file) << p.reuse_run.output;
+      std::ofstream(stamp_file) << stamp.str() << "\n";
+    }
+  }
+  ::flock(lock, LOCK_UN);
+  ::close(lock);
+  if (p.reuse_run.exit_code != 0) p.error = "reuse_layers failed:\n" + p.reuse_run.output;
+  return p;
+}
+
+class ReuseExamples : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mnist_ = require_mnist();
+    if (mnist_.empty()) GTEST_SKIP() << "MNIST not installed";
+  }
+  // The shared checkpoint, produced on first use in this process (or found on disk).
+  const Pretrained& pretrained() {
+    static const Pretrained p = produce_pretrained(mnist_);
+    return p;
+  }
+  std::string args_with(const std::string& extra) {
+    return "--pretrained " + pretrained().prefix + " --data " + mnist_ + " " + extra;
+  }
+  std::string mnist_;
+};
+
+// ---- reuse_layers: cells [19] and [20]
+
+TEST_F(ReuseExamples, ReuseLayersTrainsSavesAndRestoresLowerLayers) {
+  const Pretrained& p = pretrained();
+  ASSERT_TRUE(p.error.empty()) << p.error;
+  const RunResult& r = p.reuse_run;
+  EXPECT_NE(r.output.find("reuse_vars: hidden1/kernel hidden1/bias hidden2/kernel hidden2/bias hidden3/kernel "
+                          "hidden3/bias\n"),
+            std::string::npos)
+      << r.output;
+  // [19]: the seed printed 0.8142 and 0.8756 for its first two epochs.
+  const auto pre = pretrain_accuracies(r.output);
+  ASSERT_EQ(pre.size(), 2u) << r.output;
+  EXPECT_GE(pre[1], 0.85) << r.output;
+  // [20] starts from the restored hidden1-3 (hidden4 and outputs are fresh), so after one more
+  // epoch it is at least where [19] was after two; the seed's [19] epoch 2 was 0.8990.
+  ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
+  EXPECT_GE(r.accuracies[0], 0.86) << r.output;
+  EXPECT_TRUE(fs::exists(p.prefix + ".index"));
+  EXPECT_TRUE(fs::exists(fs::path(p.prefix).parent_path() / "my_model_new.ckpt.index"));
+}
+
+// ---- freezing: [24], [26], [27]
+//
+// With only 2 epochs of pretraining the restored layers are weaker than the seed's (which started
+// its reuse cells at 0.94), so the floor is the seed's [19] level after 2 epochs (0.8756) less
+// a margin for the freshly initialized hidden4 and outputs: one epoch of training on frozen
+// layers measured 0.85-0.87 here.
+
+TEST_F(ReuseExamples, FreezeLayersTrainsOnlyTheUpperLayers) {
+  ASSERT_TRUE(pretrained().error.empty()) << pretrained().error;
+  const RunResult r = run_example("freeze_layers", args_with("--epochs 1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("training_vars: hidden3/kernel hidden3/bias hidden4/kernel hidden4/bias outputs/kernel "
+                          "outputs/bias\n"),
+            std::string::npos)
+      << r.output;
+  ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
+  EXPECT_GE(r.accuracies[0], 0.83) << r.output;
+}
+
+TEST_F(ReuseExamples, StopGradientFreezesBelowHidden2) {
+  ASSERT_TRUE(pretrained().error.empty()) << pretrained().error;
+  const RunResult r = run_example("stop_gradient", args_with("--epochs 1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
+  EXPECT_GE(r.accuracies[0], 0.83) << r.output;
+}
+
+// Caching is an optimization only: the same graph, seed and batches as stop_gradient, so the
+// accuracies agree (up to float rounding of a 55,000-row matmul vs 200-row ones), and the
+// epochs are faster because hidden1 and hidden2 are no longer computed per step.
+TEST_F(ReuseExamples, CacheFrozenMatchesStopGradientAndIsFaster) {
+  ASSERT_TRUE(pretrained().error.empty()) << pretrained().error;
+  // Both run here, back to back (single-threaded, see run_example), so they see the same
+  // conditions.
+  const RunResult stop = run_example("stop_gradient", args_with("--epochs 2"));
+  const RunResult cache = run_example("cache_frozen", args_with("--epochs 2"));
+  ASSERT_EQ(stop.exit_code, 0) << stop.output;
+  ASSERT_EQ(cache.exit_code, 0) << cache.output;
+  ASSERT_EQ(stop.accuracies.size(), 2u) << stop.output;
+  ASSERT_EQ(cache.accuracies.size(), 2u) << cache.output;
+  EXPECT_NE(cache.output.find("cached hidden2 [55000,300]"), std::string::npos) << cache.output;
+  for (size_t i = 0; i < 2; ++i) EXPECT_NEAR(cache.accuracies[i], stop.accuracies[i], 0.005) << cache.output;
+  EXPECT_GE(cache.accuracies[1], 0.84) << cache.output;
+
+  const auto stop_mean = numbers_after(stop.output, R"(mean epoch time: ([0-9.]+) s)");
+  const auto cache_mean = numbers_after(cache.output, R"(mean epoch time: ([0-9.]+) s)");
+  ASSERT_EQ(stop_mean.size(), 1u) << stop.output;
+  ASSERT_EQ(cache_mean.size(), 1u) << cache.output;
+  EXPECT_LT(cache_mean[0], stop_mean[0]) << stop.output << cache.output;
+  // The issue asks for 1.5x (measured 1.7-2.1x single-threaded); the test allows for noise. The
+  // fastest epoch of each is compared, which a passing burst of load rarely affects.
+  const auto stop_s = epoch_seconds(stop.output), cache_s = epoch_seconds(cache.output);
+  ASSERT_EQ(stop_s.size(), 2u) << stop.output;
+  ASSERT_EQ(cache_s.size(), 2u) << cache.output;
+  const double ratio = *std::min_element(stop_s.begin(), stop_s.end()) /
+                       std::max(*std::min_element(cache_s.begin(), cache_s.end()), 1e-3);
+  EXPECT_GE(ratio, 1.2) << stop.output << cache.output;
+}
+
+// Standalone: without --pretrained a program trains the [19] model itself, in a temporary
+// directory it deletes at exit.
+TEST_F(ReuseExamples, CacheFrozenStandalonePretrainsInATemporaryDirectory) {
+  const RunResult r = run_example("cache_frozen", "--pretrain-epochs 1 --epochs 1 --data " + mnist_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto pre = pretrain_accuracies(r.output);
+  ASSERT_EQ(pre.size(), 1u) << r.output;
+  // The seed's [19] epoch 0 was 0.8142.
+  EXPECT_GE(pre[0], 0.7) << r.output;
+  ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
+  EXPECT_GE(r.accuracies[0], 0.75) << r.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.output, m, std::regex(R"(\[19\] saved (\S+)/my_model\.ckpt)"))) << r.output;
+  EXPECT_FALSE(fs::exists(m[1].str())) << "temporary directory left behind: " << m[1];
+}
+
+// ---- meta_graph: save, names, [14]'s listing, my_important_ops, import_meta_graph
+
+TEST_F(ReuseExamples, MetaGraphRestoredGraphEvaluatesEqual) {
+  const RunResult r = run_example("meta_graph", "--epochs 1 --data " + mnist_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Cell [10]'s batch-normalized model; the seed printed 0.8848 after one epoch.
+  ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
+  EXPECT_GE(r.accuracies[0], 0.86) << r.output;
+  // The seed's [14] listing, verbatim.
+  const std::string listing =
+      "\nX\ny\ntraining/input\ntraining\nhidden1/kernel/Initializer/random_uniform/shape\n"
+      "hidden1/kernel/Initializer/random_uniform/min\nhidden1/kernel/Initializer/random_uniform/max\n"
+      "hidden1/kernel/Initializer/random_uniform/RandomUniform\nhidden1/kernel/Initializer/random_uniform/sub\n"
+      "hidden1/kernel/Initializer/random_uniform/mul\nhidden1/kernel/Initializer/random_uniform\n"
+      "hidden1/kernel\nhidden1/kernel/Assign\nhidden1/kernel/read\nhidden1/bias/Initializer/zeros\n"
+      "hidden1/bias\nhidden1/bias/Assign\nhidden1/bias/read\nhidden1/MatMul\nhidden1/BiasAdd\n\n";
+  EXPECT_NE(r.output.find(listing), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("my_important_ops: X:0, y:0, accuracy:0, GradientDescent\n"), std::string::npos)
+      << r.output;
+  const auto original = numbers_after(r.output, R"(original graph: validation accuracy ([0-9.]+))");
+  const auto restored = numbers_after(r.output, R"(restored graph: validation accuracy ([0-9.]+))");
+  ASSERT_EQ(original.size(), 1u) << r.output;
+  ASSERT_EQ(restored.size(), 1u) << r.output;
+  EXPECT_EQ(original[0], restored[0]) << r.output;
+  EXPECT_GE(restored[0], 0.86) << r.output;
+  EXPECT_NE(r.output.find("restored graph evaluates equal\n"), std::string::npos) << r.output;
+}
+
+// ---- assign_external: [21] and [22] (no data needed)
+
+TEST(ReuseExamplesNoData, AssignExternalPrintsTheSeedsOutput) {
+  const RunResult r = run_example("assign_external", "");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "[[ 61.  83. 105.]]\n[[ 61.  83. 105.]]\n");
+}
+
+}  // namespace
+}  // namespace fg
