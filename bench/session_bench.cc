@@ -1,5 +1,8 @@
 // Session::run overhead on a cached plan, and one epoch of the seed's train_dnn.
 //   build/session_bench --benchmark_filter=Overhead
+//   build/session_bench --benchmark_filter=Inference     # single-sample MLP inference
+// Issue 6's targets: <= 3 us per run + 0.5 us per node on a cached plan; <= 5 us per single-sample
+// inference of the 784-300-100-10 MLP.
 #include <benchmark/benchmark.h>
 
 #include "flowgraph.h"
@@ -33,6 +36,11 @@ void BM_CallableOverheadChain(benchmark::State& state) {
   auto f = s.make_callable({x}, {y});
   const Tensor v(1.0f);
   for (auto _ : state) benchmark::DoNotOptimize(f({v}));
+  // (time at n nodes - time at 0) / n is the per-node cost; this counter is the upper bound
+  // time / n, reported so one run shows both.
+  if (n > 0)
+    state.counters["us_per_node"] =
+        benchmark::Counter(n * 1e-6, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_CallableOverheadChain)->Arg(0)->Arg(10)->Arg(100)->Unit(benchmark::kMicrosecond);
 
@@ -43,6 +51,68 @@ void BM_EmptyRun(benchmark::State& state) {
   for (auto _ : state) s.run(n);
 }
 BENCHMARK(BM_EmptyRun)->Unit(benchmark::kMicrosecond);
+
+// The seed's MLP (784-300-100-10, ReLU) as an inference graph: X [1, 784] fed, logits fetched.
+// Weights are Glorot-uniform as trained; the values do not change the cost.
+struct InferenceMlp {
+  Graph g;
+  Output X, logits;
+  InferenceMlp() {
+    g.set_random_seed(42);
+    X = placeholder(g, f32, {-1, 784}, "X");
+    auto h1 = layers::dense(X, 300, {.activation = nn::relu, .name = "hidden1"});
+    auto h2 = layers::dense(h1, 100, {.activation = nn::relu, .name = "hidden2"});
+    logits = layers::dense(h2, 10, {.name = "outputs"});
+  }
+};
+
+Tensor sample_batch(int64_t rows) {
+  Tensor x = Tensor::empty(f32, {rows, 784});
+  RandomEngine rng(3);
+  for (float& v : x.flat<float>()) v = float(rng.next_u32() % 256) / 255.0f;
+  return x;
+}
+
+// Batch of `range(0)` rows through a cached callable: us per call (issue 6's target: <= 5 us at 1).
+void BM_MlpInference(benchmark::State& state) {
+  InferenceMlp m;
+  Session s(m.g);
+  s.run(global_variables_initializer(m.g));
+  auto f = s.make_callable({m.X}, {m.logits});
+  const Tensor x = sample_batch(state.range(0));
+  f({x});
+  for (auto _ : state) benchmark::DoNotOptimize(f({x}));
+  // 2 * (784*300 + 300*100 + 100*10) FLOP per row.
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 266200 * double(state.range(0)) * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_MlpInference)->Arg(1)->Arg(10)->Arg(200)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// The same through Session::run (plan looked up by signature each call).
+void BM_MlpInferenceRun(benchmark::State& state) {
+  InferenceMlp m;
+  Session s(m.g);
+  s.run(global_variables_initializer(m.g));
+  const FeedDict feeds{{m.X, sample_batch(1)}};
+  s.run(feeds, m.logits);
+  for (auto _ : state) benchmark::DoNotOptimize(s.run(feeds, m.logits));
+}
+BENCHMARK(BM_MlpInferenceRun)->Unit(benchmark::kMicrosecond);
+
+// relu(x W + b) on x [1, 10], W [10, 10]: the PyTorch anchor of issue 6 (3-6 us per call in C++).
+void BM_TinyDenseInference(benchmark::State& state) {
+  Graph g;
+  g.set_random_seed(1);
+  auto x = placeholder(g, f32, {-1, 10}, "x");
+  auto y = layers::dense(x, 10, {.activation = nn::relu, .name = "d"});
+  Session s(g);
+  s.run(global_variables_initializer(g));
+  auto f = s.make_callable({x}, {y});
+  const Tensor v(f32, {1, 10});
+  f({v});
+  for (auto _ : state) benchmark::DoNotOptimize(f({v}));
+}
+BENCHMARK(BM_TinyDenseInference)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace fg
