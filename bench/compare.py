@@ -108,7 +108,7 @@ def framework_commands(build, model, epochs, threads=None):
 
 
 def bench_json(cmd):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # stderr: the banner
     if p.returncode != 0:
         sys.stderr.write(f"{cmd[0]}: exit {p.returncode}\n{p.stderr[-2000:]}\n")
         return {}
@@ -125,7 +125,7 @@ def run_latency(build, rounds):
         rec = {"kind": "latency", "round": r}
         for name, b in fg.items():
             if b.get("run_type", "iteration") == "iteration":
-                rec["fg:" + name] = b["real_time"]  # microseconds (the benchmarks' unit)
+                rec["fg:" + name.replace("/real_time", "")] = b["real_time"]  # µs (the benchmarks' unit)
         t = run_one([f"{build}/peers/torch_mlp", "--model", "infer"], TORCH_ENV, "libtorch infer")
         if t:
             rec["torch:mlp"] = t["mlp_784_300_100_10_us"]
@@ -139,7 +139,10 @@ def cmd_run(a):
     out = a.out or os.path.join(a.build, "compare", time.strftime("results-%Y%m%d-%H%M%S.jsonl"))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
-        meta = {"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "rounds": a.rounds,
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        rev = subprocess.run(["git", "-C", root, "describe", "--always", "--dirty"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True).stdout.strip()
+        meta = {"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "rounds": a.rounds, "git": rev,
                 "epochs": a.epochs, "models": models, "frameworks": a.frameworks,
                 "threads": a.threads or "flowgraph: environment's; PyTorch: 2"}
         f.write(json.dumps(meta) + "\n")
@@ -172,7 +175,7 @@ def cmd_run(a):
             kernels_json = out.replace(".jsonl", "-kernels.json")
             subprocess.run([f"{a.build}/kernels_bench", f"--benchmark_out={kernels_json}", "--benchmark_out_format=json",
                             "--benchmark_repetitions=3", "--benchmark_min_time=0.2"],
-                           stdout=subprocess.DEVNULL, check=False)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             f.write(json.dumps({"kind": "kernels", "file": kernels_json}) + "\n")
         if not a.skip_latency:
             sys.stderr.write("latency: session_bench and libtorch inference ...\n")
@@ -204,7 +207,8 @@ def report(path):
     meta = next((r for r in rows if r.get("kind") == "meta"), {})
     peak512 = measured_peak(rows)
     train = [r for r in rows if r.get("kind") == "train"]
-    print(f"Results {os.path.basename(path)} ({meta.get('date', '?')}; {meta.get('rounds', '?')} rounds x "
+    print(f"Results {os.path.basename(path)} ({meta.get('date', '?')}; flowgraph {meta.get('git', '?')}; "
+          f"{meta.get('rounds', '?')} rounds x "
           f"{meta.get('epochs', '?')} epochs; threads: {meta.get('threads', '?')}; s/epoch is the median over every "
           f"epoch of every round; CPU s/epoch counts every thread, spin-waiting included; foreign load: cores other "
           f"processes used meanwhile)\n")
@@ -242,11 +246,23 @@ def report(path):
                   f"| {s['rss']:.0f} | {fmt(speed)}× | {fmt(s['cpu'])} | {s['load']:.2f} |")
         if "flowgraph" in stats and best:
             ratio = stats[best]["median"] / stats["flowgraph"]["median"]
+            # Paired per round: this machine's speed drifts between rounds (other VMs on the host), and
+            # the frameworks of one round ran back to back.
+            paired = []
+            for rnd in sorted({r["round"] for r in train}):
+                def round_median(fw):
+                    v = [x for r in train if r["model"] == model and r["framework"] == fw and r["round"] == rnd
+                         for x in r["epoch_seconds"]]
+                    return statistics.median(v) if v else None
+                f, t = round_median("flowgraph"), round_median(best)
+                if f and t:
+                    paired.append(t / f)
             lean = min(torch_fws, key=lambda fw: stats[fw]["rss"])
             rss_ratio = stats["flowgraph"]["rss"] / stats[lean]["rss"]
             target = TARGET_SPEEDUP[model]
             verdict = "" if target is None else (f" (target ≥ {target}×: {'met' if ratio >= target else 'not met'})")
-            print(f"\nflowgraph ÷ PyTorch best ({names[best]}): **{ratio:.2f}×** images/s{verdict}; peak RSS "
+            pr = " (per round: " + ", ".join(f"{x:.2f}×" for x in paired) + ")" if len(paired) > 1 else ""
+            print(f"\nflowgraph ÷ PyTorch best ({names[best]}): **{ratio:.2f}×** images/s{pr}{verdict}; peak RSS "
                   f"{rss_ratio:.2f}× the leaner peer's ({names[lean]}; target ≤ 0.6×: "
                   f"{'met' if rss_ratio <= 0.6 else 'not met'}).\n")
             summary.append((model, ratio, target, rss_ratio))
