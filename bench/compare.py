@@ -174,15 +174,25 @@ def cmd_run(a):
             wait_quiet(a.quiet_timeout)
             kernels_json = out.replace(".jsonl", "-kernels.json")
             subprocess.run([f"{a.build}/kernels_bench", f"--benchmark_out={kernels_json}", "--benchmark_out_format=json",
-                            "--benchmark_repetitions=3", "--benchmark_min_time=0.2"],
+                            # Repetitions interleaved in random order, so a drift of the machine's speed
+                            # during the ~2 minutes hits every kernel alike (the budget compares them).
+                            "--benchmark_repetitions=5", "--benchmark_min_time=0.1",
+                            "--benchmark_enable_random_interleaving=true"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             f.write(json.dumps({"kind": "kernels", "file": kernels_json}) + "\n")
+            gb = f"{a.build}/peers/gemm_backends"
+            if os.path.exists(gb):
+                sys.stderr.write("kernels: OpenBLAS and oneDNN SGEMM at the same shapes ...\n")
+                env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
+                p = subprocess.run([gb], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                if p.returncode == 0:
+                    f.write(json.dumps({"kind": "gemm_backends", "table": p.stdout}) + "\n")
         if not a.skip_latency:
             sys.stderr.write("latency: session_bench and libtorch inference ...\n")
             for rec in run_latency(a.build, a.rounds):
                 f.write(json.dumps(rec) + "\n")
     sys.stderr.write(f"results: {out}\n")
-    report(out)
+    report(out, a.max_foreign)
     if kernels_json and os.path.exists(kernels_json):
         budget(kernels_json)
 
@@ -202,7 +212,7 @@ def measured_peak(rows):
     return None
 
 
-def report(path):
+def report(path, max_foreign=0.25):
     rows = [json.loads(l) for l in open(path) if l.strip()]
     meta = next((r for r in rows if r.get("kind") == "meta"), {})
     peak512 = measured_peak(rows)
@@ -222,6 +232,10 @@ def report(path):
             rs = [r for r in train if r["model"] == model and r["framework"] == fw]
             if not rs:
                 continue
+            # Runs that another job disturbed (retries exhausted) are left out when clean ones exist.
+            clean = [r for r in rs if r["foreign_load_cores"] <= max_foreign]
+            dropped = len(rs) - len(clean) if clean else 0
+            rs = clean or rs
             secs = [s for r in rs for s in r["epoch_seconds"]]
             cpus = [s for r in rs for s in r.get("epoch_cpu_seconds", [])]
             stats[fw] = {
@@ -230,20 +244,21 @@ def report(path):
                 "acc": statistics.median(r["accuracy"] for r in rs),
                 "rss": statistics.median(r["peak_rss_mb"] for r in rs),
                 "load": statistics.mean(r["foreign_load_cores"] for r in rs),
+                "runs": f"{len(rs)}" + (f" (+{dropped} disturbed, left out)" if dropped else ""),
             }
         torch_fws = [fw for fw in ("pytorch", "libtorch") if fw in stats]
         best = min(torch_fws, key=lambda fw: stats[fw]["median"]) if torch_fws else None
         print(f"### {model} (batch {batch}, {gflop:.1f} GFLOP of GEMMs per epoch)\n")
         p512 = f"% of {peak512:.0f} (AVX-512) | " if peak512 else ""
         print(f"| framework | s/epoch (median) | min–max | images/s | GFLOP/s | % of 190 peak | {p512}final val. accuracy "
-              "| peak RSS (MB) | flowgraph speed ÷ this | CPU s/epoch | foreign load (cores) |")
-        print("|---|---:|---:|---:|---:|---:|" + ("---:|" if peak512 else "") + "---:|---:|---:|---:|---:|")
+              "| peak RSS (MB) | flowgraph speed ÷ this | CPU s/epoch | foreign load (cores) | runs |")
+        print("|---|---:|---:|---:|---:|---:|" + ("---:|" if peak512 else "") + "---:|---:|---:|---:|---:|---:|")
         for fw, s in stats.items():
             speed = s["median"] / stats["flowgraph"]["median"] if "flowgraph" in stats else None
             print(f"| {names[fw]} | {s['median']:.3f} | {s['min']:.2f}–{s['max']:.2f} | {N_TRAIN / s['median']:,.0f} "
                   f"| {gflop / s['median']:.1f} | {100 * gflop / s['median'] / PEAK_GFLOPS:.1f} % | "
                   + (f"{100 * gflop / s['median'] / peak512:.1f} % | " if peak512 else "") + f"{s['acc']:.4f} "
-                  f"| {s['rss']:.0f} | {fmt(speed)}× | {fmt(s['cpu'])} | {s['load']:.2f} |")
+                  f"| {s['rss']:.0f} | {fmt(speed)}× | {fmt(s['cpu'])} | {s['load']:.2f} | {s['runs']} |")
         if "flowgraph" in stats and best:
             ratio = stats[best]["median"] / stats["flowgraph"]["median"]
             # Paired per round: this machine's speed drifts between rounds (other VMs on the host), and
@@ -252,7 +267,7 @@ def report(path):
             for rnd in sorted({r["round"] for r in train}):
                 def round_median(fw):
                     v = [x for r in train if r["model"] == model and r["framework"] == fw and r["round"] == rnd
-                         for x in r["epoch_seconds"]]
+                         and r["foreign_load_cores"] <= max_foreign for x in r["epoch_seconds"]]
                     return statistics.median(v) if v else None
                 f, t = round_median("flowgraph"), round_median(best)
                 if f and t:
@@ -266,6 +281,10 @@ def report(path):
                   f"{rss_ratio:.2f}× the leaner peer's ({names[lean]}; target ≤ 0.6×: "
                   f"{'met' if rss_ratio <= 0.6 else 'not met'}).\n")
             summary.append((model, ratio, target, rss_ratio))
+    for r in rows:
+        if r.get("kind") == "gemm_backends":
+            print("### SGEMM of PyTorch's libraries at the same shapes, 2 threads (bench/peers/gemm_backends)\n")
+            print(r["table"])
     lat = [r for r in rows if r.get("kind") == "latency"]
     if lat:
         def med(key):
@@ -369,6 +388,9 @@ def budget(path):
         rest = total - acc
         print(f"| the rest: small ops, dispatch, allocation, cache misses between ops | {rest:.1f} | "
               f"{100 * rest / total:.1f} % |\n")
+        if rest < 0:
+            print("(The kernels add up to more than the step: the machine's speed changed while they ran; "
+                  "take this budget's shares as rough.)\n")
 
 
 def main():
@@ -393,6 +415,7 @@ def main():
     r.add_argument("--out")
     q = sub.add_parser("report")
     q.add_argument("file")
+    q.add_argument("--max-foreign", type=float, default=0.25)
     k = sub.add_parser("budget", help="per-step kernel budget from `kernels_bench --benchmark_out=FILE`")
     k.add_argument("file")
     a = p.parse_args()
@@ -401,7 +424,7 @@ def main():
     elif a.cmd == "budget":
         budget(a.file)
     else:
-        report(a.file)
+        report(a.file, a.max_foreign)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,12 @@
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
+#include <pthread.h>
+#include <sched.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "flowgraph.h"
@@ -128,6 +132,49 @@ void BM_FmaPeak(benchmark::State& state, bool avx512) {
 }
 BENCHMARK_CAPTURE(BM_FmaPeak, avx2, false)->UseRealTime();
 BENCHMARK_CAPTURE(BM_FmaPeak, avx512, true)->UseRealTime();
+
+// What every barrier and every shared GEMM panel costs between the two CPUs: a cache line bounced
+// from CPU 0 to CPU 1 and back (ns per round trip). On this VM it is 440-610 ns.
+void BM_CacheLineRoundTrip(benchmark::State& state) {
+  if (std::thread::hardware_concurrency() < 2) {
+    state.SkipWithError("needs two CPUs");
+    return;
+  }
+  auto pin = [](int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  };
+  alignas(64) std::atomic<int64_t> flag{0};
+  std::atomic<bool> done{false};
+  std::thread partner([&] {
+    pin(1);
+    int64_t seen = 0;
+    while (!done.load(std::memory_order_relaxed)) {
+      const int64_t v = flag.load(std::memory_order_acquire);
+      if (v != seen && (v & 1)) {
+        flag.store(v + 1, std::memory_order_release);
+        seen = v + 1;
+      }
+    }
+  });
+  pin(0);
+  int64_t v = 0;
+  for (auto _ : state) {
+    flag.store(++v, std::memory_order_release);  // odd: the partner's turn
+    while (flag.load(std::memory_order_acquire) != v + 1) {
+    }
+    ++v;
+  }
+  done = true;
+  partner.join();
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (unsigned c = 0; c < std::thread::hardware_concurrency(); ++c) CPU_SET(c, &all);
+  pthread_setaffinity_np(pthread_self(), sizeof all, &all);  // unpin: later benchmarks use every CPU
+}
+BENCHMARK(BM_CacheLineRoundTrip)->UseRealTime();
 
 // ---- GEMMs: C[m,n] = op(A) op(B) with the operand layouts the graph really has.
 
