@@ -4,7 +4,8 @@
 //   build-bench/compare_bench --model plain200|plain50|batch_norm|train_dnn [--epochs N] [--data DIR] [--seed S]
 //   build-bench/compare_bench --benchmark_filter=.     # Google Benchmark: one epoch of each model
 //
-// Protocol: MNIST IDX, pixels / 255, first 5,000 training images as validation, Glorot-uniform
+// Protocol: MNIST IDX, pixels / 255 (the training images are held as uint8 and scaled per batch as
+// it is gathered, data/mnist.h), first 5,000 training images as validation, Glorot-uniform
 // kernels and zero biases (layers::dense defaults), GradientDescent lr 0.01, the seed's
 // shuffle_batch (a fresh permutation per epoch, len // batch nearly equal batches). An epoch's time
 // covers the training loop only (batch gathering included, validation excluded), as in the peers.

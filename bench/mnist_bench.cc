@@ -32,10 +32,11 @@ void BM_TrainDnnEpoch(benchmark::State& state) {
   build_train_dnn(m);
   Session s(m.g);
   s.run(global_variables_initializer(m.g));
-  Tensor images = Tensor::empty(f32, {n_train, 784});
+  // uint8 pixels like data::load_mnist's training split: shuffle_batch scales each batch / 255.
+  Tensor images = Tensor::empty(u8, {n_train, 784});
   Tensor labels = Tensor::empty(i32, {n_train});
   RandomEngine rng(1);
-  for (float& v : images.flat<float>()) v = float(rng.next_u32() % 256) / 255.0f;
+  for (uint8_t& v : images.flat<uint8_t>()) v = uint8_t(rng.next_u32() % 256);
   for (int32_t& v : labels.flat<int32_t>()) v = int32_t(rng.next_u32() % 10);
   auto step = s.make_callable({m.X, m.y}, {}, {m.train_op});
   for (auto _ : state) {

@@ -5,6 +5,13 @@
 //   RandomEngine rng(42);
 //   for (auto& [xb, yb] : data::shuffle_batch(mnist.train.images, mnist.train.labels, 200, rng)) ...
 //
+// Memory: the training images stay uint8 [N, 784] (43 MB instead of 172 MB as float32) and are
+// scaled to float32 only as a batch is gathered, so `xb` above is float32 [200, 784] in [0, 1]
+// exactly as if the whole split had been converted first. Validation and test are small and stay
+// float32 [N, 784], ready to feed as they are. Code that needs the whole training set as float
+// calls to_float_images(mnist.train.images). Loading reads each file straight into its split (no
+// second full-size copy of the raw bytes).
+//
 // A truncated or corrupt file is a DataLoss naming the file; a missing one is NotFound.
 #pragma once
 #include <string>
@@ -15,13 +22,14 @@
 namespace fg::data {
 
 struct Split {
-  Tensor images;  // float32 [N, 784], in [0, 1]
+  Tensor images;  // train: uint8 [N, 784] raw pixels; validation, test: float32 [N, 784] in [0, 1]
   Tensor labels;  // int32 [N]
   int64_t size() const { return labels.valid() ? labels.num_elements() : 0; }
 };
 
 struct Mnist {
-  Split train, validation, test;
+  Split train;             // images uint8: batch them with shuffle_batch / gather_rows
+  Split validation, test;  // images float32: feed them directly
 };
 
 // uint8 [N, rows, cols] from an idx3 file (magic 0x00000803).
@@ -34,11 +42,19 @@ std::string default_mnist_dir();
 // Reads the four standard files (train-images-idx3-ubyte, ...) from `dir`.
 Mnist load_mnist(const std::string& dir, int64_t validation_size = 5000);
 
+// Pixels / 255 as float32, the shape kept: uint8 images (any shape) are converted, exactly as
+// load_mnist scales validation and test; float32 images are returned as they are (sharing the
+// buffer); any other dtype is InvalidArgument.
+Tensor to_float_images(const Tensor& images);
+
 // Rows `indices[begin, end)` of `x` gathered into a new tensor (the first dim indexes rows).
+// uint8 `x` holds images: the rows come out as float32 pixels / 255 (gathered and converted in one
+// pass, bit-identical to to_float_images then gathering). Other dtypes are copied as they are.
 Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& indices, int64_t begin, int64_t end);
 
 // The seed's shuffle_batch: a fresh permutation, split into len(X) // batch_size nearly equal
-// batches (np.array_split), gathered lazily one batch at a time.
+// batches (np.array_split), gathered lazily one batch at a time with gather_rows (so uint8 images
+// come out as float32 batches in [0, 1]).
 class ShuffleBatch {
  public:
   ShuffleBatch(Tensor x, Tensor y, int64_t batch_size, RandomEngine& rng);

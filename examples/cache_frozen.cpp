@@ -87,7 +87,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   examples::Stopwatch cache_watch;
-  const Tensor h2_cache = sess.run({{X, mnist.train.images}}, hidden2);
+  // The training images are kept as uint8 (data/mnist.h); the frozen layers take them as float32
+  // in [0, 1], the whole split in one run as the seed does (so the cache is bit-for-bit what the
+  // float split gave). The float copy is a temporary, freed once hidden2 is computed.
+  const Tensor h2_cache = sess.run({{X, data::to_float_images(mnist.train.images)}}, hidden2);
   std::printf("cached hidden2 %s for the training set in %.2f s\n", h2_cache.shape().to_string().c_str(),
               cache_watch.seconds());
   // shuffle_batch(h2_cache, y_train): run_epochs batches the "training images" it is given, and

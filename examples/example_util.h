@@ -104,7 +104,8 @@ class Stopwatch {
 };
 
 // The seed's training loop: each epoch shuffles, runs `step(X_batch, y_batch)` per batch with a
-// progress bar, then prints "Epoch: N <label>: accuracy" on the validation set.
+// progress bar, then prints "Epoch: N <label>: accuracy" on the validation set. X_batch is float32
+// even though mnist.train.images is uint8: shuffle_batch scales each batch / 255 as it gathers it.
 template <typename Step>
 std::vector<float> run_epochs(const Flags& f, const data::Mnist& mnist, int64_t batch_size, Session& sess,
                               const Output& X, const Output& y, const Output& accuracy, Step&& step,
