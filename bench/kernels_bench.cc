@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/gemm.h"
+#include "core/parallel.h"
 #include "flowgraph.h"
 #include "graph/op_registry.h"
 
@@ -176,6 +177,17 @@ void BM_CacheLineRoundTrip(benchmark::State& state) {
   pthread_setaffinity_np(pthread_self(), sizeof all, &all);  // unpin: later benchmarks use every CPU
 }
 BENCHMARK(BM_CacheLineRoundTrip)->UseRealTime();
+
+// What one parallel region costs: fork the OpenMP team, run nothing, join (the price every
+// kernel above core/parallel.h's threshold pays, and what the threshold is set from).
+void BM_ParallelRegion(benchmark::State& state) {
+  std::atomic<int64_t> sink{0};
+  for (auto _ : state) {
+    parallel_for(2, kParallelThreshold, [&](int64_t b, int64_t e) { sink.fetch_add(e - b, std::memory_order_relaxed); });
+  }
+  benchmark::DoNotOptimize(sink.load());
+}
+BENCHMARK(BM_ParallelRegion)->UseRealTime();
 
 // ---- GEMMs: C[m,n] = op(A) op(B) with the operand layouts the graph really has.
 
