@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/gemm.h"
+#include "core/parallel.h"
 #include "flowgraph.h"
 #include "graph/op_registry.h"
 
@@ -176,6 +178,17 @@ void BM_CacheLineRoundTrip(benchmark::State& state) {
 }
 BENCHMARK(BM_CacheLineRoundTrip)->UseRealTime();
 
+// What one parallel region costs: fork the OpenMP team, run nothing, join (the price every
+// kernel above core/parallel.h's threshold pays, and what the threshold is set from).
+void BM_ParallelRegion(benchmark::State& state) {
+  std::atomic<int64_t> sink{0};
+  for (auto _ : state) {
+    parallel_for(2, kParallelThreshold, [&](int64_t b, int64_t e) { sink.fetch_add(e - b, std::memory_order_relaxed); });
+  }
+  benchmark::DoNotOptimize(sink.load());
+}
+BENCHMARK(BM_ParallelRegion)->UseRealTime();
+
 // ---- GEMMs: C[m,n] = op(A) op(B) with the operand layouts the graph really has.
 
 // Forward: [batch, k] x [k, n].
@@ -209,6 +222,43 @@ BENCHMARK_CAPTURE(BM_MatMul, B50_L1_dW_784x50x300_ta, 784, 50, 300, true, false)
 BENCHMARK_CAPTURE(BM_MatMul, B50_L2_fwd_50x300x100, 50, 300, 100, false, false)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatMul, B50_L2_dW_300x50x100_ta, 300, 50, 100, true, false)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MatMul, B50_L2_dX_50x100x300_tb, 50, 100, 300, false, true)->UseRealTime();
+
+// The GEMM backends side by side, called directly (no Session), with core/gemm.h's per-product
+// thread choice: the measurement behind its default backend. Names: backend/shape (M x K x N).
+void BM_Gemm(benchmark::State& state, GemmBackend backend, int64_t m, int64_t k, int64_t n, bool ta, bool tb) {
+  if (!gemm_backend_available(backend)) return state.SkipWithError("backend not built in");
+  const GemmBackend saved = gemm_backend();
+  set_gemm_backend(backend);
+  const Tensor a = uniform(ta ? Shape{k, m} : Shape{m, k}, -1, 1, 1), b = uniform(tb ? Shape{n, k} : Shape{k, n}, -1, 1, 2);
+  Tensor c = Tensor::empty(f32, {m, n});
+  for (auto _ : state) {
+    gemm<float>(ta, tb, m, n, k, 1.0f, a.data<float>(), ta ? m : k, b.data<float>(), tb ? k : n, 0.0f,
+                c.data<float>(), n);
+    benchmark::ClobberMemory();
+  }
+  set_gemm_backend(saved);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["threads"] = gemm_threads(m, n, k);
+}
+const bool kGemmRegistered = [] {
+  struct Shape3 { const char* name; int64_t m, k, n; bool ta, tb; };
+  const Shape3 shapes[] = {
+      {"L1_fwd_200x784x300", kBatch, 784, 300, false, false}, {"L1_dW_784x200x300_ta", 784, kBatch, 300, true, false},
+      {"L2_fwd_200x300x100", kBatch, 300, 100, false, false}, {"L2_dW_300x200x100_ta", 300, kBatch, 100, true, false},
+      {"L2_dX_200x100x300_tb", kBatch, 100, 300, false, true}, {"L3_fwd_200x100x10", kBatch, 100, 10, false, false},
+      {"L3_dW_100x200x10_ta", 100, kBatch, 10, true, false},   {"L3_dX_200x10x100_tb", kBatch, 10, 100, false, true},
+      {"H_fwd_200x300x300", kBatch, 300, 300, false, false},  {"B50_L1_fwd_50x784x300", 50, 784, 300, false, false},
+      {"B50_L1_dW_784x50x300_ta", 784, 50, 300, true, false},  {"B50_L2_fwd_50x300x100", 50, 300, 100, false, false},
+      {"B50_L2_dW_300x50x100_ta", 300, 50, 100, true, false},  {"B50_L2_dX_50x100x300_tb", 50, 100, 300, false, true},
+      {"infer_1x784x300", 1, 784, 300, false, false},          {"infer_1x300x100", 1, 300, 100, false, false},
+  };
+  for (GemmBackend backend : {GemmBackend::kEigen, GemmBackend::kOneDnn})
+    for (const Shape3& s : shapes)
+      benchmark::RegisterBenchmark((std::string("BM_Gemm/") + gemm_backend_name(backend) + "/" + s.name).c_str(),
+                                   BM_Gemm, backend, s.m, s.k, s.n, s.ta, s.tb)
+          ->UseRealTime();
+  return true;
+}();
 
 // ---- bias and activations: [200, 300] (layer 1) and [200, 100] (layer 2); rows x cols = range(0) x range(1)
 

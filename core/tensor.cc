@@ -3,19 +3,13 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "core/allocator.h"
+
 namespace fg {
 
-namespace {
-constexpr size_t kAlignment = 64;
-}
+Buffer::Buffer(size_t bytes) : data_(allocate_buffer(bytes)), size_(bytes) {}
 
-Buffer::Buffer(size_t bytes) : size_(bytes) {
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  data_ = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (!data_) throw std::bad_alloc();
-}
-
-Buffer::~Buffer() { std::free(data_); }
+Buffer::~Buffer() { deallocate_buffer(data_, size_); }
 
 Tensor Tensor::empty(DType dtype, const Shape& shape) {
   FG_CHECK(shape.is_fully_defined(), InvalidArgument, "Tensor: shape ", shape, " is not fully defined");

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "core/eigen.h"
+#include "core/gemm.h"
 #include "core/parallel.h"
 #include "graph/op_registry.h"
 #include "ops/array.h"
@@ -623,14 +624,7 @@ void matmul_kernel(KernelContext& ctx) {
            " (transpose_a=", ta, ", transpose_b=", tb, ")");
   Tensor out = Tensor::empty(a.dtype(), {m, n});
   dispatch_set<TypeSet::kSigned>(a.dtype(), ctx.op_name(), [&]<typename T>() {
-    auto A = as_matrix<T>(a, a.dim(0), a.dim(1));
-    auto B = as_matrix<T>(b, b.dim(0), b.dim(1));
-    auto C = as_matrix<T>(out, m, n);
-    // Eigen's product is already OpenMP-parallel; wrapping it in parallel_for would oversubscribe.
-    if (!ta && !tb) C.noalias() = A * B;
-    else if (!ta) C.noalias() = A * B.transpose();
-    else if (!tb) C.noalias() = A.transpose() * B;
-    else C.noalias() = A.transpose() * B.transpose();
+    gemm<T>(ta, tb, m, n, k, T(1), a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), T(0), out.data<T>(), n);
   });
   ctx.set_output(0, out);
 }

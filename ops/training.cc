@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/eigen.h"
 #include "core/parallel.h"
 #include "graph/op_registry.h"
 
@@ -88,10 +89,12 @@ class RefUpdate {
       old_.push_back(s->value);
     }
   }
+  // The old value of ref i and the buffer its new value goes to (the same one when updating in
+  // place: every formula below reads element j before writing element j, nothing else).
   template <typename T>
-  const T* in(int i) const { return old_[i].data<T>(); }
+  ArrayMap<T> in(int i) const { return as_array<T>(old_[i]); }
   template <typename T>
-  T* out(int i) const { return out_[i].data<T>(); }
+  ArrayMap<T> out(int i) const { return as_array<T>(out_[i]); }
   // Publishes the new buffers; the op's output is the updated variable.
   void commit(KernelContext& ctx) {
     for (size_t i = 0; i < slots_.size(); ++i) slots_[i]->value = out_[i];
@@ -111,11 +114,12 @@ T scalar_input(KernelContext& ctx, int i, const char* what) {
   return *t.data<T>();
 }
 
-// Runs `step(i)` over every element in parallel; the caller's lambda holds the formula.
+// Runs `update(segment)` over contiguous blocks in parallel; `segment(array)` is that block of an
+// ArrayMap, so each formula is one vectorized Eigen expression per block.
 template <typename Fn>
-void for_each_element(int64_t n, Fn&& step) {
+void for_each_block(int64_t n, Fn&& update) {
   parallel_for(n, 8, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) step(i);
+    update([b, e](auto& a) { return a.segment(b, e - b); });
   });
 }
 
@@ -124,9 +128,8 @@ void apply_gradient_descent_kernel(KernelContext& ctx) {
   RefUpdate u(ctx, 1, grad);
   dispatch_float(grad.dtype(), "ApplyGradientDescent", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 1, "alpha");
-    const T *var = u.in<T>(0), *g = grad.data<T>();
-    T* out = u.out<T>(0);
-    for_each_element(grad.num_elements(), [&](int64_t i) { out[i] = var[i] - lr * g[i]; });
+    auto var = u.in<T>(0), out = u.out<T>(0), g = as_array<T>(grad);
+    for_each_block(grad.num_elements(), [&](auto seg) { seg(out) = seg(var) - lr * seg(g); });
   });
   u.commit(ctx);
 }
@@ -137,12 +140,12 @@ void apply_momentum_kernel(KernelContext& ctx) {
   const bool nesterov = ctx.attr<bool>("use_nesterov");
   dispatch_float(grad.dtype(), "ApplyMomentum", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 2, "lr"), mu = scalar_input<T>(ctx, 4, "momentum");
-    const T *var = u.in<T>(0), *acc = u.in<T>(1), *g = grad.data<T>();
-    T *var_out = u.out<T>(0), *acc_out = u.out<T>(1);
-    for_each_element(grad.num_elements(), [&](int64_t i) {
-      const T a = acc[i] * mu + g[i];
-      acc_out[i] = a;
-      var_out[i] = nesterov ? var[i] - (g[i] * lr + a * mu * lr) : var[i] - lr * a;
+    auto var = u.in<T>(0), acc = u.in<T>(1), g = as_array<T>(grad);
+    auto var_out = u.out<T>(0), acc_out = u.out<T>(1);
+    for_each_block(grad.num_elements(), [&](auto seg) {
+      seg(acc_out) = seg(acc) * mu + seg(g);
+      if (nesterov) seg(var_out) = seg(var) - (seg(g) * lr + seg(acc_out) * mu * lr);
+      else seg(var_out) = seg(var) - lr * seg(acc_out);
     });
   });
   u.commit(ctx);
@@ -153,12 +156,11 @@ void apply_adagrad_kernel(KernelContext& ctx) {
   RefUpdate u(ctx, 2, grad);
   dispatch_float(grad.dtype(), "ApplyAdagrad", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 2, "lr");
-    const T *var = u.in<T>(0), *acc = u.in<T>(1), *g = grad.data<T>();
-    T *var_out = u.out<T>(0), *acc_out = u.out<T>(1);
-    for_each_element(grad.num_elements(), [&](int64_t i) {
-      const T a = acc[i] + g[i] * g[i];
-      acc_out[i] = a;
-      var_out[i] = var[i] - lr * g[i] / std::sqrt(a);
+    auto var = u.in<T>(0), acc = u.in<T>(1), g = as_array<T>(grad);
+    auto var_out = u.out<T>(0), acc_out = u.out<T>(1);
+    for_each_block(grad.num_elements(), [&](auto seg) {
+      seg(acc_out) = seg(acc) + seg(g) * seg(g);
+      seg(var_out) = seg(var) - lr * seg(g) / seg(acc_out).sqrt();
     });
   });
   u.commit(ctx);
@@ -170,14 +172,12 @@ void apply_rms_prop_kernel(KernelContext& ctx) {
   dispatch_float(grad.dtype(), "ApplyRMSProp", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 3, "lr"), rho = scalar_input<T>(ctx, 4, "rho"),
             mu = scalar_input<T>(ctx, 5, "momentum"), eps = scalar_input<T>(ctx, 6, "epsilon");
-    const T *var = u.in<T>(0), *ms = u.in<T>(1), *mom = u.in<T>(2), *g = grad.data<T>();
-    T *var_out = u.out<T>(0), *ms_out = u.out<T>(1), *mom_out = u.out<T>(2);
-    for_each_element(grad.num_elements(), [&](int64_t i) {
-      const T s = ms[i] * rho + g[i] * g[i] * (T(1) - rho);
-      const T m = mom[i] * mu + lr * g[i] / std::sqrt(s + eps);
-      ms_out[i] = s;
-      mom_out[i] = m;
-      var_out[i] = var[i] - m;
+    auto var = u.in<T>(0), ms = u.in<T>(1), mom = u.in<T>(2), g = as_array<T>(grad);
+    auto var_out = u.out<T>(0), ms_out = u.out<T>(1), mom_out = u.out<T>(2);
+    for_each_block(grad.num_elements(), [&](auto seg) {
+      seg(ms_out) = seg(ms) * rho + seg(g) * seg(g) * (T(1) - rho);
+      seg(mom_out) = seg(mom) * mu + lr * seg(g) / (seg(ms_out) + eps).sqrt();
+      seg(var_out) = seg(var) - seg(mom_out);
     });
   });
   u.commit(ctx);
@@ -189,16 +189,13 @@ void apply_centered_rms_prop_kernel(KernelContext& ctx) {
   dispatch_float(grad.dtype(), "ApplyCenteredRMSProp", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 4, "lr"), rho = scalar_input<T>(ctx, 5, "rho"),
             mu = scalar_input<T>(ctx, 6, "momentum"), eps = scalar_input<T>(ctx, 7, "epsilon");
-    const T *var = u.in<T>(0), *mg = u.in<T>(1), *ms = u.in<T>(2), *mom = u.in<T>(3), *g = grad.data<T>();
-    T *var_out = u.out<T>(0), *mg_out = u.out<T>(1), *ms_out = u.out<T>(2), *mom_out = u.out<T>(3);
-    for_each_element(grad.num_elements(), [&](int64_t i) {
-      const T s = ms[i] * rho + g[i] * g[i] * (T(1) - rho);
-      const T a = mg[i] * rho + g[i] * (T(1) - rho);
-      const T m = mom[i] * mu + lr * g[i] / std::sqrt(s - a * a + eps);
-      ms_out[i] = s;
-      mg_out[i] = a;
-      mom_out[i] = m;
-      var_out[i] = var[i] - m;
+    auto var = u.in<T>(0), mg = u.in<T>(1), ms = u.in<T>(2), mom = u.in<T>(3), g = as_array<T>(grad);
+    auto var_out = u.out<T>(0), mg_out = u.out<T>(1), ms_out = u.out<T>(2), mom_out = u.out<T>(3);
+    for_each_block(grad.num_elements(), [&](auto seg) {
+      seg(ms_out) = seg(ms) * rho + seg(g) * seg(g) * (T(1) - rho);
+      seg(mg_out) = seg(mg) * rho + seg(g) * (T(1) - rho);
+      seg(mom_out) = seg(mom) * mu + lr * seg(g) / (seg(ms_out) - seg(mg_out) * seg(mg_out) + eps).sqrt();
+      seg(var_out) = seg(var) - seg(mom_out);
     });
   });
   u.commit(ctx);
@@ -212,14 +209,12 @@ void apply_adam_kernel(KernelContext& ctx) {
             lr = scalar_input<T>(ctx, 5, "lr"), b1 = scalar_input<T>(ctx, 6, "beta1"),
             b2 = scalar_input<T>(ctx, 7, "beta2"), eps = scalar_input<T>(ctx, 8, "epsilon");
     const T lr_t = lr * std::sqrt(T(1) - b2p) / (T(1) - b1p);
-    const T *var = u.in<T>(0), *m = u.in<T>(1), *v = u.in<T>(2), *g = grad.data<T>();
-    T *var_out = u.out<T>(0), *m_out = u.out<T>(1), *v_out = u.out<T>(2);
-    for_each_element(grad.num_elements(), [&](int64_t i) {
-      const T mi = m[i] + (g[i] - m[i]) * (T(1) - b1);
-      const T vi = v[i] + (g[i] * g[i] - v[i]) * (T(1) - b2);
-      m_out[i] = mi;
-      v_out[i] = vi;
-      var_out[i] = var[i] - lr_t * mi / (std::sqrt(vi) + eps);
+    auto var = u.in<T>(0), m = u.in<T>(1), v = u.in<T>(2), g = as_array<T>(grad);
+    auto var_out = u.out<T>(0), m_out = u.out<T>(1), v_out = u.out<T>(2);
+    for_each_block(grad.num_elements(), [&](auto seg) {
+      seg(m_out) = seg(m) + (seg(g) - seg(m)) * (T(1) - b1);
+      seg(v_out) = seg(v) + (seg(g) * seg(g) - seg(v)) * (T(1) - b2);
+      seg(var_out) = seg(var) - lr_t * seg(m_out) / (seg(v_out).sqrt() + eps);
     });
   });
   u.commit(ctx);

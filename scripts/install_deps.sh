@@ -2,7 +2,7 @@
 # Installs the Debian packages flowgraph builds with, when any is missing (needs root or sudo).
 set -euo pipefail
 pkgs=(cmake ninja-build g++ ccache libeigen3-dev libprotobuf-dev protobuf-compiler libleveldb-dev
-      libgtest-dev libbenchmark-dev)
+      libdnnl-dev libgtest-dev libbenchmark-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

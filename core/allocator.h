@@ -1,0 +1,36 @@
+// Where tensor buffers come from: 64-byte-aligned blocks, recycled by exact size.
+//
+//   Tensor t = Tensor::empty(f32, {200, 300});   // first time: aligned_alloc; later: a recycled block
+//   AllocatorStats s = allocator_stats();        // s.system_allocations stops growing once a
+//                                                // training loop has run a step or two
+//
+// A cached Session plan allocates the same sizes every step and frees each at its last reader,
+// so after the first step every buffer it needs is waiting in the cache: a step makes no calls
+// to the system allocator and touches no fresh pages (tests/allocator_test.cc proves it with
+// these counters). Freed blocks are kept up to a cap (256 MiB, or $FG_BUFFER_CACHE_MB; 0 turns
+// recycling off), beyond which they go back to the system. Safe to use from several threads.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace fg {
+
+struct AllocatorStats {
+  int64_t system_allocations = 0;  // blocks obtained from aligned_alloc, ever
+  int64_t recycled = 0;            // allocations served from the cache, ever
+  int64_t bytes_cached = 0;        // freed bytes held for reuse now
+  int64_t bytes_in_use = 0;        // bytes of live buffers now
+};
+
+// A block of at least `bytes` (64-byte aligned); never null (throws std::bad_alloc).
+void* allocate_buffer(size_t bytes);
+// Returns a block from allocate_buffer(bytes) (same `bytes`).
+void deallocate_buffer(void* data, size_t bytes);
+
+AllocatorStats allocator_stats();
+// Frees every cached block (e.g. after evaluating on a large batch whose sizes won't recur).
+void release_cached_buffers();
+// Caps the cache (bytes); 0 disables recycling.
+void set_buffer_cache_limit(int64_t bytes);
+
+}  // namespace fg

@@ -1,0 +1,146 @@
+#include "core/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/eigen.h"
+#include "core/errors.h"
+
+#ifdef FG_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+namespace fg {
+
+namespace {
+
+// Multiply-adds one extra thread must have to win: below this the OpenMP wake-up and the
+// split's packing overhead cost more than the second core gives (bench: kernels_bench
+// BM_Gemm at the MLP's shapes; [200x100]x[100x10] is 2x faster on one thread, [50x300]x[300x100]
+// breaks even, [200x300]x[300x100] is 1.3x faster on two).
+constexpr int64_t kMacsPerThread = int64_t{2} << 20;
+
+GemmBackend initial_backend() {
+  const char* env = std::getenv("FG_GEMM");
+  if (env && std::strcmp(env, "eigen") == 0) return GemmBackend::kEigen;
+#ifdef FG_HAVE_ONEDNN
+  return GemmBackend::kOneDnn;
+#else
+  return GemmBackend::kEigen;
+#endif
+}
+
+std::atomic<GemmBackend>& backend_state() {
+  static std::atomic<GemmBackend> backend{initial_backend()};
+  return backend;
+}
+
+// Runs fn with the calling thread's OpenMP team size set to `threads` (an ICV of this thread
+// only, so concurrent Session::run calls do not disturb each other), then restores it.
+template <typename Fn>
+void with_threads(int threads, Fn&& fn) {
+  const int saved = omp_get_max_threads();
+  if (threads == saved) return fn();
+  omp_set_num_threads(threads);
+  try {
+    fn();
+  } catch (...) {
+    omp_set_num_threads(saved);
+    throw;
+  }
+  omp_set_num_threads(saved);
+}
+
+template <typename T>
+using ConstStrided = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+                                Eigen::OuterStride<>>;
+template <typename T>
+using Strided = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+
+template <typename T>
+void eigen_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+                int64_t ldb, T beta, T* c, int64_t ldc) {
+  ConstStrided<T> A(a, ta ? k : m, ta ? m : k, Eigen::OuterStride<>(lda));
+  ConstStrided<T> B(b, tb ? n : k, tb ? k : n, Eigen::OuterStride<>(ldb));
+  Strided<T> C(c, m, n, Eigen::OuterStride<>(ldc));
+  auto product = [&](auto&& lhs, auto&& rhs) {
+    if (beta == T(0)) {
+      C.noalias() = alpha * (lhs * rhs);
+    } else {
+      if (beta != T(1)) C *= beta;
+      C.noalias() += alpha * (lhs * rhs);
+    }
+  };
+  if (!ta && !tb) product(A, B);
+  else if (!ta) product(A, B.transpose());
+  else if (!tb) product(A.transpose(), B);
+  else product(A.transpose(), B.transpose());
+}
+
+}  // namespace
+
+GemmBackend gemm_backend() { return backend_state().load(std::memory_order_relaxed); }
+
+bool gemm_backend_available(GemmBackend backend) {
+#ifdef FG_HAVE_ONEDNN
+  return true;
+#else
+  return backend == GemmBackend::kEigen;
+#endif
+}
+
+void set_gemm_backend(GemmBackend backend) {
+  FG_CHECK(gemm_backend_available(backend), Unimplemented, "GEMM backend ", gemm_backend_name(backend),
+           " is not built into this flowgraph (install libdnnl-dev and rebuild)");
+  backend_state().store(backend, std::memory_order_relaxed);
+}
+
+const char* gemm_backend_name(GemmBackend backend) { return backend == GemmBackend::kOneDnn ? "onednn" : "eigen"; }
+
+int gemm_threads(int64_t m, int64_t n, int64_t k) {
+  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t wanted = std::max<int64_t>(1, m * n * k / kMacsPerThread);
+  return static_cast<int>(std::min<int64_t>(wanted, max_threads));
+}
+
+template <typename T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+          T beta, T* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == T(0)) {
+    // Nothing to multiply: C = beta * C, where beta == 0 must not read C.
+    Strided<T> C(c, m, n, Eigen::OuterStride<>(ldc));
+    if (beta == T(0)) C.setZero();
+    else if (beta != T(1)) C *= beta;
+    return;
+  }
+  with_threads(gemm_threads(m, n, k), [&] {
+#ifdef FG_HAVE_ONEDNN
+    if constexpr (std::is_same_v<T, float>) {
+      if (gemm_backend() == GemmBackend::kOneDnn) {
+        const dnnl_status_t s =
+            dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        FG_CHECK(s == dnnl_success, Internal, "dnnl_sgemm failed with status ", static_cast<int>(s), " for ", m,
+                 "x", k, " * ", k, "x", n);
+        return;
+      }
+    }
+#endif
+    eigen_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  });
+}
+
+#define FG_INSTANTIATE_GEMM(T)                                                                                     \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*, \
+                        int64_t);
+FG_INSTANTIATE_GEMM(float)
+FG_INSTANTIATE_GEMM(double)
+FG_INSTANTIATE_GEMM(int32_t)
+FG_INSTANTIATE_GEMM(int64_t)
+#undef FG_INSTANTIATE_GEMM
+
+}  // namespace fg

@@ -1,0 +1,35 @@
+// The one matrix product every kernel calls: row-major C = alpha * op(A) * op(B) + beta * C.
+//
+//   // out[m,n] = x[m,k] * w[k,n]
+//   gemm<float>(false, false, m, n, k, 1.0f, x, k, w, n, 0.0f, out, n);
+//   // w[k,n] -= lr * x[m,k]^T * dz[m,n], in place (beta = 1 accumulates into C)
+//   gemm<float>(true, false, k, n, m, -lr, x, k, dz, n, 1.0f, w, n);
+//
+// float goes to oneDNN's dnnl_sgemm when flowgraph was built with it (bench/README.md has the
+// measurements that picked it: 1.5-2.4x Eigen's product on the MLP's shapes), everything else
+// to Eigen's product. Both run on the same OpenMP runtime as parallel_for. The thread count is
+// chosen per call from the product's size: waking a second thread costs more than it saves on
+// small products. beta == 0 never reads C (no zero-fill needed, NaNs in C are ignored).
+// Safe to call from several threads at once.
+#pragma once
+#include <cstdint>
+
+namespace fg {
+
+enum class GemmBackend { kEigen, kOneDnn };
+
+template <typename T>
+void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+
+// The backend float products use: oneDNN when built with it, unless $FG_GEMM=eigen.
+GemmBackend gemm_backend();
+// For benchmarks and tests; throws Unimplemented for a backend this build lacks.
+void set_gemm_backend(GemmBackend backend);
+bool gemm_backend_available(GemmBackend backend);
+const char* gemm_backend_name(GemmBackend backend);
+
+// OpenMP threads a product of this size runs on (1 .. omp_get_max_threads()).
+int gemm_threads(int64_t m, int64_t n, int64_t k);
+
+}  // namespace fg

@@ -1,0 +1,89 @@
+#include "core/allocator.h"
+
+#include <gtest/gtest.h>
+
+#include "flowgraph.h"
+#include "test_util.h"
+
+namespace fg {
+namespace {
+
+// Restores the default cap whatever a test does.
+struct CacheLimitGuard {
+  ~CacheLimitGuard() { set_buffer_cache_limit(int64_t{256} << 20); }
+};
+
+TEST(Allocator, FreedBuffersAreRecycledBySize) {
+  CacheLimitGuard guard;
+  release_cached_buffers();
+  const AllocatorStats before = allocator_stats();
+  void* first = nullptr;
+  {
+    Tensor t = Tensor::empty(f32, {123, 7});
+    first = t.raw_data();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % 64, 0u);
+  }
+  EXPECT_GE(allocator_stats().bytes_cached, 123 * 7 * 4);
+  Tensor again = Tensor::empty(f32, {7, 123});  // same byte size: the same block comes back
+  EXPECT_EQ(again.raw_data(), first);
+  const AllocatorStats after = allocator_stats();
+  EXPECT_EQ(after.system_allocations, before.system_allocations + 1);
+  EXPECT_EQ(after.recycled, before.recycled + 1);
+  Tensor zeros(f32, {123, 7});  // a recycled block is still zero-filled when asked for zeros
+  EXPECT_EQ(after.system_allocations + 1, allocator_stats().system_allocations);
+  for (float v : zeros.flat<float>()) ASSERT_EQ(v, 0.0f);
+}
+
+TEST(Allocator, CapAndReleaseReturnMemoryToTheSystem) {
+  CacheLimitGuard guard;
+  { Tensor t = Tensor::empty(f32, {1000}); }
+  EXPECT_GT(allocator_stats().bytes_cached, 0);
+  release_cached_buffers();
+  EXPECT_EQ(allocator_stats().bytes_cached, 0);
+  set_buffer_cache_limit(0);  // recycling off: every free goes back
+  const int64_t before = allocator_stats().system_allocations;
+  { Tensor t = Tensor::empty(f32, {1000}); }
+  { Tensor t = Tensor::empty(f32, {1000}); }
+  EXPECT_EQ(allocator_stats().system_allocations, before + 2);
+  EXPECT_EQ(allocator_stats().bytes_cached, 0);
+}
+
+// The counting-allocator proof of issue 6: once a training step has run, further steps (batch
+// gathered from the dataset, forward, backward, update, moving averages) make no system allocation.
+void expect_steady_state_allocation_free(bool batch_norm) {
+  Graph g;
+  g.set_random_seed(42);
+  auto X = placeholder(g, f32, {-1, 784}, "X");
+  auto y = placeholder(g, i32, {-1}, "y");
+  auto training = placeholder_with_default(g, Tensor(false), {}, "training");
+  Output h = X;
+  for (int units : {300, 100}) {
+    h = layers::dense(h, units, {.activation = batch_norm ? layers::Activation{} : layers::Activation{nn::relu}});
+    if (batch_norm) h = nn::elu(layers::batch_normalization(h, {.training = training, .momentum = 0.9}));
+  }
+  auto logits = layers::dense(h, 10);
+  auto loss = reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(y, logits));
+  Operation* train_op = train::GradientDescentOptimizer(0.01).minimize(loss);
+  Session sess(g);
+  sess.run(global_variables_initializer(g));
+  Tensor images = testing::random_tensor({1000, 784}, 1, 0.0, 1.0, f32);
+  Tensor labels = Tensor::empty(i32, {1000});
+  for (int64_t i = 0; i < 1000; ++i) labels.flat<int32_t>()[i] = static_cast<int32_t>(i % 10);
+  RandomEngine rng(3);
+  auto step = sess.make_callable({X, y, training}, {loss}, {train_op, g.get_collection(GraphKeys::UPDATE_OPS)});
+  auto epoch = [&] {
+    for (auto& [xb, yb] : data::shuffle_batch(images, labels, 200, rng)) step({xb, yb, Tensor(true)});
+  };
+  epoch();  // warm-up: the plan's buffers are allocated once
+  const AllocatorStats warm = allocator_stats();
+  for (int i = 0; i < 3; ++i) epoch();
+  const AllocatorStats after = allocator_stats();
+  EXPECT_EQ(after.system_allocations, warm.system_allocations) << "a steady-state step allocated";
+  EXPECT_GT(after.recycled, warm.recycled + 3 * 5 * 10) << "the steps should be recycling buffers";
+}
+
+TEST(Allocator, TrainingStepsMakeNoSystemAllocations) { expect_steady_state_allocation_free(false); }
+TEST(Allocator, BatchNormTrainingStepsMakeNoSystemAllocations) { expect_steady_state_allocation_free(true); }
+
+}  // namespace
+}  // namespace fg
