@@ -3,6 +3,8 @@
 //
 //   build-bench/compare_bench --model plain200|plain50|batch_norm|train_dnn [--epochs N] [--data DIR] [--seed S]
 //   build-bench/compare_bench --benchmark_filter=.     # Google Benchmark: one epoch of each model
+//   build-bench/compare_bench --model plain50 --epochs 2 --profile   # + where a step's time goes
+//   build-bench/compare_bench --model plain50 --no-fusion            # plan-level fusions off (A/B)
 //
 // Protocol: MNIST IDX, pixels / 255 (the training images are held as uint8 and scaled per batch as
 // it is gathered, data/mnist.h), first 5,000 training images as validation, Glorot-uniform
@@ -18,7 +20,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -55,7 +59,7 @@ struct Trainer {
   std::unique_ptr<Callable> step;
   bool has_training_flag = false;
 
-  explicit Trainer(const std::string& kind, int64_t seed) {
+  explicit Trainer(const std::string& kind, int64_t seed, bool fusions = true) {
     g.set_random_seed(seed);
     X = placeholder(g, f32, {-1, 784}, "X");
     y = placeholder(g, i32, {-1}, "y");
@@ -82,6 +86,7 @@ struct Trainer {
     accuracy = reduce_mean(cast(nn::in_top_k(logits, y, 1), f32));
     auto init = global_variables_initializer(g);
     sess = std::make_unique<Session>(g);
+    sess->set_fusions_enabled(fusions);
     sess->run(init);
     if (has_training_flag)
       step = std::make_unique<Callable>(
@@ -121,7 +126,42 @@ double peak_rss_mb() {
   return double(ru.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
-int train_main(const std::string& model, int epochs, const std::string& dir, int64_t seed) {
+// One more epoch with the Session's per-op timing on, summed by op type: what a real step (inside
+// the loop, data gathered from the shuffled dataset) spends where. Printed as a markdown table.
+void print_profile(Trainer& t, const data::Split& train, int64_t batch, RandomEngine& rng) {
+  t.sess->reset_profile();
+  t.sess->set_profiling(true);
+  const double wall = t.epoch(train, batch, rng);
+  t.sess->set_profiling(false);
+  const double steps = double(train.size() / batch);
+  std::map<std::string, std::pair<double, int64_t>> by_type;  // type -> (us, op count)
+  double in_ops = 0;
+  for (const auto& p : t.sess->profile()) {
+    by_type[p.type].first += p.total_us;
+    by_type[p.type].second += 1;
+    in_ops += p.total_us;
+  }
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(by_type.begin(), by_type.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  const double step_us = wall * 1e6 / steps;
+  std::printf("\n| op type | ops per step | us per step | share of the step |\n|---|---:|---:|---:|\n");
+  for (const auto& [type, v] : rows)
+    std::printf("| %s | %lld | %.1f | %.1f %% |\n", type.c_str(), static_cast<long long>(v.second), v.first / steps,
+                100.0 * v.first / steps / step_us);
+  std::printf("| outside the kernels: batch gathering, feeding, dispatch | | %.1f | %.1f %% |\n",
+              step_us - in_ops / steps, 100.0 * (1.0 - in_ops / steps / step_us));
+  std::printf("| **whole step** (%.0f steps, %.3f s epoch with timing on) | | **%.1f** | 100 %% |\n", steps, wall,
+              step_us);
+  std::printf("\n| the longest ops | type | us per step |\n|---|---|---:|\n");
+  int shown = 0;
+  for (const auto& p : t.sess->profile()) {
+    if (++shown > 12) break;
+    std::printf("| %s | %s | %.1f |\n", p.name.c_str(), p.type.c_str(), p.total_us / steps);
+  }
+}
+
+int train_main(const std::string& model, int epochs, const std::string& dir, int64_t seed, bool profile,
+               bool fusions) {
   ModelSpec spec;
   if (!spec_for(model, spec)) {
     std::cerr << "unknown --model " << model << " (plain200|plain50|batch_norm|train_dnn)\n";
@@ -136,7 +176,7 @@ int train_main(const std::string& model, int epochs, const std::string& dir, int
   }
   // The peak so far: the dataset as loaded (what training adds on top is the rest of the peak).
   const double rss_after_load = peak_rss_mb();
-  Trainer t(spec.kind, seed);
+  Trainer t(spec.kind, seed, fusions);
   RandomEngine rng(static_cast<uint64_t>(seed));
   std::vector<double> times, cpu_times;
   float acc = 0;
@@ -160,6 +200,7 @@ int train_main(const std::string& model, int epochs, const std::string& dir, int
               "\"threads\": %d}\n",
               model.c_str(), join(times).c_str(), join(cpu_times).c_str(), acc, peak_rss_mb(), rss_after_load,
               num_threads());
+  if (profile) print_profile(t, mnist.train, spec.batch, rng);
   return 0;
 }
 
@@ -201,14 +242,17 @@ int main(int argc, char** argv) {
   std::string model, dir = fg::data::default_mnist_dir();
   int epochs = 3;
   int64_t seed = 42;
+  bool profile = false, fusions = true;
   for (int i = 1; i < argc; ++i) {
     const bool has_value = i + 1 < argc;
     if (!std::strcmp(argv[i], "--model") && has_value) model = argv[++i];
     else if (!std::strcmp(argv[i], "--epochs") && has_value) epochs = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--data") && has_value) dir = argv[++i];
     else if (!std::strcmp(argv[i], "--seed") && has_value) seed = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--profile")) profile = true;
+    else if (!std::strcmp(argv[i], "--no-fusion")) fusions = false;
   }
-  if (!model.empty()) return fg::train_main(model, epochs, dir, seed);
+  if (!model.empty()) return fg::train_main(model, epochs, dir, seed, profile, fusions);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -115,6 +115,19 @@ inline const std::vector<DType> kNumericTypes = {DType::kFloat, DType::kDouble, 
 inline const std::vector<DType> kAllTypes = {DType::kFloat, DType::kDouble, DType::kInt32,
                                              DType::kInt64, DType::kUInt8, DType::kBool};
 
+// A plan-level rewrite, like TF Grappler's remapper: when input `input` of a `consumer` op is the
+// only use of a `producer` op's single output (not fetched, not fed, no control edge from it), a
+// Session runs one fused kernel at the consumer's place instead of the two. The fused kernel sees
+// the consumer's inputs with that one replaced by all the producer's inputs, and the attrs of both
+// (the consumer's win a clash). The graph is untouched: names, gradients, GraphDefs stay TF's.
+struct Fusion {
+  std::string consumer, producer;
+  int input = 0;
+  Kernel kernel = nullptr;
+  // Extra condition on the pair (dtype, attrs); none = always.
+  bool (*applies)(const Operation& consumer, const Operation& producer) = nullptr;
+};
+
 class OpRegistry {
  public:
   // The process-wide registry, with every built-in op registered on first use. Defined by the
@@ -131,9 +144,13 @@ class OpRegistry {
   // DT_STRING Const). Kept apart from the registered defs, so find(type) is unaffected.
   // Safe to call from several threads.
   const OpDef& opaque_def(const std::string& type);
+  // Fusions are registered beside their ops (ops/training.cc registers GD-into-GEMM).
+  void add_fusion(Fusion f) { fusions_.push_back(std::move(f)); }
+  const std::vector<Fusion>& fusions() const { return fusions_; }
 
  private:
   std::map<std::string, std::unique_ptr<OpDef>> defs_;
+  std::vector<Fusion> fusions_;
   std::mutex opaque_mu_;
   std::map<std::string, std::unique_ptr<OpDef>> opaque_defs_;
 };

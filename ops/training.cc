@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/eigen.h"
+#include "core/gemm.h"
 #include "core/parallel.h"
 #include "graph/op_registry.h"
 
@@ -75,17 +76,21 @@ void apply_shape(InferenceContext& c) {
 // update then reads the old buffers and writes the new ones element by element.
 class RefUpdate {
  public:
-  RefUpdate(KernelContext& ctx, int num_refs, const Tensor& grad) {
+  RefUpdate(KernelContext& ctx, int num_refs, const Tensor& grad) : RefUpdate(ctx, num_refs, grad.dtype(), grad.shape()) {}
+  // For updates whose gradient is computed in the kernel (the fused GD-into-GEMM below).
+  RefUpdate(KernelContext& ctx, int num_refs, DType dtype, const Shape& shape) {
     for (int i = 0; i < num_refs; ++i) slots_.push_back(&ctx.ref(i));
     std::vector<VariableSlot*> order = slots_;
     std::sort(order.begin(), order.end());
     for (VariableSlot* s : order) locks_.emplace_back(s->mu);
     for (VariableSlot* s : slots_) {
       FG_CHECK(s->value.valid(), FailedPrecondition, "Attempting to use uninitialized value ", s->name);
-      FG_CHECK(s->value.shape() == grad.shape(), InvalidArgument, s->name, " has shape ", s->value.shape(),
-               " but the gradient has shape ", grad.shape());
+      FG_CHECK(s->value.shape() == shape, InvalidArgument, s->name, " has shape ", s->value.shape(),
+               " but the gradient has shape ", shape);
+      FG_CHECK(s->value.dtype() == dtype, InvalidArgument, s->name, " has dtype ", dtype_name(s->value.dtype()),
+               " but the gradient has dtype ", dtype_name(dtype));
       const bool in_place = s->value.unique();
-      out_.push_back(in_place ? s->value : Tensor::empty(grad.dtype(), grad.shape()));
+      out_.push_back(in_place ? s->value : Tensor::empty(dtype, shape));
       old_.push_back(s->value);
     }
   }
@@ -132,6 +137,34 @@ void apply_gradient_descent_kernel(KernelContext& ctx) {
     for_each_block(grad.num_elements(), [&](auto seg) { seg(out) = seg(var) - lr * seg(g); });
   });
   u.commit(ctx);
+}
+
+// ApplyGradientDescent whose delta is a MatMul used by nothing else (the weight gradient
+// X^T dZ of a dense layer): var = var - alpha * op(a) op(b) as one GEMM accumulating into the
+// variable (beta = 1). The gradient is never stored, and each thread updates the block of the
+// variable it computed while that block is still in its core's cache: run apart, the update
+// re-reads a 940 KB gradient half of which sits in the other core's L2 (80 us in a batch-50
+// step on the benchmark VM, against 18 us for the same update alone).
+// Inputs: var (ref), alpha, a, b; attrs: ApplyGradientDescent's and MatMul's.
+void apply_gradient_descent_matmul_kernel(KernelContext& ctx) {
+  const Tensor &a = ctx.input(2), &b = ctx.input(3);
+  const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
+  FG_CHECK(a.rank() == 2 && b.rank() == 2, InvalidArgument, "In[0] and In[1] must be matrices, got ", a.shape(),
+           " and ", b.shape());
+  const int64_t m = a.dim(ta ? 1 : 0), k = a.dim(ta ? 0 : 1), k2 = b.dim(tb ? 1 : 0), n = b.dim(tb ? 0 : 1);
+  FG_CHECK(k == k2, InvalidArgument, "Matrix size-incompatible: In[0]: ", a.shape(), ", In[1]: ", b.shape());
+  RefUpdate u(ctx, 1, a.dtype(), Shape{m, n});
+  dispatch_float(a.dtype(), "ApplyGradientDescent", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 1, "alpha");
+    auto var = u.in<T>(0), out = u.out<T>(0);
+    if (out.data() != var.data()) std::copy(var.data(), var.data() + var.size(), out.data());  // a reader holds var
+    gemm<T>(ta, tb, m, n, k, -lr, a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), T(1), out.data(), n);
+  });
+  u.commit(ctx);
+}
+
+bool is_plain_float_matmul(const Operation& apply, const Operation& matmul) {
+  return is_floating(matmul.output_dtype(0)) && matmul.output_dtype(0) == apply.output_dtype(0);
 }
 
 void apply_momentum_kernel(KernelContext& ctx) {
@@ -233,6 +266,8 @@ void register_training_ops(OpRegistry& r) {
     return d;
   };
   def("ApplyGradientDescent", {"var"}, {"alpha"}, "delta", apply_gradient_descent_kernel);
+  r.add_fusion({.consumer = "ApplyGradientDescent", .producer = "MatMul", .input = 2,
+                .kernel = apply_gradient_descent_matmul_kernel, .applies = is_plain_float_matmul});
   // TF's argument order for ApplyMomentum is (var, accum, lr, grad, momentum).
   OpDef& momentum = r.add("ApplyMomentum");
   momentum.ref_input("var", "T").ref_input("accum", "T").input("lr", "T").input("grad", "T").input("momentum", "T")

@@ -1,6 +1,7 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <unordered_set>
 
 #include "graph/op_registry.h"
@@ -18,6 +19,8 @@ Targets::Targets(std::initializer_list<Targets> parts) {
 struct Step {
   Operation* op = nullptr;
   Kernel kernel = nullptr;
+  const AttrMap* attrs = nullptr;          // the op's, or fused_attrs
+  std::shared_ptr<AttrMap> fused_attrs;    // consumer's + producer's attrs of a fused step
   std::vector<int> inputs;          // value ids (-1 for reference inputs)
   std::vector<char> last_use;       // move the value out instead of copying
   std::vector<VariableSlot*> refs;  // slots behind reference inputs
@@ -145,14 +148,66 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
   for (const Output& f : fetches) if (!fed.count(f)) visit(f.op());
   for (Operation* t : targets) visit(t);
 
+  // Plan-level fusions (OpRegistry::fusions), decided on the graph's own uses: a fused consumer
+  // reads its producer's inputs and the producer leaves the plan.
+  struct Input {
+    Output value;
+    bool is_ref;
+  };
+  auto own_inputs = [](Operation* op) {
+    std::vector<Input> v;
+    for (int i = 0; i < op->num_inputs(); ++i)
+      v.push_back({op->input(i), op->def().inputs.size() > static_cast<size_t>(i) && op->def().inputs[i].is_ref});
+    return v;
+  };
+  std::unordered_map<Operation*, std::vector<Input>> fused_inputs;
+  std::unordered_map<Operation*, const Fusion*> fused_with;
+  std::unordered_map<Operation*, Operation*> fused_producer;
+  std::unordered_set<Operation*> absorbed;
+  const auto& fusions = OpRegistry::global().fusions();
+  if (fusions_enabled_.load(std::memory_order_relaxed) && !fusions.empty()) {
+    std::unordered_map<Output, int, OutputHash> uses;
+    std::unordered_set<Operation*> in_plan(order.begin(), order.end()), pinned(targets.begin(), targets.end());
+    for (Operation* op : order) {
+      for (const Input& in : own_inputs(op)) if (!in.is_ref) ++uses[in.value];
+      for (Operation* c : op->control_inputs()) pinned.insert(c);
+    }
+    for (const Output& f : fetches) pinned.insert(f.op());
+    for (Operation* op : order) {
+      if (absorbed.count(op)) continue;
+      const std::vector<Input> ins = own_inputs(op);
+      for (const Fusion& f : fusions) {
+        if (f.consumer != op->type() || f.input >= op->num_inputs() || ins[f.input].is_ref) continue;
+        const Output in = ins[f.input].value;
+        Operation* p = in.op();
+        if (p->type() != f.producer || p->num_outputs() != 1 || fed.count(in) || !in_plan.count(p) ||
+            pinned.count(p) || uses[in] != 1 || fused_with.count(p) || absorbed.count(p))
+          continue;
+        if (f.applies && !f.applies(*op, *p)) continue;
+        std::vector<Input> merged(ins.begin(), ins.begin() + f.input);
+        for (const Input& pi : own_inputs(p)) merged.push_back(pi);
+        merged.insert(merged.end(), ins.begin() + f.input + 1, ins.end());
+        fused_inputs[op] = std::move(merged);
+        fused_with[op] = &f;
+        fused_producer[op] = p;
+        absorbed.insert(p);
+        break;
+      }
+    }
+  }
+  auto inputs_of = [&](Operation* op) {
+    auto it = fused_inputs.find(op);
+    return it != fused_inputs.end() ? it->second : own_inputs(op);
+  };
+
   // Count readers so the last one can take the buffer.
   std::unordered_map<int, int> readers;
   std::unordered_set<int> fetched;
-  for (Operation* op : order)
-    for (int i = 0; i < op->num_inputs(); ++i) {
-      const bool is_ref = op->def().inputs.size() > static_cast<size_t>(i) && op->def().inputs[i].is_ref;
-      if (!is_ref) ++readers[id_of(op->input(i))];
-    }
+  for (Operation* op : order) {
+    if (absorbed.count(op)) continue;
+    for (const Input& in : inputs_of(op))
+      if (!in.is_ref) ++readers[id_of(in.value)];
+  }
   for (const Output& f : fetches) {
     plan->fetch_ids.push_back(id_of(f));
     fetched.insert(plan->fetch_ids.back());
@@ -160,20 +215,28 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
 
   std::unique_lock lock(mu_);
   for (Operation* op : order) {
+    if (absorbed.count(op)) continue;
     Step s;
     s.op = op;
     s.kernel = op->def().kernel;
+    s.attrs = &op->attrs();
+    if (auto f = fused_with.find(op); f != fused_with.end()) {
+      s.kernel = f->second->kernel;
+      s.fused_attrs = std::make_shared<AttrMap>(fused_producer[op]->attrs());
+      for (const auto& [name, value] : op->attrs()) (*s.fused_attrs)[name] = value;
+      s.attrs = s.fused_attrs.get();
+    }
     if (!s.kernel)
       throw Unimplemented(str_cat("No CPU kernel for op type '", op->type(), "' (node '", op->name(),
                                   "'); flowgraph can import and carry it but not run it"));
-    const int n = op->num_inputs();
+    const std::vector<Input> ins = inputs_of(op);
+    const int n = static_cast<int>(ins.size());
     s.inputs.resize(n, -1);
     s.last_use.resize(n, 0);
     s.refs.resize(n, nullptr);
     for (int i = 0; i < n; ++i) {
-      const Output in = op->input(i);
-      const bool is_ref = op->def().inputs.size() > static_cast<size_t>(i) && op->def().inputs[i].is_ref;
-      if (is_ref) {
+      const Output in = ins[i].value;
+      if (ins[i].is_ref) {
         FG_CHECK(is_variable_op(in.op()), InvalidArgument, "node '", op->name(), "': reference input ", i,
                  " is not a variable");
         s.refs[i] = slot_for(in.op());
@@ -211,6 +274,9 @@ std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_
   }
   std::vector<Tensor> inputs, outputs;
   std::vector<VariableSlot*> refs;
+  const bool profiling = profiling_.load(std::memory_order_relaxed);
+  std::vector<double> step_us(profiling ? plan.steps.size() : 0);
+  size_t step_index = 0;
   for (const Step& s : plan.steps) {
     const int n = static_cast<int>(s.inputs.size());
     inputs.assign(n, Tensor());
@@ -221,9 +287,16 @@ std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_
     }
     refs = s.refs;
     outputs.assign(s.outputs.size(), Tensor());
-    KernelContext ctx(s.op->name(), s.op->attrs(), inputs, refs, outputs, s.counter);
+    KernelContext ctx(s.op->name(), *s.attrs, inputs, refs, outputs, s.counter);
     try {
-      s.kernel(ctx);
+      if (profiling) {
+        const auto start = std::chrono::steady_clock::now();
+        s.kernel(ctx);
+        step_us[step_index] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+      } else {
+        s.kernel(ctx);
+      }
+      ++step_index;
     } catch (const Error& e) {
       rethrow_in_node(e, *s.op);
     } catch (const std::bad_alloc&) {
@@ -239,10 +312,47 @@ std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_
       values[s.outputs[j]] = std::move(outputs[j]);
     }
   }
+  if (profiling) {
+    std::lock_guard<std::mutex> lock(profile_mu_);
+    for (size_t i = 0; i < plan.steps.size(); ++i) {
+      OpProfile& p = profile_[plan.steps[i].op];
+      if (p.calls == 0) {
+        p.name = plan.steps[i].op->name();
+        p.type = plan.steps[i].op->type();
+      }
+      ++p.calls;
+      p.total_us += step_us[i];
+    }
+  }
   std::vector<Tensor> result;
   result.reserve(plan.fetch_ids.size());
   for (int id : plan.fetch_ids) result.push_back(values[id]);
   return result;
+}
+
+void Session::set_fusions_enabled(bool on) {
+  std::unique_lock lock(mu_);
+  fusions_enabled_.store(on, std::memory_order_relaxed);
+  plans_.clear();
+}
+
+void Session::set_profiling(bool on) { profiling_.store(on, std::memory_order_relaxed); }
+
+std::vector<Session::OpProfile> Session::profile() const {
+  std::vector<OpProfile> out;
+  {
+    std::lock_guard<std::mutex> lock(profile_mu_);
+    for (const auto& [op, p] : profile_) out.push_back(p);
+  }
+  std::sort(out.begin(), out.end(), [](const OpProfile& a, const OpProfile& b) {
+    return a.total_us != b.total_us ? a.total_us > b.total_us : a.name < b.name;
+  });
+  return out;
+}
+
+void Session::reset_profile() {
+  std::lock_guard<std::mutex> lock(profile_mu_);
+  profile_.clear();
 }
 
 std::vector<Tensor> Session::run(const FeedDict& feeds, const std::vector<Output>& fetches, const Targets& targets) {

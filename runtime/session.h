@@ -71,6 +71,24 @@ class Session {
   // Number of compiled plans, for tests of the plan cache.
   size_t num_cached_plans() const;
 
+  // Plan-level fusions (OpRegistry::fusions, e.g. a MatMul whose only use is
+  // ApplyGradientDescent's delta runs as one in-place GEMM) are on by default; off recompiles
+  // every plan op by op (for tests comparing the two, and for profiling single ops).
+  void set_fusions_enabled(bool on);
+
+  // Per-op timing of every run while enabled (TF's RunOptions FULL_TRACE, summed): what a
+  // training step spends where, measured inside the step rather than op by op in isolation.
+  // Costs two clock reads per op while on; nothing when off.
+  struct OpProfile {
+    std::string name, type;
+    int64_t calls = 0;
+    double total_us = 0;
+  };
+  void set_profiling(bool on);
+  // Every op timed since profiling was enabled or reset, longest total first.
+  std::vector<OpProfile> profile() const;
+  void reset_profile();
+
  private:
   friend class Callable;
   std::shared_ptr<const Plan> get_plan(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
@@ -85,6 +103,10 @@ class Session {
   std::map<std::string, std::shared_ptr<const Plan>> plans_;
   std::unordered_map<const Operation*, std::unique_ptr<VariableSlot>> slots_;
   std::unordered_map<const Operation*, std::unique_ptr<std::atomic<uint64_t>>> counters_;
+  std::atomic<bool> profiling_{false};
+  std::atomic<bool> fusions_enabled_{true};
+  mutable std::mutex profile_mu_;
+  std::unordered_map<const Operation*, OpProfile> profile_;
 };
 
 class Callable {

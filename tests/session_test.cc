@@ -18,6 +18,39 @@ TEST(Session, FeedsFetchesAndTargets) {
   EXPECT_EQ(r[1].to_vector<float>(), (std::vector<float>{4, 7}));
 }
 
+TEST(Session, ProfilingTimesEveryRunOpOnlyWhileEnabled) {
+  Graph g;
+  auto a = placeholder(g, f32, {64, 64}, "a");
+  auto b = matmul(a, a, {.name = "square"});
+  auto c = reduce_sum(b, {}, false, "total");
+  Session s(g);
+  const Tensor x(f32, {64, 64});
+  s.run({{a, x}}, c);  // not profiled
+  EXPECT_TRUE(s.profile().empty());
+  s.set_profiling(true);
+  for (int i = 0; i < 3; ++i) s.run({{a, x}}, c);
+  s.run({{a, x}}, b);  // another plan: only its ops
+  s.set_profiling(false);
+  s.run({{a, x}}, c);  // not profiled
+  const auto prof = s.profile();
+  auto find = [&](const std::string& name) -> const Session::OpProfile* {
+    for (const auto& p : prof)
+      if (p.name == name) return &p;
+    return nullptr;
+  };
+  ASSERT_NE(find("square"), nullptr);
+  EXPECT_EQ(find("square")->type, "MatMul");
+  EXPECT_EQ(find("square")->calls, 4);
+  ASSERT_NE(find("total"), nullptr);
+  EXPECT_EQ(find("total")->type, "Sum");
+  EXPECT_EQ(find("total")->calls, 3);
+  EXPECT_EQ(find("a"), nullptr) << "fed tensors are not run";
+  for (size_t i = 1; i < prof.size(); ++i) EXPECT_GE(prof[i - 1].total_us, prof[i].total_us) << "longest first";
+  for (const auto& p : prof) EXPECT_GE(p.total_us, 0.0);
+  s.reset_profile();
+  EXPECT_TRUE(s.profile().empty());
+}
+
 TEST(Session, AnyTensorCanBeFed) {
   Graph g;
   auto a = placeholder(g, f32, {2}, "a");

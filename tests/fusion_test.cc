@@ -1,0 +1,128 @@
+// Plan-level fusions (graph/op_registry.h Fusion): the fused plan computes what the op-by-op plan
+// computes, and fuses only where the producer's value has no other use.
+#include <gtest/gtest.h>
+
+#include "flowgraph.h"
+#include "test_util.h"
+
+namespace fg {
+namespace {
+
+struct Model {
+  Graph g;
+  Output X, y, loss, kernel_grad;
+  Operation* train_op = nullptr;
+  Variable kernel;
+
+  explicit Model(DType dtype) {
+    g.set_random_seed(5);
+    X = placeholder(g, dtype, {-1, 6}, "X");
+    y = placeholder(g, i32, {-1}, "y");
+    auto h = layers::dense(X, 5, {.activation = nn::relu, .name = "hidden"});
+    auto logits = layers::dense(h, 3, {.name = "outputs"});
+    loss = reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(y, logits));
+    train::GradientDescentOptimizer opt(0.1);
+    auto grads = opt.compute_gradients(loss);
+    kernel = g.get_variables(GraphKeys::TRAINABLE_VARIABLES, "hidden")[0];
+    for (auto& [grad, var] : grads)
+      if (var.name() == "hidden/kernel") kernel_grad = grad;
+    train_op = opt.apply_gradients(grads);
+  }
+};
+
+void expect_allclose(const Tensor& a, const Tensor& b, double tol) {
+  ASSERT_EQ(a.shape(), b.shape());
+  ASSERT_EQ(a.dtype(), b.dtype());
+  dispatch_float(a.dtype(), "expect_allclose", [&]<typename T>() {
+    for (int64_t i = 0; i < a.num_elements(); ++i)
+      ASSERT_NEAR(double(a.data<T>()[i]), double(b.data<T>()[i]), tol) << "element " << i;
+  });
+}
+
+Tensor labels(int64_t n) {
+  Tensor t = Tensor::empty(i32, {n});
+  for (int64_t i = 0; i < n; ++i) t.flat<int32_t>()[i] = static_cast<int32_t>(i % 3);
+  return t;
+}
+
+// Trains a few steps and returns every variable's final value.
+std::vector<Tensor> train(DType dtype, bool fusions, std::vector<Session::OpProfile>* profile = nullptr) {
+  Model m(dtype);
+  Session sess(m.g);
+  sess.set_fusions_enabled(fusions);
+  sess.run(global_variables_initializer(m.g));
+  const Tensor x = testing::random_tensor({8, 6}, 11, -1, 1, dtype), yb = labels(8);
+  sess.set_profiling(profile != nullptr);
+  for (int i = 0; i < 5; ++i) sess.run({{m.X, x}, {m.y, yb}}, {}, {m.train_op});
+  if (profile) *profile = sess.profile();
+  std::vector<Tensor> values;
+  for (const Variable& v : m.g.get_variables(GraphKeys::TRAINABLE_VARIABLES)) values.push_back(sess.variable_value(v.op));
+  return values;
+}
+
+bool has_op(const std::vector<Session::OpProfile>& p, const std::string& name) {
+  for (const auto& o : p)
+    if (o.name == name) return true;
+  return false;
+}
+
+TEST(Fusion, GradientDescentIntoGemmTrainsLikeTheOpByOpPlan) {
+  for (DType dtype : {f64, f32}) {
+    std::vector<Session::OpProfile> fused_profile, plain_profile;
+    const auto fused = train(dtype, true, &fused_profile);
+    const auto plain = train(dtype, false, &plain_profile);
+    ASSERT_EQ(fused.size(), plain.size());
+    for (size_t i = 0; i < fused.size(); ++i)
+      expect_allclose(fused[i], plain[i], dtype == f64 ? 1e-12 : 1e-5);
+    // The weight gradients' MatMuls ran inside the updates: gone from the fused plan's profile.
+    const std::string dw = "gradients/hidden/MatMul_grad/MatMul_1";
+    EXPECT_TRUE(has_op(plain_profile, dw));
+    EXPECT_FALSE(has_op(fused_profile, dw));
+    EXPECT_TRUE(has_op(fused_profile, "GradientDescent/update_hidden/kernel/ApplyGradientDescent"));
+  }
+}
+
+TEST(Fusion, FetchedGradientIsNotFusedAway) {
+  Model m(f64);
+  Session fused(m.g), plain(m.g);
+  plain.set_fusions_enabled(false);
+  const Tensor x = testing::random_tensor({8, 6}, 11, -1, 1, f64), yb = labels(8);
+  for (Session* s : {&fused, &plain}) s->run(global_variables_initializer(m.g));
+  // Fetching the kernel's gradient in the training run pins its MatMul: both plans must agree.
+  auto a = fused.run({{m.X, x}, {m.y, yb}}, {m.kernel_grad}, {m.train_op});
+  auto b = plain.run({{m.X, x}, {m.y, yb}}, {m.kernel_grad}, {m.train_op});
+  expect_allclose(a[0], b[0], 1e-12);
+  expect_allclose(fused.variable_value(m.kernel.op), plain.variable_value(m.kernel.op), 1e-12);
+}
+
+TEST(Fusion, UpdateLeavesAHeldOldValueIntact) {
+  Model m(f64);
+  Session sess(m.g);
+  sess.run(global_variables_initializer(m.g));
+  const Tensor before = sess.variable_value(m.kernel.op);  // holds the buffer: the update must copy
+  const Tensor snapshot = before.clone();
+  sess.run({{m.X, testing::random_tensor({8, 6}, 11, -1, 1, f64)}, {m.y, labels(8)}}, {}, {m.train_op});
+  EXPECT_TRUE(before.equals(snapshot)) << "the fused update wrote into a buffer someone else holds";
+  EXPECT_FALSE(sess.variable_value(m.kernel.op).equals(snapshot)) << "the variable was not updated";
+}
+
+TEST(Fusion, ShapeMismatchIsInvalidArgumentNamingTheNode) {
+  // A hand-built update whose MatMul product does not match the variable.
+  Graph g;
+  Variable v = variable(constant(g, Tensor(f32, {3, 2})), {.name = "v"});
+  auto a = placeholder(g, f32, {-1, -1}, "a");
+  auto b = placeholder(g, f32, {-1, -1}, "b");
+  auto update = apply_gradient_descent(v, constant(g, Tensor(0.5f)), matmul(a, b), "update");
+  Session sess(g);
+  sess.run(global_variables_initializer(g));
+  try {
+    sess.run({{a, Tensor(f32, {4, 2})}, {b, Tensor(f32, {2, 2})}}, update);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("update"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("shape"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace fg
