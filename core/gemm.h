@@ -7,9 +7,10 @@
 //
 // float goes to oneDNN's dnnl_sgemm when flowgraph was built with it (bench/README.md has the
 // measurements that picked it: 1.5-2.4x Eigen's product on the MLP's shapes), everything else
-// to Eigen's product. Both run on the same OpenMP runtime as parallel_for. The thread count is
-// chosen per call from the product's size: waking a second thread costs more than it saves on
-// small products. beta == 0 never reads C (no zero-fill needed, NaNs in C are ignored).
+// to Eigen's product. The thread count is chosen per call from the product's size (waking a
+// second thread costs more than it saves on small products); with several, flowgraph splits C
+// into bands, one per thread of parallel_for's OpenMP team, each multiplied single-threaded.
+// beta == 0 never reads C (no zero-fill needed, NaNs in C are ignored).
 // Safe to call from several threads at once.
 #pragma once
 #include <cstdint>

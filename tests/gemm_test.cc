@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "core/errors.h"
@@ -49,9 +50,10 @@ void check_all_cases(GemmBackend backend) {
   set_gemm_backend(backend);
   std::mt19937 rng(7);
   struct Case { int64_t m, n, k; };
-  // Shapes on both sides of the one-thread threshold, and the MLP's odd ones.
+  // Shapes on both sides of the one-thread threshold, split by rows (tall C) and by columns
+  // (short wide C, bands of 16 columns plus a ragged last one), and the MLP's odd ones.
   for (Case s : {Case{1, 1, 1}, Case{3, 5, 7}, Case{1, 300, 784}, Case{200, 100, 10}, Case{130, 257, 129},
-                 Case{200, 300, 784}}) {
+                 Case{200, 300, 784}, Case{50, 300, 784}, Case{40, 333, 200}}) {
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (auto [alpha, beta] : {std::pair<T, T>{1, 0}, {2, 1}, {-0.5, 3}}) {
@@ -104,6 +106,24 @@ TEST(Gemm, EmptyInnerDimensionScalesC) {
   EXPECT_EQ(c, (std::vector<float>{2, 4, 6, 8}));
   gemm<float>(false, false, 2, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.0f, c.data(), 2);
   EXPECT_EQ(c, (std::vector<float>{0, 0, 0, 0}));
+}
+
+TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
+  if (omp_get_max_threads() < 2) GTEST_SKIP() << "one OpenMP thread";
+  std::mt19937 rng(3);
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{200, 300, 784}, {50, 300, 784}}) {
+    std::uniform_real_distribution<float> d(-1, 1);
+    std::vector<float> a(m * k), b(k * n), c1(m * n), c2(m * n);
+    for (auto& x : a) x = d(rng);
+    for (auto& x : b) x = d(rng);
+    ASSERT_GT(gemm_threads(m, n, k), 1);
+    gemm<float>(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c1.data(), n);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    gemm<float>(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c2.data(), n);
+    omp_set_num_threads(saved);
+    EXPECT_EQ(c1, c2) << m << "x" << n << "x" << k;  // bitwise: no band depends on the split
+  }
 }
 
 TEST(Gemm, SmallProductsStayOnOneThread) {
