@@ -688,20 +688,20 @@ void sparse_xent_kernel(KernelContext& ctx) {
       auto X = as_matrix<T>(features, n, classes);
       auto B = as_matrix<T>(backprop, n, classes);
       T* l = loss.data<T>();
+      // Block by block rather than row by row: a row has only `classes` (10) logits, too few for
+      // Eigen to vectorize exp/max/sum over; a block of rows vectorizes across the whole block.
       parallel_for(n, classes * 8, [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r) {
-          auto xr = X.row(r).array();
-          auto br = B.row(r).array();
-          const int64_t label = lab[r];
-          const T m = xr.maxCoeff();
-          // Read before br (possibly the same buffer) overwrites the row.
-          const T target = xr(label) - m;
-          br = (xr - m).exp();
-          const T s = br.sum();
-          l[r] = std::log(s) - target;
-          br /= s;
-          br(label) -= T(1);
-        }
+        auto xs = X.middleRows(b, e - b).array();
+        auto bs = B.middleRows(b, e - b).array();
+        const Eigen::Array<T, Eigen::Dynamic, 1> m = xs.rowwise().maxCoeff();
+        Eigen::Array<T, Eigen::Dynamic, 1> target(e - b);
+        // Read before bs (possibly the same buffer) overwrites the rows.
+        for (int64_t r = b; r < e; ++r) target(r - b) = X(r, lab[r]) - m(r - b);
+        bs = (xs.colwise() - m).exp();
+        const Eigen::Array<T, Eigen::Dynamic, 1> sums = bs.rowwise().sum();
+        for (int64_t r = b; r < e; ++r) l[r] = std::log(sums(r - b)) - target(r - b);
+        bs.colwise() /= sums;
+        for (int64_t r = b; r < e; ++r) B(r, lab[r]) -= T(1);
       });
     });
     ctx.set_output(0, loss);

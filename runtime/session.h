@@ -10,7 +10,9 @@
 // Each distinct (feeds, fetches, targets) signature is compiled once into a plan: pruned to what
 // the fetches and targets need (stopping at fed tensors, so any tensor can be fed), ordered,
 // with each value's last reader known so buffers are released (or reused in place) as early as
-// possible. `run` and callables are safe to use from several threads at once.
+// possible; ops registered as fusable pairs (graph/op_registry.h `Fusion`, e.g. a weight
+// gradient's MatMul into its ApplyGradientDescent) run as one kernel. `run` and callables are
+// safe to use from several threads at once.
 #pragma once
 #include <atomic>
 #include <map>
