@@ -157,31 +157,47 @@ Tensor to_float_images(const Tensor& images) {
   return out;
 }
 
-// parallel_for cost per gathered element: rows come from random places in a dataset far larger
-// than the caches, so a gather is bound by memory latency, not by streaming bandwidth
-// (kernels_bench BM_GatherBatch: a batch of 200 is 1.7x faster on two threads than on one).
-constexpr int64_t kGatherCost = 4;
+// Calls copy_row(source row, i) for rows indices[begin + i] of a source whose rows are
+// `row_bytes` apart. Rows come from random places in a dataset larger than the L3, so a gather is
+// bound by memory latency: each row is requested a few iterations before it is copied, which
+// overlaps the misses (kernels_bench BM_GatherBatch: 37 -> 16 us for 200 rows, 15 -> 5 us for 50).
+// parallel_for splits rows evenly, like the first layer's GEMM does, so each core gathers the
+// rows it will multiply.
+constexpr int64_t kPrefetchRows = 4;
+constexpr int64_t kGatherCostPerByte = 4;
+
+template <typename CopyRow>
+void gather_prefetched(const char* src, int64_t row_bytes, const std::vector<int64_t>& indices, int64_t begin,
+                       int64_t end, CopyRow&& copy_row) {
+  parallel_for(end - begin, row_bytes * kGatherCostPerByte, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      if (i + kPrefetchRows < e) {
+        const char* ahead = src + indices[begin + i + kPrefetchRows] * row_bytes;
+        for (int64_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(ahead + off);
+      }
+      copy_row(src + indices[begin + i] * row_bytes, i);
+    }
+  });
+}
 
 Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& indices, int64_t begin, int64_t end) {
   std::vector<int64_t> dims = x.shape().dims();
   dims[0] = end - begin;
   const int64_t row = x.dim(0) == 0 ? 0 : x.num_elements() / x.dim(0);  // elements per row
+  const char* src = static_cast<const char*>(x.raw_data());
   if (x.dtype() == u8) {  // images: gather and scale in one pass
     Tensor out = Tensor::empty(f32, Shape(dims));
-    const uint8_t* src = x.data<uint8_t>();
     float* dst = out.data<float>();
-    parallel_for(end - begin, row * kGatherCost, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) scale_pixels(src + indices[begin + i] * row, dst + i * row, row);
+    gather_prefetched(src, row, indices, begin, end, [&](const char* from, int64_t i) {
+      scale_pixels(reinterpret_cast<const uint8_t*>(from), dst + i * row, row);
     });
     return out;
   }
   const int64_t row_bytes = row * static_cast<int64_t>(dtype_size(x.dtype()));
   Tensor out = Tensor::empty(x.dtype(), Shape(dims));
-  const char* src = static_cast<const char*>(x.raw_data());
   char* dst = static_cast<char*>(out.raw_data());
-  parallel_for(end - begin, row * kGatherCost, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) std::memcpy(dst + i * row_bytes, src + indices[begin + i] * row_bytes, row_bytes);
-  });
+  gather_prefetched(src, row_bytes, indices, begin, end,
+                    [&](const char* from, int64_t i) { std::memcpy(dst + i * row_bytes, from, row_bytes); });
   return out;
 }
 
