@@ -111,12 +111,19 @@ int gemm_threads(int64_t m, int64_t n, int64_t k) {
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
           T beta, T* c, int64_t ldc) {
+  gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, GemmEpilogue());
+}
+
+template <typename T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+          T beta, T* c, int64_t ldc, const GemmEpilogue& epilogue) {
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == T(0)) {
     // Nothing to multiply: C = beta * C, where beta == 0 must not read C.
     Strided<T> C(c, m, n, Eigen::OuterStride<>(ldc));
     if (beta == T(0)) C.setZero();
     else if (beta != T(1)) C *= beta;
+    if (epilogue) epilogue(0, m, 0, n);
     return;
   }
   auto run = [&](int64_t m, int64_t n, const T* a, const T* b, T* c) {
@@ -134,7 +141,11 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     eigen_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   };
   const int threads = gemm_threads(m, n, k);
-  if (threads == 1) return with_threads(1, [&] { run(m, n, a, b, c); });
+  if (threads == 1) {
+    with_threads(1, [&] { run(m, n, a, b, c); });
+    if (epilogue) epilogue(0, m, 0, n);
+    return;
+  }
   // Our own split rather than the backend's: each thread multiplies one band of C's rows (or
   // columns, when C is wide and short) on one thread, so the band it writes stays in its core's
   // cache for the element-wise ops after it, which parallel_for splits the same way. Cores that
@@ -150,13 +161,16 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
       if (hi <= lo) continue;
       if (by_rows) run(hi - lo, n, ta ? a + lo : a + lo * lda, b, c + lo * ldc);
       else run(m, hi - lo, a, tb ? b + lo * ldb : b + lo, c + lo);
+      if (epilogue) by_rows ? epilogue(lo, hi, 0, n) : epilogue(0, m, lo, hi);
     }
   });
 }
 
 #define FG_INSTANTIATE_GEMM(T)                                                                                     \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*, \
-                        int64_t);
+                        int64_t);                                                                                   \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*, \
+                        int64_t, const GemmEpilogue&);
 FG_INSTANTIATE_GEMM(float)
 FG_INSTANTIATE_GEMM(double)
 FG_INSTANTIATE_GEMM(int32_t)

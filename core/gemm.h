@@ -14,6 +14,7 @@
 // Safe to call from several threads at once.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace fg {
 
@@ -22,6 +23,14 @@ enum class GemmBackend { kEigen, kOneDnn };
 template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+
+// The same, then epilogue(row0, row1, col0, col1) on the thread that computed that block of C,
+// right after it, while it is still in that core's cache (a fused dense layer's bias and
+// activation). The blocks cover C exactly once.
+using GemmEpilogue = std::function<void(int64_t row0, int64_t row1, int64_t col0, int64_t col1)>;
+template <typename T>
+void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const GemmEpilogue& epilogue);
 
 // The backend float products use: oneDNN when built with it, unless $FG_GEMM=eigen.
 GemmBackend gemm_backend();

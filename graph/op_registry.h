@@ -120,12 +120,16 @@ inline const std::vector<DType> kAllTypes = {DType::kFloat, DType::kDouble, DTyp
 // Session runs one fused kernel at the consumer's place instead of the two. The fused kernel sees
 // the consumer's inputs with that one replaced by all the producer's inputs, and the attrs of both
 // (the consumer's win a clash). The graph is untouched: names, gradients, GraphDefs stay TF's.
+//
+// With `inner` set, the producer must itself have been fused with an op of that type (a chain of
+// three, e.g. Relu of BiasAdd of MatMul); the fused kernel then sees the inner fusion's inputs.
 struct Fusion {
   std::string consumer, producer;
   int input = 0;
   Kernel kernel = nullptr;
   // Extra condition on the pair (dtype, attrs); none = always.
   bool (*applies)(const Operation& consumer, const Operation& producer) = nullptr;
+  std::string inner;
 };
 
 class OpRegistry {

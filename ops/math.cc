@@ -258,6 +258,15 @@ Output sum_to_shape_of(const Output& grad, const Output& x, const Output& other)
   return reshape(sum(grad, broadcast_gradient_args(sx, shape(other)).first), sx);
 }
 
+MatMulDims matmul_dims(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  FG_CHECK(a.rank() == 2 && b.rank() == 2, InvalidArgument, "In[0] and In[1] must be matrices, got ", a.shape(),
+           " and ", b.shape());
+  const int64_t m = a.dim(ta ? 1 : 0), k = a.dim(ta ? 0 : 1), k2 = b.dim(tb ? 1 : 0), n = b.dim(tb ? 0 : 1);
+  FG_CHECK(k == k2, InvalidArgument, "Matrix size-incompatible: In[0]: ", a.shape(), ", In[1]: ", b.shape(),
+           " (transpose_a=", ta, ", transpose_b=", tb, ")");
+  return {m, k, n};
+}
+
 namespace {
 
 // ---- type dispatch over the sets the op families accept
@@ -616,12 +625,8 @@ void matmul_shape(InferenceContext& c) {
 void matmul_kernel(KernelContext& ctx) {
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
-  FG_CHECK(a.rank() == 2 && b.rank() == 2, InvalidArgument, "In[0] and In[1] must be matrices, got ", a.shape(),
-           " and ", b.shape());
   const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
-  const int64_t m = a.dim(ta ? 1 : 0), k = a.dim(ta ? 0 : 1), k2 = b.dim(tb ? 1 : 0), n = b.dim(tb ? 0 : 1);
-  FG_CHECK(k == k2, InvalidArgument, "Matrix size-incompatible: In[0]: ", a.shape(), ", In[1]: ", b.shape(),
-           " (transpose_a=", ta, ", transpose_b=", tb, ")");
+  const auto [m, k, n] = matmul_dims(a, b, ta, tb);
   Tensor out = Tensor::empty(a.dtype(), {m, n});
   dispatch_set<TypeSet::kSigned>(a.dtype(), ctx.op_name(), [&]<typename T>() {
     gemm<T>(ta, tb, m, n, k, T(1), a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), T(0), out.data<T>(), n);

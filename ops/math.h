@@ -105,6 +105,13 @@ Output operator/(const Output& x, S s) { return x / scalar_like(x, static_cast<d
 template <typename S> requires std::is_arithmetic_v<S>
 Output operator/(S s, const Output& x) { return scalar_like(x, static_cast<double>(s)) / x; }
 
+// For kernels that multiply like MatMul (its fusions): the product's m, k, n for inputs a and b
+// with the given transposes, or InvalidArgument in MatMul's words.
+struct MatMulDims {
+  int64_t m, k, n;
+};
+MatMulDims matmul_dims(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
+
 class OpRegistry;
 void register_math_ops(OpRegistry& r);
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/eigen.h"
+#include "core/gemm.h"
 #include "core/parallel.h"
 #include "graph/op_registry.h"
 #include "ops/array.h"
@@ -527,6 +528,39 @@ void bias_add_kernel(KernelContext& ctx) {
     });
   });
   ctx.set_output(0, out);
+}
+
+// ---- dense layers fused: BiasAdd of a MatMul (+ Relu), plan-level fusions registered below.
+// The bias (and activation) are applied by the GEMM's epilogue to each block of the product on the
+// thread that computed it, while the block is in that core's cache: one pass over the [batch,
+// units] output instead of three, and two fewer ops to dispatch. Same arithmetic as the separate
+// ops (v + b, then Eigen's max(x, 0)), so results are bit-identical.
+// Inputs: a, b (MatMul's), bias; attrs: MatMul's and BiasAdd's.
+template <bool kRelu>
+void matmul_bias_add_kernel(KernelContext& ctx) {
+  check_data_format(ctx.attr<std::string>("data_format"));
+  const Tensor &a = ctx.input(0), &b = ctx.input(1), &bias = ctx.input(2);
+  const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
+  const auto [m, k, n] = matmul_dims(a, b, ta, tb);
+  FG_CHECK(bias.rank() == 1, InvalidArgument, "Biases must be 1D: ", bias.shape());
+  FG_CHECK(bias.dim(0) == n, InvalidArgument, "Must provide as many biases as the last dimension of the input "
+           "tensor: ", bias.shape(), " vs. [", m, ",", n, "]");
+  Tensor out = Tensor::empty(a.dtype(), {m, n});
+  dispatch_float(a.dtype(), "MatMul+BiasAdd", [&]<typename T>() {
+    auto C = as_matrix<T>(out, m, n);
+    auto bias_row = as_array<T>(bias).transpose();
+    gemm<T>(ta, tb, m, n, k, T(1), a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), T(0), out.data<T>(), n,
+            [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+              auto block = C.block(r0, c0, r1 - r0, c1 - c0).array();
+              block.rowwise() += bias_row.segment(c0, c1 - c0);
+              if constexpr (kRelu) block = block.max(T(0));
+            });
+  });
+  ctx.set_output(0, out);
+}
+
+bool is_float_matmul(const Operation& consumer, const Operation& producer) {
+  return is_floating(consumer.output_dtype(0));
 }
 
 // Column sums: elements per row block (narrow rows), and the width from which threads split the
@@ -1356,6 +1390,11 @@ void register_nn_ops(OpRegistry& r) {
   r.add("BiasAdd").input("value", "T").input("bias", "T").output("output", "T")
       .attr("data_format", std::string("NHWC")).type_attr("T", kNumericTypes)
       .shape(bias_add_shape).kernel_fn(bias_add_kernel).gradient(bias_add_grad);
+  // A dense layer's MatMul -> BiasAdd (-> Relu) runs as one GEMM with the rest in its epilogue.
+  r.add_fusion({.consumer = "BiasAdd", .producer = "MatMul", .input = 0, .kernel = matmul_bias_add_kernel<false>,
+                .applies = is_float_matmul});
+  r.add_fusion({.consumer = "Relu", .producer = "BiasAdd", .input = 0, .kernel = matmul_bias_add_kernel<true>,
+                .applies = is_float_matmul, .inner = "MatMul"});
   r.add("BiasAddGrad").input("out_backprop", "T").output("output", "T")
       .attr("data_format", std::string("NHWC")).type_attr("T", kNumericTypes)
       .shape(bias_add_grad_shape).kernel_fn(bias_add_grad_kernel).gradient(bias_add_grad_grad);

@@ -7,6 +7,7 @@
 #include "core/gemm.h"
 #include "core/parallel.h"
 #include "graph/op_registry.h"
+#include "ops/math.h"
 
 namespace fg {
 
@@ -149,10 +150,7 @@ void apply_gradient_descent_kernel(KernelContext& ctx) {
 void apply_gradient_descent_matmul_kernel(KernelContext& ctx) {
   const Tensor &a = ctx.input(2), &b = ctx.input(3);
   const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
-  FG_CHECK(a.rank() == 2 && b.rank() == 2, InvalidArgument, "In[0] and In[1] must be matrices, got ", a.shape(),
-           " and ", b.shape());
-  const int64_t m = a.dim(ta ? 1 : 0), k = a.dim(ta ? 0 : 1), k2 = b.dim(tb ? 1 : 0), n = b.dim(tb ? 0 : 1);
-  FG_CHECK(k == k2, InvalidArgument, "Matrix size-incompatible: In[0]: ", a.shape(), ", In[1]: ", b.shape());
+  const auto [m, k, n] = matmul_dims(a, b, ta, tb);
   RefUpdate u(ctx, 1, a.dtype(), Shape{m, n});
   dispatch_float(a.dtype(), "ApplyGradientDescent", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 1, "alpha");

@@ -162,7 +162,7 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
   };
   std::unordered_map<Operation*, std::vector<Input>> fused_inputs;
   std::unordered_map<Operation*, const Fusion*> fused_with;
-  std::unordered_map<Operation*, Operation*> fused_producer;
+  std::unordered_map<Operation*, std::vector<Operation*>> fused_ops;  // absorbed ops, innermost first
   std::unordered_set<Operation*> absorbed;
   const auto& fusions = OpRegistry::global().fusions();
   if (fusions_enabled_.load(std::memory_order_relaxed) && !fusions.empty()) {
@@ -181,15 +181,27 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
         const Output in = ins[f.input].value;
         Operation* p = in.op();
         if (p->type() != f.producer || p->num_outputs() != 1 || fed.count(in) || !in_plan.count(p) ||
-            pinned.count(p) || uses[in] != 1 || fused_with.count(p) || absorbed.count(p))
+            pinned.count(p) || uses[in] != 1 || absorbed.count(p))
+          continue;
+        // A plain fusion takes an unfused producer; a chained one, a producer fused with `inner`.
+        const auto inner = fused_with.find(p);
+        if (f.inner.empty() ? inner != fused_with.end()
+                            : inner == fused_with.end() || fused_ops[p].back()->type() != f.inner)
           continue;
         if (f.applies && !f.applies(*op, *p)) continue;
         std::vector<Input> merged(ins.begin(), ins.begin() + f.input);
-        for (const Input& pi : own_inputs(p)) merged.push_back(pi);
+        for (const Input& pi : f.inner.empty() ? own_inputs(p) : fused_inputs[p]) merged.push_back(pi);
         merged.insert(merged.end(), ins.begin() + f.input + 1, ins.end());
         fused_inputs[op] = std::move(merged);
         fused_with[op] = &f;
-        fused_producer[op] = p;
+        std::vector<Operation*> chain = f.inner.empty() ? std::vector<Operation*>{} : fused_ops[p];
+        chain.push_back(p);
+        fused_ops[op] = std::move(chain);
+        if (!f.inner.empty()) {
+          fused_inputs.erase(p);
+          fused_with.erase(p);
+          fused_ops.erase(p);
+        }
         absorbed.insert(p);
         break;
       }
@@ -222,7 +234,10 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
     s.attrs = &op->attrs();
     if (auto f = fused_with.find(op); f != fused_with.end()) {
       s.kernel = f->second->kernel;
-      s.fused_attrs = std::make_shared<AttrMap>(fused_producer[op]->attrs());
+      // Every absorbed op's attrs, innermost first, so outer ops and the consumer win a clash.
+      s.fused_attrs = std::make_shared<AttrMap>();
+      for (Operation* absorbed_op : fused_ops[op])
+        for (const auto& [name, value] : absorbed_op->attrs()) (*s.fused_attrs)[name] = value;
       for (const auto& [name, value] : op->attrs()) (*s.fused_attrs)[name] = value;
       s.attrs = s.fused_attrs.get();
     }

@@ -2,6 +2,9 @@
 // computes, and fuses only where the producer's value has no other use.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <tuple>
+
 #include "flowgraph.h"
 #include "test_util.h"
 
@@ -122,6 +125,54 @@ TEST(Fusion, ShapeMismatchIsInvalidArgumentNamingTheNode) {
     EXPECT_NE(std::string(e.what()).find("update"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("shape"), std::string::npos) << e.what();
   }
+}
+
+// A dense ReLU layer's forward pass, fused (one GEMM with bias and ReLU in its epilogue) and op by
+// op, at shapes where the GEMM runs on one thread, splits by rows and splits by columns.
+TEST(Fusion, DenseReluForwardIsBitIdentical) {
+  for (DType dtype : {f32, f64})
+    for (auto [batch, in, units] : {std::tuple<int64_t, int64_t, int64_t>{3, 5, 4}, {200, 784, 300}, {50, 784, 300}}) {
+      Graph g;
+      g.set_random_seed(9);
+      auto X = placeholder(g, dtype, {-1, in}, "X");
+      auto h = layers::dense(X, units, {.activation = nn::relu, .bias_initializer = random_uniform_initializer(-1, 1),
+                                        .name = "hidden"});
+      const Tensor x = testing::random_tensor({batch, in}, 4, -1, 1, dtype);
+      std::vector<Tensor> results;
+      std::vector<std::vector<Session::OpProfile>> profiles;
+      for (bool fusions : {true, false}) {
+        Session sess(g);
+        sess.set_fusions_enabled(fusions);
+        sess.run(global_variables_initializer(g));
+        sess.set_profiling(true);
+        results.push_back(sess.run({{X, x}}, h));
+        profiles.push_back(sess.profile());
+      }
+      EXPECT_TRUE(results[0].equals(results[1])) << dtype_name(dtype) << " " << batch << "x" << in << "x" << units;
+      EXPECT_FALSE(has_op(profiles[0], "hidden/MatMul"));
+      EXPECT_FALSE(has_op(profiles[0], "hidden/BiasAdd"));
+      EXPECT_TRUE(has_op(profiles[0], "hidden/Relu"));
+      EXPECT_TRUE(has_op(profiles[1], "hidden/MatMul"));
+      EXPECT_TRUE(has_op(profiles[1], "hidden/BiasAdd"));
+    }
+}
+
+TEST(Fusion, ChainStopsWhereAValueIsFetched) {
+  Graph g;
+  auto X = placeholder(g, f32, {-1, 6}, "X");
+  auto h = layers::dense(X, 4, {.activation = nn::relu, .name = "hidden"});
+  Output pre_activation = g.get_tensor_by_name("hidden/BiasAdd:0");
+  Session sess(g);
+  sess.run(global_variables_initializer(g));
+  sess.set_profiling(true);
+  const Tensor x = testing::random_tensor({5, 6}, 4, -1, 1, f32);
+  auto r = sess.run({{X, x}}, {pre_activation, h});  // BiasAdd's value is wanted: Relu cannot absorb it
+  const auto prof = sess.profile();
+  EXPECT_FALSE(has_op(prof, "hidden/MatMul")) << "MatMul + BiasAdd still fuse";
+  EXPECT_TRUE(has_op(prof, "hidden/BiasAdd"));
+  EXPECT_TRUE(has_op(prof, "hidden/Relu"));
+  for (int64_t i = 0; i < r[0].num_elements(); ++i)
+    EXPECT_EQ(r[1].flat<float>()[i], std::max(r[0].flat<float>()[i], 0.0f));
 }
 
 }  // namespace
