@@ -157,6 +157,63 @@ TEST(Fusion, DenseReluForwardIsBitIdentical) {
     }
 }
 
+// Every activation with a fused form, forward (MatMul -> BiasAdd -> activation) and backward (the
+// input gradient's MatMul -> activation gradient), against the op-by-op plan. ReLU's fused forms are
+// bit-identical; the transcendental ones may differ by an ulp where Eigen evaluates a row's tail
+// with the scalar function instead of the vectorized one.
+TEST(Fusion, EveryActivationForwardAndBackward) {
+  struct Case {
+    const char* name;
+    Output (*fn)(const Output&);
+    const char* grad_type;
+    bool grad_reads_features;  // then BiasAdd's value has two uses and only MatMul -> BiasAdd fuses
+  };
+  const Case cases[] = {
+      {"Relu", [](const Output& x) { return nn::relu(x); }, "ReluGrad", false},
+      {"Elu", [](const Output& x) { return nn::elu(x); }, "EluGrad", false},
+      {"Selu", [](const Output& x) { return nn::selu(x); }, "SeluGrad", false},
+      {"LeakyRelu", [](const Output& x) { return nn::leaky_relu(x, 0.3f); }, "LeakyReluGrad", true},
+      {"Sigmoid", [](const Output& x) { return nn::sigmoid(x); }, "SigmoidGrad", false},
+      {"Tanh", [](const Output& x) { return nn::tanh(x); }, "TanhGrad", false},
+      {"Softplus", [](const Output& x) { return nn::softplus(x); }, "SoftplusGrad", true},
+      {"Relu6", [](const Output& x) { return nn::relu6(x); }, "Relu6Grad", false},
+  };
+  for (const Case& c : cases)
+    for (int64_t batch : {7, 200}) {
+      SCOPED_TRACE(std::string(c.name) + " batch " + std::to_string(batch));
+      Graph g;
+      g.set_random_seed(3);
+      auto X = placeholder(g, f32, {-1, 40}, "X");
+      auto h1 = layers::dense(X, 300, {.activation = c.fn, .name = "hidden1"});
+      auto h2 = layers::dense(h1, 20, {.activation = c.fn, .name = "hidden2"});
+      auto loss = reduce_sum(h2 * h2);
+      auto kernel1 = g.get_variables(GraphKeys::TRAINABLE_VARIABLES, "hidden1")[0];
+      auto grads = gradients({loss}, {kernel1.value()});
+      const Tensor x = testing::random_tensor({batch, 40}, 8, -1, 1, f32);
+      std::vector<std::vector<Tensor>> results;
+      std::vector<std::vector<Session::OpProfile>> profiles;
+      for (bool fusions : {true, false}) {
+        Session sess(g);
+        sess.set_fusions_enabled(fusions);
+        sess.run(global_variables_initializer(g));
+        sess.set_profiling(true);
+        results.push_back(sess.run({{X, x}}, {h2, grads[0]}));
+        profiles.push_back(sess.profile());
+      }
+      for (int i = 0; i < 2; ++i) {
+        if (std::string(c.name) == "Relu") EXPECT_TRUE(results[0][i].equals(results[1][i])) << "output " << i;
+        else expect_allclose(results[0][i], results[1][i], 1e-4);
+      }
+      const std::string dx = "gradients/hidden2/MatMul_grad/MatMul";  // hidden2's input gradient
+      const std::string act_grad = std::string("gradients/hidden1/") + c.name + "_grad/" + c.grad_type;
+      EXPECT_TRUE(has_op(profiles[1], dx));
+      EXPECT_FALSE(has_op(profiles[0], dx)) << "the input gradient's MatMul was not fused into " << act_grad;
+      EXPECT_TRUE(has_op(profiles[0], act_grad));
+      EXPECT_FALSE(has_op(profiles[0], "hidden1/MatMul"));
+      EXPECT_EQ(has_op(profiles[0], "hidden1/BiasAdd"), c.grad_reads_features);
+    }
+}
+
 TEST(Fusion, ChainStopsWhereAValueIsFetched) {
   Graph g;
   auto X = placeholder(g, f32, {-1, 6}, "X");
