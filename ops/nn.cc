@@ -537,8 +537,10 @@ void bias_add_kernel(KernelContext& ctx) {
 // epilogue applies the gradient's formula. Each epilogue runs on the block of the product the
 // thread just computed, while it is in that core's cache: one pass over [batch, units] instead of
 // two or three, fewer ops to dispatch, no tensor crossing between cores (what made the fusions
-// worth 5-15 % per epoch on the 2-core benchmark VM). The arithmetic is the separate ops'
-// (v + b, then the same Eigen expression), so results are bit-identical.
+// worth 5-15 % per epoch on the 2-core benchmark VM). The arithmetic is the separate ops' (v + b,
+// then the same Eigen expression): bit-identical for the piecewise-linear activations and their
+// gradients; exp-based ones may differ by an ulp where Eigen takes a row's last few elements
+// through the scalar function rather than the vectorized one.
 
 struct NoActivation {
   template <typename T, class X> static auto apply(const X& x) { return x; }
