@@ -127,6 +127,22 @@ TEST(Fusion, ShapeMismatchIsInvalidArgumentNamingTheNode) {
   }
 }
 
+// One run of `fetches` in a fresh session, fusions on or off, with the ops it ran.
+struct PlanRun {
+  std::vector<Tensor> values;
+  std::vector<Session::OpProfile> profile;
+};
+PlanRun run_plan(Graph& g, bool fusions, const FeedDict& feeds, const std::vector<Output>& fetches) {
+  Session sess(g);
+  sess.set_fusions_enabled(fusions);
+  sess.run(global_variables_initializer(g));
+  sess.set_profiling(true);
+  PlanRun r;
+  r.values = sess.run(feeds, fetches);
+  r.profile = sess.profile();
+  return r;
+}
+
 // A dense ReLU layer's forward pass, fused (one GEMM with bias and ReLU in its epilogue) and op by
 // op, at shapes where the GEMM runs on one thread, splits by rows and splits by columns.
 TEST(Fusion, DenseReluForwardIsBitIdentical) {
@@ -138,22 +154,14 @@ TEST(Fusion, DenseReluForwardIsBitIdentical) {
       auto h = layers::dense(X, units, {.activation = nn::relu, .bias_initializer = random_uniform_initializer(-1, 1),
                                         .name = "hidden"});
       const Tensor x = testing::random_tensor({batch, in}, 4, -1, 1, dtype);
-      std::vector<Tensor> results;
-      std::vector<std::vector<Session::OpProfile>> profiles;
-      for (bool fusions : {true, false}) {
-        Session sess(g);
-        sess.set_fusions_enabled(fusions);
-        sess.run(global_variables_initializer(g));
-        sess.set_profiling(true);
-        results.push_back(sess.run({{X, x}}, h));
-        profiles.push_back(sess.profile());
-      }
-      EXPECT_TRUE(results[0].equals(results[1])) << dtype_name(dtype) << " " << batch << "x" << in << "x" << units;
-      EXPECT_FALSE(has_op(profiles[0], "hidden/MatMul"));
-      EXPECT_FALSE(has_op(profiles[0], "hidden/BiasAdd"));
-      EXPECT_TRUE(has_op(profiles[0], "hidden/Relu"));
-      EXPECT_TRUE(has_op(profiles[1], "hidden/MatMul"));
-      EXPECT_TRUE(has_op(profiles[1], "hidden/BiasAdd"));
+      const PlanRun fused = run_plan(g, true, {{X, x}}, {h}), plain = run_plan(g, false, {{X, x}}, {h});
+      EXPECT_TRUE(fused.values[0].equals(plain.values[0]))
+          << dtype_name(dtype) << " " << batch << "x" << in << "x" << units;
+      EXPECT_FALSE(has_op(fused.profile, "hidden/MatMul"));
+      EXPECT_FALSE(has_op(fused.profile, "hidden/BiasAdd"));
+      EXPECT_TRUE(has_op(fused.profile, "hidden/Relu"));
+      EXPECT_TRUE(has_op(plain.profile, "hidden/MatMul"));
+      EXPECT_TRUE(has_op(plain.profile, "hidden/BiasAdd"));
     }
 }
 
@@ -190,27 +198,19 @@ TEST(Fusion, EveryActivationForwardAndBackward) {
       auto kernel1 = g.get_variables(GraphKeys::TRAINABLE_VARIABLES, "hidden1")[0];
       auto grads = gradients({loss}, {kernel1.value()});
       const Tensor x = testing::random_tensor({batch, 40}, 8, -1, 1, f32);
-      std::vector<std::vector<Tensor>> results;
-      std::vector<std::vector<Session::OpProfile>> profiles;
-      for (bool fusions : {true, false}) {
-        Session sess(g);
-        sess.set_fusions_enabled(fusions);
-        sess.run(global_variables_initializer(g));
-        sess.set_profiling(true);
-        results.push_back(sess.run({{X, x}}, {h2, grads[0]}));
-        profiles.push_back(sess.profile());
-      }
+      const PlanRun fused = run_plan(g, true, {{X, x}}, {h2, grads[0]});
+      const PlanRun plain = run_plan(g, false, {{X, x}}, {h2, grads[0]});
       for (int i = 0; i < 2; ++i) {
-        if (std::string(c.name) == "Relu") EXPECT_TRUE(results[0][i].equals(results[1][i])) << "output " << i;
-        else expect_allclose(results[0][i], results[1][i], 1e-4);
+        if (std::string(c.name) == "Relu") EXPECT_TRUE(fused.values[i].equals(plain.values[i])) << "output " << i;
+        else expect_allclose(fused.values[i], plain.values[i], 1e-4);
       }
       const std::string dx = "gradients/hidden2/MatMul_grad/MatMul";  // hidden2's input gradient
       const std::string act_grad = std::string("gradients/hidden1/") + c.name + "_grad/" + c.grad_type;
-      EXPECT_TRUE(has_op(profiles[1], dx));
-      EXPECT_FALSE(has_op(profiles[0], dx)) << "the input gradient's MatMul was not fused into " << act_grad;
-      EXPECT_TRUE(has_op(profiles[0], act_grad));
-      EXPECT_FALSE(has_op(profiles[0], "hidden1/MatMul"));
-      EXPECT_EQ(has_op(profiles[0], "hidden1/BiasAdd"), c.grad_reads_features);
+      EXPECT_TRUE(has_op(plain.profile, dx));
+      EXPECT_FALSE(has_op(fused.profile, dx)) << "the input gradient's MatMul was not fused into " << act_grad;
+      EXPECT_TRUE(has_op(fused.profile, act_grad));
+      EXPECT_FALSE(has_op(fused.profile, "hidden1/MatMul"));
+      EXPECT_EQ(has_op(fused.profile, "hidden1/BiasAdd"), c.grad_reads_features);
     }
 }
 
