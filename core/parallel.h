@@ -12,7 +12,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <exception>
 
 namespace fg {
 
@@ -31,11 +33,20 @@ void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
     return;
   }
   const int64_t blocks = std::min<int64_t>(threads, n);
+  // An exception may not leave an OpenMP region (the runtime would terminate): the first one a
+  // block throws is carried out and rethrown on the calling thread.
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
 #pragma omp parallel for num_threads(blocks) schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t begin = n * b / blocks, end = n * (b + 1) / blocks;
-    fn(begin, end);
+    try {
+      fn(begin, end);
+    } catch (...) {
+      if (!failed.exchange(true)) error = std::current_exception();
+    }
   }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace fg
