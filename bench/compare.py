@@ -309,35 +309,28 @@ def report(path, max_foreign=0.25):
 # The kernels of one training step, as kernels_bench names them: (label, benchmark, count per step).
 # Ops on [200, 10] and smaller (the output layer's bias/BN, the loss's Mean and its gradient's
 # shape ops) are not listed; they fall into "the rest".
+# What both models' steps run: the gather, the six GEMMs of the dense layers, bias, loss and update.
+DENSE_STEP_KERNELS = [
+    ("gather the batch (outside the Session)", "BM_GatherBatch/200", 1),
+    ("MatMul L1 forward 200x784x300", "BM_MatMul/L1_fwd_200x784x300", 1),
+    ("MatMul L1 dW 784x200x300 (transpose_a)", "BM_MatMul/L1_dW_784x200x300_ta", 1),
+    ("MatMul L2 forward 200x300x100", "BM_MatMul/L2_fwd_200x300x100", 1),
+    ("MatMul L2 dW 300x200x100 (transpose_a)", "BM_MatMul/L2_dW_300x200x100_ta", 1),
+    ("MatMul L2 dX 200x100x300 (transpose_b)", "BM_MatMul/L2_dX_200x100x300_tb", 1),
+    ("MatMul L3 forward/dW/dX (x10)", ["BM_MatMul/L3_fwd_200x100x10", "BM_MatMul/L3_dW_100x200x10_ta",
+                                      "BM_MatMul/L3_dX_200x10x100_tb"], 1),
+    ("BiasAdd [200,300] + [200,100]", ["BM_BiasAdd/200/300", "BM_BiasAdd/200/100"], 1),
+    ("BiasAddGrad [200,300] + [200,100]", ["BM_BiasAddGrad/200/300", "BM_BiasAddGrad/200/100"], 1),
+    ("SparseSoftmaxCrossEntropyWithLogits [200,10]", "BM_SparseSoftmaxXent", 1),
+    ("ApplyGradientDescent [784,300] + [300,100]", ["BM_ApplyGradientDescent/784/300",
+                                                    "BM_ApplyGradientDescent/300/100"], 1),
+]
 STEP_KERNELS = {
-    "plain200": ("BM_TrainStep/plain/200", [
-        ("gather the batch (outside the Session)", "BM_GatherBatch/200", 1),
-        ("MatMul L1 forward 200x784x300", "BM_MatMul/L1_fwd_200x784x300", 1),
-        ("MatMul L1 dW 784x200x300 (transpose_a)", "BM_MatMul/L1_dW_784x200x300_ta", 1),
-        ("MatMul L2 forward 200x300x100", "BM_MatMul/L2_fwd_200x300x100", 1),
-        ("MatMul L2 dW 300x200x100 (transpose_a)", "BM_MatMul/L2_dW_300x200x100_ta", 1),
-        ("MatMul L2 dX 200x100x300 (transpose_b)", "BM_MatMul/L2_dX_200x100x300_tb", 1),
-        ("MatMul L3 forward/dW/dX (x10)", ["BM_MatMul/L3_fwd_200x100x10", "BM_MatMul/L3_dW_100x200x10_ta",
-                                          "BM_MatMul/L3_dX_200x10x100_tb"], 1),
-        ("BiasAdd [200,300] + [200,100]", ["BM_BiasAdd/200/300", "BM_BiasAdd/200/100"], 1),
-        ("BiasAddGrad [200,300] + [200,100]", ["BM_BiasAddGrad/200/300", "BM_BiasAddGrad/200/100"], 1),
+    "plain200": ("BM_TrainStep/plain/200", DENSE_STEP_KERNELS + [
         ("Relu [200,300] + [200,100]", ["BM_Relu/200/300", "BM_Relu/200/100"], 1),
         ("ReluGrad [200,300] + [200,100]", ["BM_ReluGrad/200/300", "BM_ReluGrad/200/100"], 1),
-        ("SparseSoftmaxCrossEntropyWithLogits [200,10]", "BM_SparseSoftmaxXent", 1),
-        ("ApplyGradientDescent [784,300] + [300,100]", ["BM_ApplyGradientDescent/784/300",
-                                                        "BM_ApplyGradientDescent/300/100"], 1),
     ]),
-    "batch_norm": ("BM_TrainStep/batch_norm/200", [
-        ("gather the batch (outside the Session)", "BM_GatherBatch/200", 1),
-        ("MatMul L1 forward 200x784x300", "BM_MatMul/L1_fwd_200x784x300", 1),
-        ("MatMul L1 dW 784x200x300 (transpose_a)", "BM_MatMul/L1_dW_784x200x300_ta", 1),
-        ("MatMul L2 forward 200x300x100", "BM_MatMul/L2_fwd_200x300x100", 1),
-        ("MatMul L2 dW 300x200x100 (transpose_a)", "BM_MatMul/L2_dW_300x200x100_ta", 1),
-        ("MatMul L2 dX 200x100x300 (transpose_b)", "BM_MatMul/L2_dX_200x100x300_tb", 1),
-        ("MatMul L3 forward/dW/dX (x10)", ["BM_MatMul/L3_fwd_200x100x10", "BM_MatMul/L3_dW_100x200x10_ta",
-                                          "BM_MatMul/L3_dX_200x10x100_tb"], 1),
-        ("BiasAdd [200,300] + [200,100]", ["BM_BiasAdd/200/300", "BM_BiasAdd/200/100"], 1),
-        ("BiasAddGrad [200,300] + [200,100]", ["BM_BiasAddGrad/200/300", "BM_BiasAddGrad/200/100"], 1),
+    "batch_norm": ("BM_TrainStep/batch_norm/200", DENSE_STEP_KERNELS + [
         ("FusedBatchNormDynamic fwd [200,300/100/10]", ["BM_FusedBatchNormDynamic_fwd/200/300",
                                                       "BM_FusedBatchNormDynamic_fwd/200/100",
                                                       "BM_FusedBatchNormDynamic_fwd/200/10"], 1),
@@ -346,9 +339,6 @@ STEP_KERNELS = {
                                                        "BM_FusedBatchNormDynamic_bwd/200/10"], 1),
         ("Elu [200,300] + [200,100]", ["BM_Elu/200/300", "BM_Elu/200/100"], 1),
         ("EluGrad [200,300] + [200,100]", ["BM_EluGrad/200/300", "BM_EluGrad/200/100"], 1),
-        ("SparseSoftmaxCrossEntropyWithLogits [200,10]", "BM_SparseSoftmaxXent", 1),
-        ("ApplyGradientDescent [784,300] + [300,100]", ["BM_ApplyGradientDescent/784/300",
-                                                        "BM_ApplyGradientDescent/300/100"], 1),
     ]),
 }
 

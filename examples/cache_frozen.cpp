@@ -79,13 +79,7 @@ int main(int argc, char** argv) {
   // [27]
   Session sess(g);
   sess.run(init);
-  std::printf("INFO: Restoring parameters from %s\n", model_path.c_str());
-  try {
-    reuse_saver.restore(sess, model_path);
-  } catch (const Error& e) {  // a wrong --pretrained: say so, and still remove the temp directory
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  if (!examples::restore_pretrained(sess, reuse_saver, model_path)) return 1;
   examples::Stopwatch cache_watch;
   // The training images are kept as uint8 (data/mnist.h); the frozen layers take them as float32
   // in [0, 1], the whole split in one run as the seed does (so the cache is bit-for-bit what the
@@ -101,7 +95,6 @@ int main(int argc, char** argv) {
   examples::run_epochs(flags, cached, flags.batch_size > 0 ? flags.batch_size : 200, sess, X, y, accuracy,
                        [&](const Tensor& h2_batch, const Tensor& y_batch) { step({h2_batch, y_batch}); },
                        "Validation set accuracy");
-  const std::string new_model_path = saver.save(sess, dir / "my_model_new.ckpt");
-  std::printf("saved %s\n", new_model_path.c_str());
+  examples::save_new_model(sess, saver, dir);
   return 0;
 }

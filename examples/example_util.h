@@ -284,4 +284,23 @@ inline std::string cell19_checkpoint(const ReuseFlags& r, const data::Mnist& mni
   return pretrain_cell19(r.flags, mnist, r.pretrain_epochs, dir / "my_model.ckpt");
 }
 
+// The reuse cells' restore, with tf.train.Saver's log line. A wrong --pretrained is reported on
+// stderr and returns false, so the caller can return and still remove its temporary directory.
+inline bool restore_pretrained(Session& sess, train::Saver& reuse_saver, const std::string& model_path) {
+  std::printf("INFO: Restoring parameters from %s\n", model_path.c_str());
+  try {
+    reuse_saver.restore(sess, model_path);
+    return true;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return false;
+  }
+}
+
+// The reuse cells' last line: saver.save(sess, "./my_model_new.ckpt"), in `dir`.
+inline void save_new_model(Session& sess, train::Saver& saver, const CheckpointDir& dir) {
+  const std::string path = saver.save(sess, dir / "my_model_new.ckpt");
+  std::printf("saved %s\n", path.c_str());
+}
+
 }  // namespace fg::examples

@@ -59,18 +59,11 @@ int main(int argc, char** argv) {
   // [20]: train again, this time starting from the restored lower layers.
   Session sess(g);
   sess.run(init);
-  std::printf("INFO: Restoring parameters from %s\n", model_path.c_str());
-  try {
-    reuse_saver.restore(sess, model_path);
-  } catch (const Error& e) {  // a wrong --pretrained: say so, and still remove the temp directory
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  if (!examples::restore_pretrained(sess, reuse_saver, model_path)) return 1;
   auto step = sess.make_callable({m.X, m.y, m.training}, {}, {m.training_op});
   examples::run_epochs(flags, mnist, batch_size, sess, m.X, m.y, m.accuracy,
                        [&](const Tensor& xb, const Tensor& yb) { step({xb, yb, on}); },
                        "Validation set accuracy");
-  const std::string new_model_path = saver.save(sess, dir / "my_model_new.ckpt");
-  std::printf("saved %s\n", new_model_path.c_str());
+  examples::save_new_model(sess, saver, dir);
   return 0;
 }

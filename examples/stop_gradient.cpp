@@ -76,18 +76,11 @@ int main(int argc, char** argv) {
   // [26]
   Session sess(g);
   sess.run(init);
-  std::printf("INFO: Restoring parameters from %s\n", model_path.c_str());
-  try {
-    reuse_saver.restore(sess, model_path);
-  } catch (const Error& e) {  // a wrong --pretrained: say so, and still remove the temp directory
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  if (!examples::restore_pretrained(sess, reuse_saver, model_path)) return 1;
   auto step = sess.make_callable({X, y, training}, {}, {training_op});
   const Tensor on(true);
   examples::run_epochs(flags, mnist, flags.batch_size > 0 ? flags.batch_size : 200, sess, X, y, accuracy,
                        [&](const Tensor& xb, const Tensor& yb) { step({xb, yb, on}); }, "Validation set accuracy");
-  const std::string new_model_path = saver.save(sess, dir / "my_model_new.ckpt");
-  std::printf("saved %s\n", new_model_path.c_str());
+  examples::save_new_model(sess, saver, dir);
   return 0;
 }

@@ -267,6 +267,10 @@ MatMulDims matmul_dims(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return {m, k, n};
 }
 
+bool is_float_matmul(const Operation& consumer, const Operation& producer) {
+  return is_floating(producer.output_dtype(0)) && consumer.output_dtype(0) == producer.output_dtype(0);
+}
+
 namespace {
 
 // ---- type dispatch over the sets the op families accept

@@ -111,6 +111,9 @@ struct MatMulDims {
   int64_t m, k, n;
 };
 MatMulDims matmul_dims(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
+// The condition of MatMul's fusions (Fusion::applies): the fused pair computes in floating point
+// (the fused kernels multiply with gemm<float|double> only).
+bool is_float_matmul(const Operation& consumer, const Operation& producer);
 
 class OpRegistry;
 void register_math_ops(OpRegistry& r);

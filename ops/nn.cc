@@ -505,15 +505,20 @@ void bias_add_shape(InferenceContext& c) {
   c.set_output(0, out);
 }
 
+// BiasAdd's check of the bias against the value it is added to (also its fusions').
+void check_bias(const Tensor& bias, const Shape& value) {
+  FG_CHECK(bias.rank() == 1, InvalidArgument, "Biases must be 1D: ", bias.shape());
+  FG_CHECK(bias.dim(0) == value.dim(-1), InvalidArgument,
+           "Must provide as many biases as the last dimension of the input tensor: ", bias.shape(), " vs. ", value);
+}
+
 void bias_add_kernel(KernelContext& ctx) {
   check_data_format(ctx.attr<std::string>("data_format"));
   const Tensor& value = ctx.input(0);
   const Tensor& bias = ctx.input(1);
   FG_CHECK(value.rank() >= 2, InvalidArgument, "Input tensor must be at least 2D: ", value.shape());
-  FG_CHECK(bias.rank() == 1, InvalidArgument, "Biases must be 1D: ", bias.shape());
   const int64_t cols = value.dim(-1);
-  FG_CHECK(bias.dim(0) == cols, InvalidArgument, "Must provide as many biases as the last dimension of the input "
-           "tensor: ", bias.shape(), " vs. ", value.shape());
+  check_bias(bias, value.shape());
   Tensor out = ctx.forward_input_or_allocate(0, value.dtype(), value.shape());
   dispatch_numeric(value.dtype(), "BiasAdd", [&]<typename T>() {
     const T* v = value.data<T>();
@@ -553,9 +558,7 @@ void matmul_bias_add_kernel(KernelContext& ctx) {
   const Tensor &a = ctx.input(0), &b = ctx.input(1), &bias = ctx.input(2);
   const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
   const auto [m, k, n] = matmul_dims(a, b, ta, tb);
-  FG_CHECK(bias.rank() == 1, InvalidArgument, "Biases must be 1D: ", bias.shape());
-  FG_CHECK(bias.dim(0) == n, InvalidArgument, "Must provide as many biases as the last dimension of the input "
-           "tensor: ", bias.shape(), " vs. [", m, ",", n, "]");
+  check_bias(bias, Shape{m, n});
   const F f = make_functor<F>(ctx);
   Tensor out = Tensor::empty(a.dtype(), {m, n});
   dispatch_float(a.dtype(), "MatMul+BiasAdd", [&]<typename T>() {
@@ -595,10 +598,6 @@ void matmul_activation_grad_kernel(KernelContext& ctx) {
             });
   });
   ctx.set_output(0, out);
-}
-
-bool is_float_matmul(const Operation& consumer, const Operation& producer) {
-  return is_floating(consumer.output_dtype(0));
 }
 
 // Registers F's fusions with a dense layer's products (see above).

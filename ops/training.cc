@@ -161,10 +161,6 @@ void apply_gradient_descent_matmul_kernel(KernelContext& ctx) {
   u.commit(ctx);
 }
 
-bool is_plain_float_matmul(const Operation& apply, const Operation& matmul) {
-  return is_floating(matmul.output_dtype(0)) && matmul.output_dtype(0) == apply.output_dtype(0);
-}
-
 void apply_momentum_kernel(KernelContext& ctx) {
   const Tensor& grad = ctx.input(3);
   RefUpdate u(ctx, 2, grad);
@@ -265,7 +261,7 @@ void register_training_ops(OpRegistry& r) {
   };
   def("ApplyGradientDescent", {"var"}, {"alpha"}, "delta", apply_gradient_descent_kernel);
   r.add_fusion({.consumer = "ApplyGradientDescent", .producer = "MatMul", .input = 2,
-                .kernel = apply_gradient_descent_matmul_kernel, .applies = is_plain_float_matmul});
+                .kernel = apply_gradient_descent_matmul_kernel, .applies = is_float_matmul});
   // TF's argument order for ApplyMomentum is (var, accum, lr, grad, momentum).
   OpDef& momentum = r.add("ApplyMomentum");
   momentum.ref_input("var", "T").ref_input("accum", "T").input("lr", "T").input("grad", "T").input("momentum", "T")
