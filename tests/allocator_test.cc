@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "flowgraph.h"
 #include "test_util.h"
 
@@ -46,6 +49,19 @@ TEST(Allocator, CapAndReleaseReturnMemoryToTheSystem) {
   { Tensor t = Tensor::empty(f32, {1000}); }
   EXPECT_EQ(allocator_stats().system_allocations, before + 2);
   EXPECT_EQ(allocator_stats().bytes_cached, 0);
+}
+
+// $FG_BUFFER_CACHE_MB is read once, at start-up: 0 turns recycling off (checked in a child process).
+TEST(Allocator, EnvironmentCanTurnRecyclingOff) {
+  if (const char* env = std::getenv("FG_BUFFER_CACHE_MB"); env && std::string(env) == "0") {
+    const int64_t before = allocator_stats().system_allocations;
+    { Tensor t = Tensor::empty(f32, {1000}); }
+    { Tensor t = Tensor::empty(f32, {1000}); }
+    EXPECT_EQ(allocator_stats().system_allocations, before + 2);
+    EXPECT_EQ(allocator_stats().bytes_cached, 0);
+    return;
+  }
+  EXPECT_TRUE(testing::run_test_in_child("FG_BUFFER_CACHE_MB=0", "Allocator.EnvironmentCanTurnRecyclingOff"));
 }
 
 // The counting-allocator proof of issue 6: once a training step has run, further steps (batch

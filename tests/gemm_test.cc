@@ -4,12 +4,15 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <limits>
 #include <random>
 #include <tuple>
 #include <vector>
 
 #include "core/errors.h"
+#include "test_util.h"
 
 namespace fg {
 namespace {
@@ -98,6 +101,15 @@ TEST(Gemm, DefaultBackendIsTheMeasuredOne) {
   // bench/README.md: oneDNN is 1.5-2.4x Eigen on the MLP's shapes, so it is the default when built in.
   const bool env_override = std::getenv("FG_GEMM") != nullptr;
   if (!env_override && gemm_backend_available(GemmBackend::kOneDnn)) EXPECT_EQ(gemm_backend(), GemmBackend::kOneDnn);
+}
+
+// $FG_GEMM=eigen is read once, at start-up: checked in a child process started with it.
+TEST(Gemm, EnvironmentSelectsEigen) {
+  if (const char* env = std::getenv("FG_GEMM"); env && std::string(env) == "eigen") {
+    EXPECT_EQ(gemm_backend(), GemmBackend::kEigen);
+    return;
+  }
+  EXPECT_TRUE(testing::run_test_in_child("FG_GEMM=eigen", "Gemm.EnvironmentSelectsEigen"));
 }
 
 TEST(Gemm, EmptyInnerDimensionScalesC) {

@@ -90,4 +90,10 @@ std::string mnist_dir() {
   return "";
 }
 
+bool run_test_in_child(const std::string& env, const std::string& test_name) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string cmd = env + " '" + self + "' --gtest_filter='" + test_name + "' > /dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
 }  // namespace fg::testing

@@ -33,4 +33,8 @@ Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds
 // Path to real MNIST, or "" (and the caller skips) when it is not installed.
 std::string mnist_dir();
 
+// Runs one test of this binary in a child process with `env` ("NAME=value ...") set, for settings
+// read once at start-up from the environment; true when the child's test passed.
+bool run_test_in_child(const std::string& env, const std::string& test_name);
+
 }  // namespace fg::testing
