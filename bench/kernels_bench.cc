@@ -178,8 +178,8 @@ void BM_CacheLineRoundTrip(benchmark::State& state) {
 }
 BENCHMARK(BM_CacheLineRoundTrip)->UseRealTime();
 
-// What one parallel region costs: fork the OpenMP team, run nothing, join (the price every
-// kernel above core/parallel.h's threshold pays, and what the threshold is set from).
+// What one parallel region costs: hand a block to the pool's worker, run nothing, join (the price
+// every kernel above core/parallel.h's threshold pays, and what the threshold is set from).
 void BM_ParallelRegion(benchmark::State& state) {
   std::atomic<int64_t> sink{0};
   for (auto _ : state) {
@@ -188,6 +188,18 @@ void BM_ParallelRegion(benchmark::State& state) {
   benchmark::DoNotOptimize(sink.load());
 }
 BENCHMARK(BM_ParallelRegion)->UseRealTime();
+
+// The same through libgomp (what parallel_for used before it had its own pool): fork the OpenMP
+// team, run nothing, join.
+void BM_OpenMpRegion(benchmark::State& state) {
+  std::atomic<int64_t> sink{0};
+  for (auto _ : state) {
+#pragma omp parallel num_threads(2)
+    sink.fetch_add(1, std::memory_order_relaxed);
+  }
+  benchmark::DoNotOptimize(sink.load());
+}
+BENCHMARK(BM_OpenMpRegion)->UseRealTime();
 
 // ---- GEMMs: C[m,n] = op(A) op(B) with the operand layouts the graph really has.
 

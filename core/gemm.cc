@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
+#include <type_traits>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "core/eigen.h"
 #include "core/errors.h"
@@ -41,7 +45,8 @@ std::atomic<GemmBackend>& backend_state() {
 }
 
 // Runs fn with the calling thread's OpenMP team size set to `threads` (an ICV of this thread
-// only, so concurrent Session::run calls do not disturb each other), then restores it.
+// only, so concurrent Session::run calls do not disturb each other), then restores it: the
+// backends parallelize with OpenMP when it is above 1.
 template <typename Fn>
 void with_threads(int threads, Fn&& fn) {
   const int saved = omp_get_max_threads();
@@ -82,6 +87,115 @@ void eigen_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, cons
   else product(A.transpose(), B.transpose());
 }
 
+// ---- Row-vector products, C[1,n] = alpha x[1,k] B[k,n] + beta C: a dense layer on one sample.
+//
+// Such a product reads each element of B once for one multiply-add, so it runs as fast as B
+// streams in. The seed's first layer (784x300 floats, 0.94 MB) does not fit one Zen 5 core's
+// 1 MB L2 beside everything else, so every library streams it from L3 (~9 us per call on the
+// benchmark VM). Split by rows of B into contiguous parts, spread over the threads, each thread's
+// rows stay in its own core's L2 from one call to the next (3 us per 470 KB). The parts' partial
+// sums are added in part order on the calling thread, and how many parts there are depends only
+// on the shape, so the result does not depend on the thread count.
+
+// Smallest part worth a thread: ~0.3 us of streaming from L2 against a 0.2 us hand-off
+// (BM_ParallelRegion). The second layer (300x100, 120 KB) makes two parts, the first eight.
+constexpr int64_t kRowVectorPartBytes = int64_t{48} << 10;
+constexpr int64_t kRowVectorMaxParts = 8;
+
+template <typename T>
+bool is_row_vector_product(int64_t m, bool tb) {
+  return m == 1 && !tb && (std::is_same_v<T, float> || std::is_same_v<T, double>);
+}
+
+template <typename T>
+int64_t row_vector_parts(int64_t n, int64_t k) {
+  static const int64_t part_bytes = std::getenv("FG_RV_PART_KB") ? std::atoll(std::getenv("FG_RV_PART_KB")) * 1024 : kRowVectorPartBytes;
+  const int64_t by_size = std::clamp<int64_t>(n * k * int64_t(sizeof(T)) / part_bytes, 1, kRowVectorMaxParts);
+  return std::min<int64_t>(std::bit_floor(static_cast<uint64_t>(by_size)), k);
+}
+
+template <typename P>
+constexpr int packet_size = Eigen::internal::unpacket_traits<P>::size;
+
+// out[j0 + i*L, +L) for packets i < NP, the last one at `last` instead when the columns run out
+// (it then overlaps the one before it; an overlapped column gets the same sum from both, so
+// storing both is harmless): the sum over p < k of x[p] b[p, :], accumulated in registers.
+template <typename P, int NP, typename T>
+void row_times_rows(const T* x, int64_t x_stride, const T* b, int64_t ldb, int64_t k, int64_t j0, int64_t last,
+                    T* out) {
+  using namespace Eigen::internal;
+  constexpr int L = packet_size<P>;
+  P acc[NP];
+  for (int i = 0; i < NP; ++i) acc[i] = pset1<P>(T(0));
+  const T* row = b + j0;
+  const int64_t last_offset = last - j0;
+  for (int64_t p = 0; p < k; ++p, row += ldb) {
+    const P xp = pset1<P>(x[p * x_stride]);
+    // Unrolled, so that the accumulators live in registers.
+#pragma GCC unroll 32
+    for (int i = 0; i < NP - 1; ++i) acc[i] = pmadd(xp, ploadu<P>(row + i * L), acc[i]);
+    acc[NP - 1] = pmadd(xp, ploadu<P>(row + last_offset), acc[NP - 1]);
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < NP - 1; ++i) pstoreu(out + j0 + i * L, acc[i]);
+  pstoreu(out + last, acc[NP - 1]);
+}
+
+// Enough accumulators to fill half the vector registers (16 packets under AVX-512, 8 under AVX).
+constexpr int kRowVectorPackets = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS / 2;
+
+template <typename P, typename T, int... NP>
+void row_times_rows_dispatch(int np, std::integer_sequence<int, NP...>, const T* x, int64_t x_stride, const T* b,
+                             int64_t ldb, int64_t k, int64_t j0, int64_t last, T* out) {
+  ((np == NP + 1 ? row_times_rows<P, NP + 1>(x, x_stride, b, ldb, k, j0, last, out) : void()), ...);
+}
+
+// out[0:n] = sum over p < k of x[p * x_stride] * b[p * ldb + 0:n], in packets of P, or of half
+// packets when n is narrower than one (the output layer's 10 columns), or scalars below those.
+template <typename P, typename T>
+void row_vector_partial(const T* x, int64_t x_stride, const T* b, int64_t ldb, int64_t k, int64_t n, T* out) {
+  constexpr int L = packet_size<P>;
+  using Half = typename Eigen::internal::unpacket_traits<P>::half;
+  if (n < L) {
+    if constexpr (packet_size<Half> < L) return row_vector_partial<Half>(x, x_stride, b, ldb, k, n, out);
+    for (int64_t j = 0; j < n; ++j) out[j] = T(0);
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t j = 0; j < n; ++j) out[j] += x[p * x_stride] * b[p * ldb + j];
+    return;
+  }
+  for (int64_t j0 = 0; j0 < n; j0 += kRowVectorPackets * L) {
+    const int64_t width = std::min<int64_t>(kRowVectorPackets * L, n - j0);
+    const int np = static_cast<int>((width + L - 1) / L);
+    const int64_t last = std::min<int64_t>(j0 + int64_t(np - 1) * L, n - L);
+    row_times_rows_dispatch<P>(np, std::make_integer_sequence<int, kRowVectorPackets>(), x, x_stride, b, ldb, k, j0,
+                               last, out);
+  }
+}
+
+template <typename T>
+void row_vector_product(bool ta, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+                        T beta, T* c) {
+  const int64_t parts = row_vector_parts<T>(n, k);
+  const int64_t x_stride = ta ? lda : 1;
+  // Partial sums of the calling thread's products, reused from call to call.
+  thread_local std::vector<T> scratch;
+  if (scratch.size() < size_t(parts * n)) scratch.resize(parts * n);
+  T* partial = scratch.data();
+  // By value: a worker reads them from one place rather than from the caller's stack frame.
+  auto run_parts = [=](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t k0 = k * p / parts, k1 = k * (p + 1) / parts;
+      row_vector_partial<typename Eigen::internal::packet_traits<T>::type>(a + k0 * x_stride, x_stride, b + k0 * ldb, ldb, k1 - k0, n, partial + p * n);
+    }
+  };
+  if (parts > 1) parallel_for(parts, kParallelThreshold, run_parts);
+  else run_parts(0, 1);
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> sum(partial, n), out(c, n);
+  for (int64_t p = 1; p < parts; ++p) sum += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(partial + p * n, n);
+  if (beta == T(0)) out = alpha * sum;
+  else out = alpha * sum + beta * out;
+}
+
 }  // namespace
 
 GemmBackend gemm_backend() { return backend_state().load(std::memory_order_relaxed); }
@@ -102,8 +216,10 @@ void set_gemm_backend(GemmBackend backend) {
 
 const char* gemm_backend_name(GemmBackend backend) { return backend == GemmBackend::kOneDnn ? "onednn" : "eigen"; }
 
-int gemm_threads(int64_t m, int64_t n, int64_t k) {
-  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+int gemm_threads(int64_t m, int64_t n, int64_t k, bool transpose_b) {
+  const int max_threads = num_threads();
+  if (is_row_vector_product<float>(m, transpose_b))
+    return static_cast<int>(std::min<int64_t>(row_vector_parts<float>(n, k), max_threads));
   const int64_t wanted = std::max<int64_t>(1, m * n * k / kMacsPerThread);
   return static_cast<int>(std::min<int64_t>(wanted, max_threads));
 }
@@ -126,7 +242,15 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     if (epilogue) epilogue(0, m, 0, n);
     return;
   }
-  auto run = [&](int64_t m, int64_t n, const T* a, const T* b, T* c) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    if (is_row_vector_product<T>(m, tb)) {
+      row_vector_product<T>(ta, n, k, alpha, a, lda, b, ldb, beta, c);
+      if (epilogue) epilogue(0, 1, 0, n);
+      return;
+    }
+  }
+  // Each call multiplies on one thread; flowgraph's pool does the splitting (below).
+  auto run_single_threaded = [&](int64_t m, int64_t n, const T* a, const T* b, T* c) {
 #ifdef FG_HAVE_ONEDNN
     if constexpr (std::is_same_v<T, float>) {
       if (gemm_backend() == GemmBackend::kOneDnn) {
@@ -140,9 +264,12 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
 #endif
     eigen_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   };
+  auto run = [&](int64_t m, int64_t n, const T* a, const T* b, T* c) {
+    with_threads(1, [&] { run_single_threaded(m, n, a, b, c); });
+  };
   const int threads = gemm_threads(m, n, k);
   if (threads == 1) {
-    with_threads(1, [&] { run(m, n, a, b, c); });
+    run(m, n, a, b, c);
     if (epilogue) epilogue(0, m, 0, n);
     return;
   }

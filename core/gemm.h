@@ -40,6 +40,6 @@ bool gemm_backend_available(GemmBackend backend);
 const char* gemm_backend_name(GemmBackend backend);
 
 // OpenMP threads a product of this size runs on (1 .. omp_get_max_threads()).
-int gemm_threads(int64_t m, int64_t n, int64_t k);
+int gemm_threads(int64_t m, int64_t n, int64_t k, bool transpose_b = false);
 
 }  // namespace fg

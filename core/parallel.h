@@ -1,20 +1,25 @@
-// The one parallel-for every kernel uses: OpenMP over contiguous [begin, end) blocks.
+// The one parallel-for every kernel uses: contiguous [begin, end) blocks on flowgraph's thread pool.
 //
 //   parallel_for(n, /*cost_per_item=*/4, [&](int64_t begin, int64_t end) {
 //     for (int64_t i = begin; i < end; ++i) out[i] = in[i] * 2;
 //   });
 //
-// Small jobs run inline: waking the OpenMP team and joining it costs 3.5 us on the 2-core VM the
-// benchmarks run on (kernels_bench BM_ParallelRegion), so a loop must have about 10 us of work
-// before a second thread pays (BM_Relu/ReluGrad/BiasAddGrad/FusedBatchNorm at [200,300] are all
-// faster inline; ApplyGradientDescent on [784,300] is faster on two).
+// The calling thread runs block 0 and the pool's workers the others; a block never depends on
+// how many threads there are beyond its bounds. The thread count is OpenMP's (OMP_NUM_THREADS,
+// omp_set_num_threads on the calling thread), so users set it the way they know; the pool itself
+// is not OpenMP's, because waking a libgomp team and joining it costs 0.5-3.5 us on the 2-core
+// VM the benchmarks run on (kernels_bench BM_ParallelRegion) and the pool's hand-off costs
+// 0.1-0.2 us (BM_PoolRegion), which is what single-sample inference needs. Workers spin briefly
+// after a job, then sleep. Inside a block, and while another thread holds the pool, loops run
+// inline. Safe to call from several threads at once.
+//
+// Small jobs run inline all the same: a loop must have several microseconds of work before a
+// second core pays for the cache lines it has to fetch (BM_Relu/ReluGrad/BiasAddGrad/
+// FusedBatchNorm at [200,300] are all faster inline; ApplyGradientDescent on [784,300] is faster
+// on two).
 #pragma once
-#include <omp.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <exception>
 
 namespace fg {
 
@@ -22,31 +27,39 @@ namespace fg {
 // calling thread.
 inline constexpr int64_t kParallelThreshold = int64_t{1} << 19;
 
-inline int num_threads() { return omp_get_max_threads(); }
+// Threads a parallel_for on this thread may use: 1 inside a block, else omp_get_max_threads()
+// capped by the pool's size.
+int num_threads();
+
+namespace detail {
+// Runs block(ctx, b) for b in [0, blocks) on min(blocks, num_threads()) threads; the first
+// exception a block throws is rethrown here after every block has finished.
+void run_blocks(int64_t blocks, void (*block)(void* ctx, int64_t b), void* ctx);
+}  // namespace detail
 
 template <typename Fn>
 void parallel_for(int64_t n, int64_t cost_per_item, Fn&& fn) {
   if (n <= 0) return;
-  const int threads = omp_in_parallel() ? 1 : num_threads();
-  if (threads <= 1 || n * std::max<int64_t>(cost_per_item, 1) < kParallelThreshold || n < 2) {
+  if (n < 2 || n * std::max<int64_t>(cost_per_item, 1) < kParallelThreshold) {
     fn(int64_t{0}, n);
     return;
   }
-  const int64_t blocks = std::min<int64_t>(threads, n);
-  // An exception may not leave an OpenMP region (the runtime would terminate): the first one a
-  // block throws is carried out and rethrown on the calling thread.
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
-#pragma omp parallel for num_threads(blocks) schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t begin = n * b / blocks, end = n * (b + 1) / blocks;
-    try {
-      fn(begin, end);
-    } catch (...) {
-      if (!failed.exchange(true)) error = std::current_exception();
-    }
+  const int threads = num_threads();
+  if (threads <= 1) {
+    fn(int64_t{0}, n);
+    return;
   }
-  if (error) std::rethrow_exception(error);
+  struct Ctx {
+    Fn& fn;
+    int64_t n, blocks;
+  } ctx{fn, n, std::min<int64_t>(threads, n)};
+  detail::run_blocks(
+      ctx.blocks,
+      [](void* p, int64_t b) {
+        auto& c = *static_cast<Ctx*>(p);
+        c.fn(c.n * b / c.blocks, c.n * (b + 1) / c.blocks);
+      },
+      &ctx);
 }
 
 }  // namespace fg

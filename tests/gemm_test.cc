@@ -55,8 +55,11 @@ void check_all_cases(GemmBackend backend) {
   struct Case { int64_t m, n, k; };
   // Shapes on both sides of the one-thread threshold, split by rows (tall C) and by columns
   // (short wide C, bands of 16 columns plus a ragged last one), and the MLP's odd ones.
-  for (Case s : {Case{1, 1, 1}, Case{3, 5, 7}, Case{1, 300, 784}, Case{200, 100, 10}, Case{130, 257, 129},
-                 Case{200, 300, 784}, Case{50, 300, 784}, Case{40, 333, 200}}) {
+  // Row vectors (m = 1): one part and several, full packets, half packets (10 and 5 columns) and
+  // scalars (3), ragged ends that overlap a packet (300, 100, 17).
+  for (Case s : {Case{1, 1, 1}, Case{3, 5, 7}, Case{1, 300, 784}, Case{1, 100, 300}, Case{1, 10, 100},
+                 Case{1, 17, 4000}, Case{1, 5, 30000}, Case{1, 3, 9}, Case{1, 600, 50}, Case{200, 100, 10},
+                 Case{130, 257, 129}, Case{200, 300, 784}, Case{50, 300, 784}, Case{40, 333, 200}}) {
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (auto [alpha, beta] : {std::pair<T, T>{1, 0}, {2, 1}, {-0.5, 3}}) {
@@ -123,7 +126,8 @@ TEST(Gemm, EmptyInnerDimensionScalesC) {
 TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
   if (omp_get_max_threads() < 2) GTEST_SKIP() << "one OpenMP thread";
   std::mt19937 rng(3);
-  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{200, 300, 784}, {50, 300, 784}}) {
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{200, 300, 784}, {50, 300, 784}, {1, 300, 784},
+                         {1, 100, 300}}) {
     std::uniform_real_distribution<float> d(-1, 1);
     std::vector<float> a(m * k), b(k * n), c1(m * n), c2(m * n);
     for (auto& x : a) x = d(rng);
@@ -141,7 +145,11 @@ TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
 TEST(Gemm, SmallProductsStayOnOneThread) {
   if (omp_get_max_threads() < 2) GTEST_SKIP() << "one OpenMP thread";
   EXPECT_EQ(gemm_threads(200, 10, 100), 1);   // the output layer: a second thread doubles its time
-  EXPECT_EQ(gemm_threads(1, 300, 784), 1);    // single-sample inference
+  // Single-sample inference: the first layer's rows are split over the threads (each core keeps
+  // its part of the weights in its L2), unless B is transposed.
+  EXPECT_EQ(gemm_threads(1, 300, 784), omp_get_max_threads());
+  EXPECT_EQ(gemm_threads(1, 300, 784, /*transpose_b=*/true), 1);
+  EXPECT_EQ(gemm_threads(1, 10, 100), 1);
   EXPECT_EQ(gemm_threads(200, 300, 784), omp_get_max_threads());
   const int before = omp_get_max_threads();
   std::vector<float> a(200 * 100, 1), b(100 * 10, 1), c(200 * 10);

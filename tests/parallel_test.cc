@@ -1,11 +1,20 @@
 #include "core/parallel.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "core/errors.h"
+#include "test_util.h"
 
 namespace fg {
 namespace {
@@ -21,9 +30,9 @@ TEST(ParallelFor, CoversEveryIndexOnce) {
 }
 
 // A kernel's error inside a parallel block reaches the caller as itself (an exception leaving an
-// OpenMP region would otherwise terminate the process).
+// pool's worker thread would otherwise terminate the process).
 TEST(ParallelFor, ExceptionInAParallelBlockReachesTheCaller) {
-  const int64_t n = kParallelThreshold * 4;  // above the threshold: runs on the OpenMP team
+  const int64_t n = kParallelThreshold * 4;  // above the threshold: runs on the pool
   for (int64_t bad : {int64_t{0}, n - 1}) {  // in the first block, and in the last
     try {
       parallel_for(n, 1, [&](int64_t b, int64_t e) {
@@ -33,6 +42,115 @@ TEST(ParallelFor, ExceptionInAParallelBlockReachesTheCaller) {
     } catch (const InvalidArgument& e) {
       EXPECT_EQ(std::string(e.what()), "element " + std::to_string(bad) + " is bad");
     }
+  }
+}
+
+// Sums 0..n-1 in parallel blocks; records which threads ran blocks.
+int64_t parallel_sum(int64_t n, std::vector<std::thread::id>* ran_on = nullptr) {
+  std::atomic<int64_t> total{0};
+  std::mutex mu;
+  parallel_for(n, kParallelThreshold, [&](int64_t b, int64_t e) {
+    int64_t s = 0;
+    for (int64_t i = b; i < e; ++i) s += i;
+    total.fetch_add(s);
+    if (ran_on) {
+      std::lock_guard<std::mutex> lock(mu);
+      ran_on->push_back(std::this_thread::get_id());
+    }
+  });
+  return total.load();
+}
+
+TEST(ParallelFor, BigLoopsUseASecondThreadAndTheCallersThread) {
+  if (num_threads() < 2) GTEST_SKIP() << "one thread";
+  std::vector<std::thread::id> ran_on;
+  EXPECT_EQ(parallel_sum(1000, &ran_on), 999 * 1000 / 2);
+  ASSERT_EQ(ran_on.size(), 2u);
+  EXPECT_NE(ran_on[0], ran_on[1]);
+  EXPECT_TRUE(ran_on[0] == std::this_thread::get_id() || ran_on[1] == std::this_thread::get_id());
+}
+
+TEST(ParallelFor, OneOpenMpThreadRunsInline) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  EXPECT_EQ(num_threads(), 1);
+  std::vector<std::thread::id> ran_on;
+  EXPECT_EQ(parallel_sum(1000, &ran_on), 999 * 1000 / 2);
+  omp_set_num_threads(saved);
+  ASSERT_EQ(ran_on.size(), 1u);
+  EXPECT_EQ(ran_on[0], std::this_thread::get_id());
+}
+
+TEST(ParallelFor, NestedLoopsRunInlineInTheirBlock) {
+  std::atomic<int> nested_threads{0}, inner_blocks{0};
+  parallel_for(4, kParallelThreshold, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      nested_threads.fetch_add(num_threads());
+      const auto outer = std::this_thread::get_id();
+      parallel_for(100, kParallelThreshold, [&](int64_t, int64_t) {
+        inner_blocks.fetch_add(1);
+        EXPECT_EQ(std::this_thread::get_id(), outer);
+      });
+    }
+  });
+  EXPECT_EQ(nested_threads.load(), 4);  // num_threads() is 1 inside every block
+  EXPECT_EQ(inner_blocks.load(), 4);    // each nested loop ran as one inline block
+}
+
+// Several threads submitting at once (concurrent Session::run calls): one gets the pool, the
+// others run their blocks themselves; every sum is right.
+TEST(ParallelFor, ConcurrentCallersAllComplete) {
+  std::vector<std::thread> callers;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const int64_t n = 100 + t * 7 + i % 13;
+        if (parallel_sum(n) != n * (n - 1) / 2) wrong.fetch_add(1);
+      }
+    });
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// With OMP_WAIT_POLICY=passive the worker sleeps between jobs; each job must wake it (no lost
+// wake-up), however the job and the worker's falling asleep interleave.
+TEST(ParallelFor, SleepingWorkerIsWoken) {
+  if (const char* p = std::getenv("OMP_WAIT_POLICY"); p && std::string(p) == "passive") {
+    for (int i = 0; i < 3000; ++i) {
+      if (i % 100 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      ASSERT_EQ(parallel_sum(64 + i % 5), (64 + i % 5) * (63 + i % 5) / 2);
+    }
+    return;
+  }
+  EXPECT_TRUE(testing::run_test_in_child("OMP_WAIT_POLICY=passive", "ParallelFor.SleepingWorkerIsWoken"));
+}
+
+// A forked child has none of its parent's threads: its loops still complete, on a pool of its own.
+TEST(ParallelFor, ForkedChildGetsAPoolOfItsOwn) {
+  ASSERT_EQ(parallel_sum(1000), 999 * 1000 / 2);  // the parent's pool exists
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<std::thread::id> ran_on;
+    const bool ok = parallel_sum(1000, &ran_on) == 999 * 1000 / 2 && parallel_sum(77) == 77 * 76 / 2;
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child hung or crashed";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(ParallelFor, ExceptionOnTheWorkerLeavesThePoolUsable) {
+  if (num_threads() < 2) GTEST_SKIP() << "one thread";
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_THROW(parallel_for(2, kParallelThreshold,
+                              [&](int64_t b, int64_t) {
+                                if (b == 1) throw OutOfRange("block 1");
+                              }),
+                 OutOfRange);
+    EXPECT_EQ(parallel_sum(500), 499 * 500 / 2);
   }
 }
 
