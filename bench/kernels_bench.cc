@@ -5,7 +5,7 @@
 //   build-bench/kernels_bench                                 # all, ~1 minute
 //   build-bench/kernels_bench --benchmark_filter=MatMul       # the GEMMs only
 //
-// Times are wall-clock (UseRealTime): the kernels run on OpenMP threads besides the caller.
+// Times are wall-clock (UseRealTime): the kernels run on the pool's threads besides the caller.
 // Counters: GFLOP/s for GEMMs (2*M*N*K per product; this machine's 2-thread FMA peak is ~190),
 // GB/s for the memory-bound kernels (bytes of every input read once + every output written once;
 // at these sizes the operands sit in L2, so these are cache bandwidths, not DRAM's).

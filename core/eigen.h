@@ -2,7 +2,7 @@
 //
 //   auto x = as_array<float>(t);            // 1-d Eigen::Map<Array>, all elements
 //   auto m = as_matrix<float>(t, rows, cols);
-//   m.noalias() = a * b;                    // Eigen's (OpenMP-parallel) product
+//   m.noalias() = a * b;                    // Eigen's product (matrix products belong in core/gemm.h)
 #pragma once
 // GCC 12 falsely reports Eigen's vectorized reductions as reading uninitialized registers (PR 105593).
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12

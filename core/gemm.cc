@@ -23,7 +23,7 @@ namespace fg {
 
 namespace {
 
-// Multiply-adds one extra thread must have to win: below this the OpenMP wake-up and the
+// Multiply-adds one extra thread must have to win: below this the wake-up and the
 // split's packing overhead cost more than the second core gives (bench: kernels_bench
 // BM_Gemm at the MLP's shapes; [200x100]x[100x10] is 2x faster on one thread, [50x300]x[300x100]
 // breaks even, [200x300]x[300x100] is 1.3x faster on two).
@@ -109,8 +109,7 @@ bool is_row_vector_product(int64_t m, bool tb) {
 
 template <typename T>
 int64_t row_vector_parts(int64_t n, int64_t k) {
-  static const int64_t part_bytes = std::getenv("FG_RV_PART_KB") ? std::atoll(std::getenv("FG_RV_PART_KB")) * 1024 : kRowVectorPartBytes;
-  const int64_t by_size = std::clamp<int64_t>(n * k * int64_t(sizeof(T)) / part_bytes, 1, kRowVectorMaxParts);
+  const int64_t by_size = std::clamp<int64_t>(n * k * int64_t(sizeof(T)) / kRowVectorPartBytes, 1, kRowVectorMaxParts);
   return std::min<int64_t>(std::bit_floor(static_cast<uint64_t>(by_size)), k);
 }
 

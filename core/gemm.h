@@ -9,7 +9,9 @@
 // measurements that picked it: 1.5-2.4x Eigen's product on the MLP's shapes), everything else
 // to Eigen's product. The thread count is chosen per call from the product's size (waking a
 // second thread costs more than it saves on small products); with several, flowgraph splits C
-// into bands, one per thread of parallel_for's OpenMP team, each multiplied single-threaded.
+// into bands, one per thread of parallel_for's pool, each multiplied single-threaded. A row
+// vector times an untransposed matrix (m == 1: a dense layer on one sample) runs on
+// flowgraph's own kernel instead, split by rows of B so each core keeps its rows in its cache.
 // beta == 0 never reads C (no zero-fill needed, NaNs in C are ignored).
 // Safe to call from several threads at once.
 #pragma once
@@ -39,7 +41,7 @@ void set_gemm_backend(GemmBackend backend);
 bool gemm_backend_available(GemmBackend backend);
 const char* gemm_backend_name(GemmBackend backend);
 
-// OpenMP threads a product of this size runs on (1 .. omp_get_max_threads()).
+// Threads a product of this shape runs on (1 .. num_threads()).
 int gemm_threads(int64_t m, int64_t n, int64_t k, bool transpose_b = false);
 
 }  // namespace fg

@@ -50,6 +50,7 @@ struct Job {
   int64_t blocks = 0;
   int threads = 0;
   std::atomic<int> pending{0};
+  std::atomic<int> started{0};
   std::atomic<bool> failed{false};
   std::exception_ptr error;
 
@@ -107,12 +108,23 @@ class Pool {
       if (s.sleeping.load(std::memory_order_seq_cst)) s.seq.notify_one();
     }
     job.run_blocks(job.block, job.ctx, 0, job.first_block(1));
-    // The workers' shares take as long as ours; past a few microseconds one was preempted or
-    // asleep, and yielding lets it run on a busy machine.
+    // The workers' shares take as long as ours. A worker that has not even started by the time
+    // ours is done was preempted or is waking up, possibly on this very CPU: yield to it rather
+    // than spin. One that has started gets a while longer.
+    using std::chrono::microseconds;
     const auto start = std::chrono::steady_clock::now();
-    for (int spins = 0; job.pending.load(std::memory_order_acquire) != 0; ++spins) {
-      if (spins < 4096 || std::chrono::steady_clock::now() - start < std::chrono::microseconds(50)) cpu_relax();
-      else std::this_thread::yield();
+    bool yielding = false;
+    for (int spins = 1; job.pending.load(std::memory_order_acquire) != 0; ++spins) {
+      if (yielding) {
+        std::this_thread::yield();
+        continue;
+      }
+      cpu_relax();
+      if (spins % 64 == 0) {
+        const auto waited = std::chrono::steady_clock::now() - start;
+        const bool all_started = job.started.load(std::memory_order_relaxed) == job.threads - 1;
+        yielding = waited > (all_started ? microseconds(50) : microseconds(5));
+      }
     }
   }
 
@@ -141,6 +153,7 @@ class Pool {
       }
       seen = s;
       Job& job = *slot.job;
+      job.started.fetch_add(1, std::memory_order_relaxed);
       job.run_blocks(slot.block, slot.ctx, slot.first, slot.last);
       job.pending.fetch_sub(1, std::memory_order_release);
     }

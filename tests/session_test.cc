@@ -149,6 +149,39 @@ TEST(Session, AssignAndUpdatesKeepReadersConsistent) {
   EXPECT_EQ(s.run(v.value()).to_vector<float>(), (std::vector<float>{1, 2}));
 }
 
+// Identity ops run no step of their own: the plan reads their input's value directly. They still
+// compute what TF's would, a chain, a fetched one, one of a fed tensor, and one whose control
+// input must run first.
+TEST(Session, IdentityOpsForwardTheirInput) {
+  Graph g;
+  auto v = variable(constant(g, Tensor::from_vector<float>({1, 2})), {.name = "v"});
+  auto p = placeholder(g, f32, {2}, "p");
+  auto chain = identity(identity(v.value(), "read1"), "read2");
+  auto doubled = chain * 2.0f;
+  auto of_feed = identity(p, "of_feed");
+  auto add = assign_add(v, constant(g, Tensor::from_vector<float>({10, 10})));
+  Output after_add;
+  {
+    auto deps = g.control_dependencies({add.op()});
+    after_add = identity(v.value(), "after_add");
+  }
+  Session s(g);
+  s.run(global_variables_initializer(g));
+  s.set_profiling(true);
+  auto r = s.run({{p, Tensor::from_vector<float>({7, 8})}}, {chain, doubled, of_feed});
+  EXPECT_EQ(r[0].to_vector<float>(), (std::vector<float>{1, 2}));
+  EXPECT_EQ(r[1].to_vector<float>(), (std::vector<float>{2, 4}));
+  EXPECT_EQ(r[2].to_vector<float>(), (std::vector<float>{7, 8}));
+  for (const auto& op : s.profile()) EXPECT_NE(op.type, "Identity") << op.name << " ran as a step";
+  // With a control input the Identity keeps its step, so its control input still runs.
+  s.run(after_add);
+  s.run(after_add);
+  bool ran = false;
+  for (const auto& op : s.profile()) ran |= op.name == "after_add";
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(s.run(chain).to_vector<float>(), (std::vector<float>{21, 22}));
+}
+
 TEST(Session, PlansAreCachedPerSignature) {
   Graph g;
   auto a = placeholder(g, f32, {}, "a");
