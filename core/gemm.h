@@ -16,7 +16,7 @@
 // Safe to call from several threads at once.
 #pragma once
 #include <cstdint>
-#include <functional>
+#include <type_traits>
 
 namespace fg {
 
@@ -29,7 +29,27 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T
 // The same, then epilogue(row0, row1, col0, col1) on the thread that computed that block of C,
 // right after it, while it is still in that core's cache (a fused dense layer's bias and
 // activation). The blocks cover C exactly once.
-using GemmEpilogue = std::function<void(int64_t row0, int64_t row1, int64_t col0, int64_t col1)>;
+// A non-owning reference to the callable (no allocation per call, unlike std::function): pass
+// a lambda straight to gemm; it is called only during that call.
+class GemmEpilogue {
+ public:
+  GemmEpilogue() = default;
+  template <typename F>
+    requires(!std::is_same_v<std::decay_t<F>, GemmEpilogue> &&
+             std::is_invocable_v<const F&, int64_t, int64_t, int64_t, int64_t>)
+  GemmEpilogue(const F& f)  // NOLINT: implicit, like std::function
+      : callable_(&f), call_([](const void* c, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+          (*static_cast<const F*>(c))(r0, r1, c0, c1);
+        }) {}
+  explicit operator bool() const { return call_ != nullptr; }
+  void operator()(int64_t row0, int64_t row1, int64_t col0, int64_t col1) const {
+    call_(callable_, row0, row1, col0, col1);
+  }
+
+ private:
+  const void* callable_ = nullptr;
+  void (*call_)(const void*, int64_t, int64_t, int64_t, int64_t) = nullptr;
+};
 template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const GemmEpilogue& epilogue);

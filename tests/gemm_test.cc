@@ -127,7 +127,7 @@ TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
   if (omp_get_max_threads() < 2) GTEST_SKIP() << "one OpenMP thread";
   std::mt19937 rng(3);
   for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{200, 300, 784}, {50, 300, 784}, {1, 300, 784},
-                         {1, 100, 300}}) {
+                         {1, 40, 4000}}) {
     std::uniform_real_distribution<float> d(-1, 1);
     std::vector<float> a(m * k), b(k * n), c1(m * n), c2(m * n);
     for (auto& x : a) x = d(rng);
@@ -149,6 +149,7 @@ TEST(Gemm, SmallProductsStayOnOneThread) {
   // its part of the weights in its L2), unless B is transposed.
   EXPECT_EQ(gemm_threads(1, 300, 784), omp_get_max_threads());
   EXPECT_EQ(gemm_threads(1, 300, 784, /*transpose_b=*/true), 1);
+  EXPECT_EQ(gemm_threads(1, 100, 300), 1);  // 120 KB: faster on one thread
   EXPECT_EQ(gemm_threads(1, 10, 100), 1);
   EXPECT_EQ(gemm_threads(200, 300, 784), omp_get_max_threads());
   const int before = omp_get_max_threads();
