@@ -23,11 +23,13 @@ namespace fg {
 
 namespace {
 
-// Multiply-adds one extra thread must have to win: below this the wake-up and the
-// split's packing overhead cost more than the second core gives (bench: kernels_bench
-// BM_Gemm at the MLP's shapes; [200x100]x[100x10] is 2x faster on one thread, [50x300]x[300x100]
-// breaks even, [200x300]x[300x100] is 1.3x faster on two).
-constexpr int64_t kMacsPerThread = int64_t{2} << 20;
+// Multiply-adds one extra thread must have to win: below this the hand-off and the cache lines
+// the second core must fetch cost more than it gives (kernels_bench BM_Gemm at the MLP's shapes,
+// with the pool's 0.2 us hand-off: the batch-50 second layer [50x300]x[300x100], 1.5 M, runs in
+// 9-12 us on two threads against 16-17 on one; the output layer's [200x100]x[100x10], 0.2 M, is
+// no faster on two, and its input gradient 2.5x slower; batch-10 inference of the MLP went from
+// 35 to 25 us).
+constexpr int64_t kMacsPerThread = int64_t{1} << 18;
 
 GemmBackend initial_backend() {
   const char* env = std::getenv("FG_GEMM");

@@ -127,7 +127,7 @@ TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
   if (omp_get_max_threads() < 2) GTEST_SKIP() << "one OpenMP thread";
   std::mt19937 rng(3);
   for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{200, 300, 784}, {50, 300, 784}, {1, 300, 784},
-                         {1, 40, 4000}}) {
+                         {1, 40, 4000}, {50, 100, 300}, {10, 300, 784}}) {
     std::uniform_real_distribution<float> d(-1, 1);
     std::vector<float> a(m * k), b(k * n), c1(m * n), c2(m * n);
     for (auto& x : a) x = d(rng);
