@@ -46,7 +46,7 @@ RunResult parse_run(std::string output, int exit_code) {
   return r;
 }
 
-// Every program runs single-threaded: with OpenMP's 2 threads on a shared 2-core machine (and
+// Every program runs single-threaded: with 2 threads on a shared 2-core machine (and
 // ctest running tests side by side) epoch times swing by 10x and more with other processes'
 // load; one thread each is steady, and fast enough for an epoch or two.
 RunResult run_example(const std::string& name, const std::string& args) {
