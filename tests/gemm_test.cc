@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/parallel.h"
 #include "test_util.h"
 
 namespace fg {
@@ -124,7 +125,7 @@ TEST(Gemm, EmptyInnerDimensionScalesC) {
 }
 
 TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
-  if (omp_get_max_threads() < 2) GTEST_SKIP() << "one OpenMP thread";
+  if (num_threads() < 2) GTEST_SKIP() << "one thread";
   std::mt19937 rng(3);
   for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{200, 300, 784}, {50, 300, 784}, {1, 300, 784},
                          {1, 40, 4000}, {50, 100, 300}, {10, 300, 784}}) {
@@ -143,15 +144,15 @@ TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
 }
 
 TEST(Gemm, SmallProductsStayOnOneThread) {
-  if (omp_get_max_threads() < 2) GTEST_SKIP() << "one OpenMP thread";
+  if (num_threads() < 2) GTEST_SKIP() << "one thread";
   EXPECT_EQ(gemm_threads(200, 10, 100), 1);   // the output layer: a second thread doubles its time
   // Single-sample inference: the first layer's rows are split over the threads (each core keeps
   // its part of the weights in its L2), unless B is transposed.
-  EXPECT_EQ(gemm_threads(1, 300, 784), omp_get_max_threads());
+  EXPECT_EQ(gemm_threads(1, 300, 784), num_threads());
   EXPECT_EQ(gemm_threads(1, 300, 784, /*transpose_b=*/true), 1);
   EXPECT_EQ(gemm_threads(1, 100, 300), 1);  // 120 KB: faster on one thread
   EXPECT_EQ(gemm_threads(1, 10, 100), 1);
-  EXPECT_EQ(gemm_threads(200, 300, 784), omp_get_max_threads());
+  EXPECT_EQ(gemm_threads(200, 300, 784), num_threads());
   const int before = omp_get_max_threads();
   std::vector<float> a(200 * 100, 1), b(100 * 10, 1), c(200 * 10);
   gemm<float>(false, false, 200, 10, 100, 1.0f, a.data(), 100, b.data(), 10, 0.0f, c.data(), 10);
