@@ -1,27 +1,48 @@
 #include "core/shape.h"
 
+#include <algorithm>
+#include <stdexcept>
+
 #include "core/errors.h"
 
 namespace fg {
 
+void Shape::assign(const int64_t* dims, size_t n) {
+  rank_ = static_cast<int>(n);
+  if (n > kInline) heap_.assign(dims, dims + n);
+  else std::copy(dims, dims + n, inline_);
+}
+
+int Shape::index(int i) const {
+  const int j = i < 0 ? i + rank_ : i;
+  if (j < 0 || j >= rank_) throw std::out_of_range("Shape: dimension " + std::to_string(i) + " of " + to_string());
+  return j;
+}
+
+bool Shape::operator==(const Shape& o) const {
+  const auto a = dims(), b = o.dims();
+  return known_rank_ == o.known_rank_ && std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
 bool Shape::is_fully_defined() const {
   if (!known_rank_) return false;
-  for (int64_t d : dims_) if (d < 0) return false;
+  for (int64_t d : dims()) if (d < 0) return false;
   return true;
 }
 
 int64_t Shape::num_elements() const {
   if (!is_fully_defined()) return -1;
   int64_t n = 1;
-  for (int64_t d : dims_) n *= d;
+  for (int64_t d : dims()) n *= d;
   return n;
 }
 
 bool Shape::compatible_with(const Shape& o) const {
   if (!known_rank_ || !o.known_rank_) return true;
-  if (dims_.size() != o.dims_.size()) return false;
-  for (size_t i = 0; i < dims_.size(); ++i)
-    if (dims_[i] >= 0 && o.dims_[i] >= 0 && dims_[i] != o.dims_[i]) return false;
+  if (rank_ != o.rank_) return false;
+  const int64_t *a = data(), *b = o.data();
+  for (int i = 0; i < rank_; ++i)
+    if (a[i] >= 0 && b[i] >= 0 && a[i] != b[i]) return false;
   return true;
 }
 
@@ -30,17 +51,17 @@ Shape Shape::merge_with(const Shape& o, const std::string& who) const {
   if (!known_rank_) return o;
   if (!o.known_rank_) return *this;
   Shape r = *this;
-  for (size_t i = 0; i < dims_.size(); ++i)
-    if (r.dims_[i] < 0) r.dims_[i] = o.dims_[i];
+  for (int i = 0; i < rank_; ++i)
+    if (r.data()[i] < 0) r.data()[i] = o.data()[i];
   return r;
 }
 
 std::string Shape::to_string() const {
   if (!known_rank_) return "<unknown>";
   std::string s = "[";
-  for (size_t i = 0; i < dims_.size(); ++i) {
+  for (int i = 0; i < rank_; ++i) {
     if (i) s += ",";
-    s += dims_[i] < 0 ? "?" : std::to_string(dims_[i]);
+    s += data()[i] < 0 ? "?" : std::to_string(data()[i]);
   }
   return s + "]";
 }

@@ -181,7 +181,7 @@ void gather_prefetched(const char* src, int64_t row_bytes, const std::vector<int
 }
 
 Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& indices, int64_t begin, int64_t end) {
-  std::vector<int64_t> dims = x.shape().dims();
+  std::vector<int64_t> dims = x.shape().dim_vector();
   dims[0] = end - begin;
   const int64_t row = x.dim(0) == 0 ? 0 : x.num_elements() / x.dim(0);  // elements per row
   const char* src = static_cast<const char*>(x.raw_data());

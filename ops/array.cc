@@ -168,7 +168,7 @@ void reshape_shape(InferenceContext& c) {
   if (req.known_rank()) {
     const int64_t n = c.input_shape(0).num_elements();
     if (n >= 0 && c.input_constant(1)) {
-      req = resolve_reshape(req.dims(), n, c.input_shape(0));
+      req = resolve_reshape(req.dim_vector(), n, c.input_shape(0));
     }
   }
   c.set_output(0, req);
@@ -181,7 +181,7 @@ void reshape_kernel(KernelContext& ctx) {
 
 std::vector<Output> reshape_grad(GradContext& c) {
   const Output x = c.input(0);
-  if (x.shape().is_fully_defined()) return {reshape(c.grad(0), x.shape().dims()), Output()};
+  if (x.shape().is_fully_defined()) return {reshape(c.grad(0), x.shape().dim_vector()), Output()};
   return {reshape(c.grad(0), shape(x)), Output()};
 }
 
@@ -266,7 +266,7 @@ void expand_dims_shape(InferenceContext& c) {
   const Shape& s = c.input_shape(0);
   const Tensor* d = c.input_constant(1);
   if (!s.known_rank() || !d) return c.set_output(0, Shape::unknown());
-  std::vector<int64_t> dims = s.dims();
+  std::vector<int64_t> dims = s.dim_vector();
   const int64_t axis = normalize_axis(read_int_vector(*d, "ExpandDims")[0], s.rank() + 1, "ExpandDims");
   dims.insert(dims.begin() + axis, 1);
   c.set_output(0, Shape(dims));
@@ -274,7 +274,7 @@ void expand_dims_shape(InferenceContext& c) {
 
 void expand_dims_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  std::vector<int64_t> dims = x.shape().dims();
+  std::vector<int64_t> dims = x.shape().dim_vector();
   const auto axis_v = read_int_vector(ctx.input(1), "ExpandDims");
   FG_CHECK(axis_v.size() == 1, InvalidArgument, "ExpandDims: dim must be a scalar");
   const int64_t axis = normalize_axis(axis_v[0], x.rank() + 1, "ExpandDims");

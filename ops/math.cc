@@ -218,7 +218,7 @@ std::optional<StaticReduction> plan_static_reduction(const Shape& x, const Shape
 
 Output reshape_to_static(const Output& v, const Output& x) {
   const Shape& s = x.shape();
-  if (std::count(s.dims().begin(), s.dims().end(), int64_t{-1}) <= 1) return reshape(v, s.dims());
+  if (std::count(s.dims().begin(), s.dims().end(), int64_t{-1}) <= 1) return reshape(v, s.dim_vector());
   return reshape(v, shape(x));
 }
 
@@ -844,7 +844,7 @@ void arg_shape(InferenceContext& c) {
   const Tensor* d = c.input_constant(1);
   if (!d) return c.set_output(0, Shape(std::vector<int64_t>(in.rank() - 1, -1)));
   const int64_t axis = arg_axis(*d, in.rank(), str_cat(c.op().type(), " '", c.op().name(), "': "));
-  std::vector<int64_t> dims = in.dims();
+  std::vector<int64_t> dims = in.dim_vector();
   dims.erase(dims.begin() + axis);
   c.set_output(0, Shape(dims));
 }
@@ -855,7 +855,7 @@ void arg_kernel(KernelContext& ctx) {
   FG_CHECK(x.rank() >= 1, InvalidArgument, "input must have rank >= 1, got a scalar");
   const int64_t axis = arg_axis(ctx.input(1), x.rank(), "");
   FG_CHECK(x.dim(axis) > 0, InvalidArgument, "Reduction axis ", axis, " is empty in shape ", x.shape());
-  std::vector<int64_t> dims = x.shape().dims();
+  std::vector<int64_t> dims = x.shape().dim_vector();
   dims.erase(dims.begin() + axis);
   const DType out_type = ctx.attr<DType>("output_type");
   Tensor out = Tensor::empty(out_type, Shape(dims));
@@ -896,7 +896,7 @@ void broadcast_to_shape(InferenceContext& c) {
   const Shape& in = c.input_shape(0);
   if (target.known_rank() && in.known_rank()) {
     if (in.rank() > target.rank()) c.fail(str_cat("cannot broadcast ", in, " to ", target, ": rank is too large"));
-    std::vector<int64_t> dims = target.dims();
+    std::vector<int64_t> dims = target.dim_vector();
     const int off = target.rank() - in.rank();
     for (int i = 0; i < in.rank(); ++i) {
       const int64_t di = in.dim(i), dt = dims[i + off];
@@ -1070,7 +1070,7 @@ Output to_kept_dims(const Output& v, const Operation& op) {
   if (op.attr<bool>("keep_dims")) return v;
   const Output x = op.input(0);
   if (const auto mask = static_reduction_mask(op)) {
-    std::vector<int64_t> kept = x.shape().dims();
+    std::vector<int64_t> kept = x.shape().dim_vector();
     for (size_t i = 0; i < kept.size(); ++i)
       if ((*mask)[i]) kept[i] = 1;
     if (std::count(kept.begin(), kept.end(), int64_t{-1}) <= 1) return reshape(v, kept);
@@ -1089,7 +1089,7 @@ Output broadcast_like_input(const Output& v, const Output& x) {
   const Shape& s = x.shape();
   if (s.is_fully_defined()) {
     if (v.shape() == s) return v;
-    return broadcast_to(v, int32_vector(*x.graph(), s.dims(), "Const"));
+    return broadcast_to(v, int32_vector(*x.graph(), s.dim_vector(), "Const"));
   }
   return broadcast_to(v, shape(x));
 }

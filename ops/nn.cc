@@ -949,7 +949,7 @@ void squeeze_kernel(KernelContext& ctx) {
 
 std::vector<Output> squeeze_grad(GradContext& c) {
   const Output x = c.input(0);
-  if (x.shape().is_fully_defined()) return {reshape(c.grad(0), x.shape().dims())};
+  if (x.shape().is_fully_defined()) return {reshape(c.grad(0), x.shape().dim_vector())};
   return {reshape(c.grad(0), shape(x))};
 }
 

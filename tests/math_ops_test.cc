@@ -67,7 +67,7 @@ Tensor reference_binary(const Tensor& a, const Tensor& b, const Shape& out,
                         const std::function<double(double, double)>& f) {
   Tensor r(f64, out);
   for (int64_t i = 0; i < r.num_elements(); ++i) {
-    const auto idx = unravel(i, out.dims());
+    const auto idx = unravel(i, out.dim_vector());
     r.data<double>()[i] = f(a.data<double>()[ravel_broadcast(idx, a.shape())],
                             b.data<double>()[ravel_broadcast(idx, b.shape())]);
   }
@@ -501,7 +501,7 @@ Tensor reference_reduce(const Tensor& x, const std::vector<bool>& mask, bool kee
   Tensor r(f64, Shape(out_dims));
   std::vector<int64_t> count(r.num_elements(), 0);
   for (int64_t i = 0; i < x.num_elements(); ++i) {
-    const auto idx = unravel(i, x.shape().dims());
+    const auto idx = unravel(i, x.shape().dim_vector());
     const int64_t o = ravel_broadcast(idx, kept);
     const double v = x.data<double>()[i];
     double& acc = r.data<double>()[o];

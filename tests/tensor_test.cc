@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "core/random.h"
 #include "core/tensor.h"
 
@@ -62,6 +64,35 @@ TEST(Shape, UnknownDimsAndCompatibility) {
   EXPECT_EQ(broadcast_shapes(Shape{-1, 300}, Shape{300}, "t"), Shape({-1, 300}));
   EXPECT_EQ(broadcast_shapes(Shape{4, 1, 3}, Shape{2, 1}, "t"), Shape({4, 2, 3}));
   EXPECT_THROW(broadcast_shapes(Shape{2, 3}, Shape{4}, "t"), InvalidArgument);
+}
+
+// Up to six dims live inside the Shape, more on the heap: both behave alike, through copies too.
+TEST(Shape, ManyDimsAndCopies) {
+  const Shape small{2, 3, 4, 5, 6, 7}, big{2, 3, 4, 5, 6, 7, 8};
+  for (const Shape& s : {small, big}) {
+    Shape copy = s;
+    EXPECT_EQ(copy, s);
+    EXPECT_EQ(copy.rank(), s.rank());
+    EXPECT_EQ(copy.dim(-1), s.rank() + 1);
+    copy.set_dim(0, -1);
+    EXPECT_NE(copy, s);
+    EXPECT_EQ(s.dim(0), 2) << "a copy's change must not reach the original";
+    EXPECT_TRUE(copy.compatible_with(s));
+    EXPECT_EQ(copy.merge_with(s, "t"), s);
+    EXPECT_EQ(Shape(s.dim_vector()), s);
+    EXPECT_THROW(s.dim(s.rank()), std::out_of_range);
+    EXPECT_THROW(s.dim(-s.rank() - 1), std::out_of_range);
+  }
+  EXPECT_EQ(big.num_elements(), 40320);
+  EXPECT_EQ(big.to_string(), "[2,3,4,5,6,7,8]");
+  EXPECT_NE(small, big);
+  EXPECT_NE(Shape::unknown(), Shape());
+  EXPECT_FALSE(Shape({2, 3}).compatible_with(big));
+  Shape assigned = big;
+  assigned = small;
+  EXPECT_EQ(assigned, small);
+  assigned = big;
+  EXPECT_EQ(assigned, big);
 }
 
 TEST(CoreRandom, PhiloxIsDeterministicAndSkippable) {
