@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <type_traits>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -187,7 +187,8 @@ void row_vector_product(bool ta, int64_t n, int64_t k, T alpha, const T* a, int6
   auto run_parts = [=](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t k0 = k * p / parts, k1 = k * (p + 1) / parts;
-      row_vector_partial<typename Eigen::internal::packet_traits<T>::type>(a + k0 * x_stride, x_stride, b + k0 * ldb, ldb, k1 - k0, n, partial + p * n);
+      row_vector_partial<typename Eigen::internal::packet_traits<T>::type>(a + k0 * x_stride, x_stride, b + k0 * ldb,
+                                                                           ldb, k1 - k0, n, partial + p * n);
     }
   };
   if (parts > 1) parallel_for(parts, kParallelThreshold, run_parts);

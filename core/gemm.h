@@ -61,7 +61,7 @@ void set_gemm_backend(GemmBackend backend);
 bool gemm_backend_available(GemmBackend backend);
 const char* gemm_backend_name(GemmBackend backend);
 
-// Threads a product of this shape runs on (1 .. num_threads()).
+// Threads a float product of this shape runs on (1 .. num_threads()).
 int gemm_threads(int64_t m, int64_t n, int64_t k, bool transpose_b = false);
 
 }  // namespace fg

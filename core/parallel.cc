@@ -2,6 +2,7 @@
 
 #include <omp.h>
 #include <pthread.h>
+#include <strings.h>
 
 #include <atomic>
 #include <chrono>
