@@ -298,8 +298,41 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
   return plan;
 }
 
+namespace {
+
+// A run's working vectors, kept per thread so that a cached plan's run allocates none of them;
+// emptied of tensors when the run ends, so no buffer outlives its run. A run nested in a run on
+// the same thread (a kernel that runs a session) uses vectors of its own.
+struct RunScratch {
+  std::vector<Tensor> values, inputs, outputs;
+  std::vector<VariableSlot*> refs;
+  bool in_use = false;
+};
+
+class ScratchLease {
+ public:
+  ScratchLease() : s_(t_scratch.in_use ? own_ : t_scratch) { s_.in_use = true; }
+  ~ScratchLease() {
+    s_.values.clear();
+    s_.inputs.clear();
+    s_.outputs.clear();
+    if (&s_ == &t_scratch) s_.in_use = false;
+  }
+  RunScratch* operator->() { return &s_; }
+
+ private:
+  static thread_local RunScratch t_scratch;
+  RunScratch own_;
+  RunScratch& s_;
+};
+thread_local RunScratch ScratchLease::t_scratch;
+
+}  // namespace
+
 std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_values) {
-  std::vector<Tensor> values(plan.num_values);
+  ScratchLease scratch;
+  std::vector<Tensor>& values = scratch->values;
+  values.resize(plan.num_values);
   for (size_t i = 0; i < plan.feeds.size(); ++i) {
     const Output& f = plan.feeds[i];
     const Tensor& t = feed_values[i];
@@ -310,8 +343,9 @@ std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_
              " for Tensor '", f.name(), "', which has shape ", f.shape());
     values[plan.feed_ids[i]] = std::move(feed_values[i]);
   }
-  std::vector<Tensor> inputs, outputs;
-  std::vector<VariableSlot*> refs;
+  std::vector<Tensor>& inputs = scratch->inputs;
+  std::vector<Tensor>& outputs = scratch->outputs;
+  std::vector<VariableSlot*>& refs = scratch->refs;
   const bool profiling = profiling_.load(std::memory_order_relaxed);
   std::vector<double> step_us(profiling ? plan.steps.size() : 0);
   size_t step_index = 0;
