@@ -199,7 +199,8 @@ Pool& pool() {
 }  // namespace
 
 int num_threads() {
-  if (t_in_block) return 1;
+  // Inside an OpenMP region of the application's own, its threads already occupy the cores.
+  if (t_in_block || omp_in_parallel()) return 1;
   return std::max(1, std::min(omp_get_max_threads(), hardware_threads()));
 }
 

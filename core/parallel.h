@@ -10,8 +10,9 @@
 // hand-off to it and back costs 0.2-0.4 us on the 2-core VM the benchmarks run on
 // (kernels_bench BM_ParallelRegion) against 0.5-3.5 us for a libgomp fork/join (BM_OpenMpRegion),
 // which is what lets single-sample inference use both cores. Workers spin briefly after a job,
-// then sleep. Loops nested in a block, and loops whose caller finds the pool busy with another
-// thread's job, run inline. Safe to call from several threads at once.
+// then sleep. Loops nested in a block, loops called inside an OpenMP parallel region of the
+// application, and loops whose caller finds the pool busy with another thread's job run inline.
+// Safe to call from several threads at once.
 //
 // Small jobs run inline all the same: a loop must have several microseconds of work before a
 // second core pays for the cache lines it has to fetch (BM_Relu/ReluGrad/BiasAddGrad at [200,300]
@@ -26,8 +27,8 @@ namespace fg {
 // calling thread.
 inline constexpr int64_t kParallelThreshold = int64_t{1} << 19;
 
-// Threads a parallel_for on this thread may use: 1 inside a block, else omp_get_max_threads()
-// capped by the pool's size.
+// Threads a parallel_for on this thread may use: 1 inside a block or an OpenMP parallel region,
+// else omp_get_max_threads() capped by the pool's size.
 int num_threads();
 
 namespace detail {

@@ -81,6 +81,22 @@ TEST(ParallelFor, OneOpenMpThreadRunsInline) {
   EXPECT_EQ(ran_on[0], std::this_thread::get_id());
 }
 
+// An application's own OpenMP threads already occupy the cores: loops they call run inline.
+TEST(ParallelFor, InsideAnOpenMpRegionLoopsRunInline) {
+  std::atomic<int> wrong{0}, callers{0};
+#pragma omp parallel num_threads(2)
+  {
+    callers.fetch_add(1);
+    if (num_threads() != 1) wrong.fetch_add(1);
+    std::vector<std::thread::id> ran_on;
+    if (parallel_sum(1000, &ran_on) != 999 * 1000 / 2 || ran_on.size() != 1 ||
+        ran_on[0] != std::this_thread::get_id())
+      wrong.fetch_add(1);
+  }
+  EXPECT_GE(callers.load(), 1);
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 TEST(ParallelFor, NestedLoopsRunInlineInTheirBlock) {
   std::atomic<int> nested_threads{0}, inner_blocks{0};
   parallel_for(4, kParallelThreshold, [&](int64_t b, int64_t e) {
