@@ -110,9 +110,9 @@ constexpr int64_t kRowVectorPartBytes = int64_t{256} << 10;
 constexpr int64_t kRowVectorMaxParts = 8;
 
 template <typename T>
-bool is_row_vector_product(int64_t m, bool tb) {
-  return m == 1 && !tb && (std::is_same_v<T, float> || std::is_same_v<T, double>);
-}
+constexpr bool kHasRowVectorKernel = std::is_same_v<T, float> || std::is_same_v<T, double>;
+
+bool is_row_vector_product(int64_t m, bool tb) { return m == 1 && !tb; }
 
 template <typename T>
 int64_t row_vector_parts(int64_t n, int64_t k) {
@@ -228,7 +228,7 @@ const char* gemm_backend_name(GemmBackend backend) { return backend == GemmBacke
 
 int gemm_threads(int64_t m, int64_t n, int64_t k, bool transpose_b) {
   const int max_threads = num_threads();
-  if (is_row_vector_product<float>(m, transpose_b))
+  if (is_row_vector_product(m, transpose_b))
     return static_cast<int>(std::min<int64_t>(row_vector_parts<float>(n, k), max_threads));
   const int64_t wanted = std::max<int64_t>(1, m * n * k / kMacsPerThread);
   return static_cast<int>(std::min<int64_t>(wanted, max_threads));
@@ -252,30 +252,29 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     if (epilogue) epilogue(0, m, 0, n);
     return;
   }
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    if (is_row_vector_product<T>(m, tb)) {
+  if constexpr (kHasRowVectorKernel<T>) {
+    if (is_row_vector_product(m, tb)) {
       row_vector_product<T>(ta, n, k, alpha, a, lda, b, ldb, beta, c);
       if (epilogue) epilogue(0, 1, 0, n);
       return;
     }
   }
   // Each call multiplies on one thread; flowgraph's pool does the splitting (below).
-  auto run_single_threaded = [&](int64_t m, int64_t n, const T* a, const T* b, T* c) {
-#ifdef FG_HAVE_ONEDNN
-    if constexpr (std::is_same_v<T, float>) {
-      if (gemm_backend() == GemmBackend::kOneDnn) {
-        const dnnl_status_t s =
-            dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        FG_CHECK(s == dnnl_success, Internal, "dnnl_sgemm failed with status ", static_cast<int>(s), " for ", m,
-                 "x", k, " * ", k, "x", n);
-        return;
-      }
-    }
-#endif
-    eigen_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  };
   auto run = [&](int64_t m, int64_t n, const T* a, const T* b, T* c) {
-    with_threads(1, [&] { run_single_threaded(m, n, a, b, c); });
+    with_threads(1, [&] {
+#ifdef FG_HAVE_ONEDNN
+      if constexpr (std::is_same_v<T, float>) {
+        if (gemm_backend() == GemmBackend::kOneDnn) {
+          const dnnl_status_t s =
+              dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+          FG_CHECK(s == dnnl_success, Internal, "dnnl_sgemm failed with status ", static_cast<int>(s), " for ", m,
+                   "x", k, " * ", k, "x", n);
+          return;
+        }
+      }
+#endif
+      eigen_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    });
   };
   const int threads = gemm_threads(m, n, k);
   if (threads == 1) {
