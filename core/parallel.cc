@@ -69,9 +69,9 @@ struct Job {
 };
 
 // One cache line per worker: the caller writes the job and bumps `seq`; the worker spinning on
-// `seq` sees it after one cache-line transfer.
-// Everything the worker needs to start is on that line too, so that starting costs one
-// transfer rather than a chain of them.
+// `seq` sees it after one cache-line transfer. Everything the worker needs to start (its blocks,
+// the function and its context) is on that line too, so starting costs one transfer rather than
+// a chain of them through the Job.
 struct alignas(64) WorkerSlot {
   std::atomic<uint32_t> seq{0};
   std::atomic<bool> sleeping{false};
@@ -211,10 +211,10 @@ void run_blocks(int64_t blocks, void (*block)(void*, int64_t), void* ctx) {
   job.block = block;
   job.ctx = ctx;
   job.blocks = blocks;
-  const int threads = static_cast<int>(std::min<int64_t>(blocks, num_threads()));
-  Pool* p = threads > 1 ? &pool() : nullptr;
+  // parallel_for has already capped the blocks at num_threads().
+  Pool* p = blocks > 1 ? &pool() : nullptr;
   const bool pooled = p && p->try_acquire();
-  job.threads = pooled ? std::min(threads, p->size()) : 1;
+  job.threads = pooled ? static_cast<int>(std::min<int64_t>(blocks, p->size())) : 1;
   const bool outer = !t_in_block;
   t_in_block = true;
   if (pooled) {

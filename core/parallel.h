@@ -32,8 +32,9 @@ inline constexpr int64_t kParallelThreshold = int64_t{1} << 19;
 int num_threads();
 
 namespace detail {
-// Runs block(ctx, b) for b in [0, blocks) on min(blocks, num_threads()) threads; the first
-// exception a block throws is rethrown here after every block has finished.
+// Runs block(ctx, b) for b in [0, blocks) on up to `blocks` threads (the caller's and the pool's;
+// blocks <= num_threads()); the first exception a block throws is rethrown here after every block
+// has finished.
 void run_blocks(int64_t blocks, void (*block)(void* ctx, int64_t b), void* ctx);
 }  // namespace detail
 
