@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "flowgraph.h"
+#include "graph/op_registry.h"
 
 namespace fg {
 namespace {
@@ -180,6 +181,53 @@ TEST(Session, IdentityOpsForwardTheirInput) {
   for (const auto& op : s.profile()) ran |= op.name == "after_add";
   EXPECT_TRUE(ran);
   EXPECT_EQ(s.run(chain).to_vector<float>(), (std::vector<float>{21, 22}));
+}
+
+// A run's working vectors are kept per thread. A kernel that runs another session on the same
+// thread must get vectors of its own, or the inner run would clear the outer run's values.
+Session* g_inner_session = nullptr;
+Output g_inner_x, g_inner_y;
+void runs_inner_session_kernel(KernelContext& ctx) {
+  ctx.set_output(0, g_inner_session->run({{g_inner_x, ctx.input(0)}}, g_inner_y));
+}
+
+TEST(Session, AKernelMayRunAnotherSession) {
+  if (!OpRegistry::global().find("TestRunsInnerSession"))
+    OpRegistry::global().add("TestRunsInnerSession").input("x", "T").output("y", "T").shape(unchanged_shape)
+        .kernel_fn(runs_inner_session_kernel);
+  Graph inner;
+  g_inner_x = placeholder(inner, f32, {2}, "ix");
+  g_inner_y = (g_inner_x * 10.0f) + 1.0f;
+  Session inner_session(inner);
+  g_inner_session = &inner_session;
+
+  Graph g;
+  auto x = placeholder(g, f32, {2}, "x");
+  auto doubled = x * 2.0f;  // read again after the nested run
+  auto nested = OpBuilder(g, "TestRunsInnerSession", "nested").input(doubled).build_output();
+  auto y = nested + doubled;
+  Session s(g);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(s.run({{x, Tensor::from_vector<float>({1, 2})}}, y).to_vector<float>(), (std::vector<float>{23, 45}));
+  g_inner_session = nullptr;
+}
+
+// A run that fails part-way leaves nothing behind for the next run on the same thread, and no
+// run keeps a value once it has returned.
+TEST(Session, RunAfterAFailedRunStartsClean) {
+  Graph g;
+  auto x = placeholder(g, f32, {-1}, "x");
+  auto r = reshape(x * 2.0f, std::vector<int64_t>{2, -1}, "shaper");
+  Session s(g);
+  EXPECT_THROW(s.run({{x, Tensor::from_vector<float>({1, 2, 3})}}, r), InvalidArgument);
+  const Tensor ok = s.run({{x, Tensor::from_vector<float>({1, 2, 3, 4})}}, r);
+  EXPECT_EQ(ok.shape(), Shape({2, 2}));
+  EXPECT_EQ(ok.to_vector<float>(), (std::vector<float>{2, 4, 6, 8}));
+  // No value outlives its run: once the fetched results are dropped, the fed tensor's buffer is
+  // ours alone again (a fetched value stays among the run's values until the run ends).
+  Tensor fed = Tensor::from_vector<float>({1, 2, 3, 4});
+  s.run({{x, fed}}, std::vector<Output>{x, r});
+  EXPECT_TRUE(fed.unique());
 }
 
 TEST(Session, PlansAreCachedPerSignature) {
