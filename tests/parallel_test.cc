@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -140,6 +141,33 @@ TEST(ParallelFor, SleepingWorkerIsWoken) {
     return;
   }
   EXPECT_TRUE(testing::run_test_in_child("OMP_WAIT_POLICY=passive", "ParallelFor.SleepingWorkerIsWoken"));
+}
+
+// After a job the worker spins for a while, then sleeps: CPU time the process burns while the
+// caller sleeps 60 ms shows which. Spinning 300 us by default and not at all with
+// OMP_WAIT_POLICY=passive; with active it spins through the whole 60 ms. Each policy is read when
+// the pool starts, so each runs in a child process.
+TEST(ParallelFor, IdleWorkerFollowsTheWaitPolicy) {
+  if (const char* expect = std::getenv("FG_TEST_IDLE_WORKER")) {
+    if (num_threads() < 2) GTEST_SKIP() << "one thread";
+    ASSERT_EQ(parallel_sum(1000), 999 * 1000 / 2);
+    auto cpu_ms = [] {
+      timespec ts{};
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+      return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+    };
+    const double before = cpu_ms();
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    const double spent = cpu_ms() - before;
+    if (std::string(expect) == "spins") EXPECT_GT(spent, 5.0) << "the worker slept although the policy is active";
+    else EXPECT_LT(spent, 5.0) << "the idle worker held a core for " << spent << " ms";
+    return;
+  }
+  EXPECT_TRUE(testing::run_test_in_child("FG_TEST_IDLE_WORKER=sleeps", "ParallelFor.IdleWorkerFollowsTheWaitPolicy"));
+  EXPECT_TRUE(testing::run_test_in_child("FG_TEST_IDLE_WORKER=sleeps OMP_WAIT_POLICY=passive",
+                                         "ParallelFor.IdleWorkerFollowsTheWaitPolicy"));
+  EXPECT_TRUE(testing::run_test_in_child("FG_TEST_IDLE_WORKER=spins OMP_WAIT_POLICY=active",
+                                         "ParallelFor.IdleWorkerFollowsTheWaitPolicy"));
 }
 
 // A forked child has none of its parent's threads: its loops still complete, on a pool of its own.
