@@ -4,8 +4,10 @@
 #include <omp.h>
 
 #include <cmath>
+#include <filesystem>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <limits>
 #include <random>
 #include <tuple>
@@ -158,6 +160,34 @@ TEST(Gemm, SmallProductsStayOnOneThread) {
   gemm<float>(false, false, 200, 10, 100, 1.0f, a.data(), 100, b.data(), 10, 0.0f, c.data(), 10);
   EXPECT_EQ(omp_get_max_threads(), before) << "gemm must restore the caller's OpenMP thread count";
   EXPECT_EQ(c[0], 100.0f);
+}
+
+// Both backends parallelize with OpenMP when allowed to; gemm calls them single-threaded from the
+// caller and from the pool's workers, so products on several threads start no libgomp team: the
+// process has its main thread and the pool's workers, nothing more. Counted in a child process,
+// since other tests start OpenMP teams on purpose.
+TEST(Gemm, ProductsStartNoOpenMpThreads) {
+  if (!std::getenv("FG_TEST_COUNT_THREADS")) {
+    EXPECT_TRUE(testing::run_test_in_child("FG_TEST_COUNT_THREADS=1", "Gemm.ProductsStartNoOpenMpThreads"));
+    return;
+  }
+  GemmBackendGuard guard;
+  std::vector<float> a(200 * 784, 1), b(784 * 300, 1), c(200 * 300);
+  for (GemmBackend backend : {GemmBackend::kEigen, GemmBackend::kOneDnn}) {
+    if (!gemm_backend_available(backend)) continue;
+    set_gemm_backend(backend);
+    for (int64_t m : {int64_t{200}, int64_t{1}}) {
+      ASSERT_EQ(gemm_threads(m, 300, 784), num_threads());
+      gemm<float>(false, false, m, 300, 784, 1.0f, a.data(), 784, b.data(), 300, 0.0f, c.data(), 300);
+      ASSERT_EQ(c[0], 784.0f);
+    }
+  }
+  std::vector<double> d(200 * 784, 1), e(784 * 300, 1), f(200 * 300);
+  gemm<double>(false, false, 200, 300, 784, 1.0, d.data(), 784, e.data(), 300, 0.0, f.data(), 300);
+  ASSERT_EQ(f[0], 784.0);
+  int64_t threads = 0;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) ++threads;
+  EXPECT_EQ(threads, num_threads() > 1 ? std::thread::hardware_concurrency() : 1);
 }
 
 TEST(Gemm, UnavailableBackendIsUnimplemented) {
