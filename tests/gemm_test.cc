@@ -155,6 +155,8 @@ TEST(Gemm, SmallProductsStayOnOneThread) {
   EXPECT_EQ(gemm_threads(1, 100, 300), 1);  // 120 KB: faster on one thread
   EXPECT_EQ(gemm_threads(1, 10, 100), 1);
   EXPECT_EQ(gemm_threads(200, 300, 784), num_threads());
+  EXPECT_EQ(gemm_threads(50, 100, 300), num_threads());   // batch 50's second layer: 1.5-1.8x faster on two
+  EXPECT_EQ(gemm_threads(10, 300, 784), num_threads());   // batch-10 inference
   const int before = omp_get_max_threads();
   std::vector<float> a(200 * 100, 1), b(100 * 10, 1), c(200 * 10);
   gemm<float>(false, false, 200, 10, 100, 1.0f, a.data(), 100, b.data(), 10, 0.0f, c.data(), 10);
