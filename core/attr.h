@@ -17,7 +17,8 @@ namespace fg {
 using AttrValue = std::variant<std::monostate, int64_t, float, bool, std::string, DType, Shape, Tensor,
                                std::vector<int64_t>, std::vector<float>, std::vector<DType>,
                                std::vector<Shape>, std::vector<std::string>>;
-using AttrMap = std::map<std::string, AttrValue>;
+// Ordered by name (NodeDef order), found by any string-like key without building a std::string.
+using AttrMap = std::map<std::string, AttrValue, std::less<>>;
 
 std::string attr_to_string(const AttrValue& v);
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/attr.h"
@@ -47,7 +48,7 @@ class KernelContext {
   VariableSlot& ref(int i) const { return *refs_.at(i); }
 
   template <typename T>
-  const T& attr(const std::string& name) const {
+  const T& attr(std::string_view name) const {
     auto it = attrs_.find(name);
     if (it == attrs_.end() || !std::holds_alternative<T>(it->second))
       throw Internal(str_cat("kernel for '", op_name_, "' expects attr '", name, "'"));

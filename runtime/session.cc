@@ -350,15 +350,15 @@ std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_
   std::vector<double> step_us(profiling ? plan.steps.size() : 0);
   size_t step_index = 0;
   for (const Step& s : plan.steps) {
+    // inputs and outputs are empty between steps, so that no buffer is held past its last use.
     const int n = static_cast<int>(s.inputs.size());
-    inputs.assign(n, Tensor());
+    inputs.resize(n);
     for (int i = 0; i < n; ++i) {
       const int id = s.inputs[i];
-      if (id < 0) continue;
-      inputs[i] = s.last_use[i] ? std::move(values[id]) : values[id];
+      if (id >= 0) inputs[i] = s.last_use[i] ? std::move(values[id]) : values[id];
     }
-    refs = s.refs;
-    outputs.assign(s.outputs.size(), Tensor());
+    if (!s.refs.empty() || !refs.empty()) refs = s.refs;
+    outputs.resize(s.outputs.size());
     KernelContext ctx(s.op->name(), *s.attrs, inputs, refs, outputs, s.counter);
     try {
       if (profiling) {
@@ -383,6 +383,8 @@ std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_
                                dtype_name(s.op->output_dtype(static_cast<int>(j))), " value for output ", j));
       values[s.outputs[j]] = std::move(outputs[j]);
     }
+    inputs.clear();
+    outputs.clear();
   }
   if (profiling) {
     std::lock_guard<std::mutex> lock(profile_mu_);
