@@ -29,6 +29,14 @@ struct VariableSlot {
   std::string name;
 };
 
+// A variable's current value, shared with the slot (the VariableV2 kernel's, and the Session's
+// own shortcut for variable reads).
+inline Tensor read_variable(VariableSlot& slot) {
+  std::lock_guard lock(slot.mu);
+  FG_CHECK(slot.value.valid(), FailedPrecondition, "Attempting to use uninitialized value ", slot.name);
+  return slot.value;
+}
+
 class KernelContext {
  public:
   KernelContext(const std::string& op_name, const AttrMap& attrs, std::vector<Tensor>& inputs,

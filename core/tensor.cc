@@ -7,9 +7,34 @@
 
 namespace fg {
 
-Buffer::Buffer(size_t bytes) : data_(allocate_buffer(bytes)), size_(bytes) {}
+namespace {
 
-Buffer::~Buffer() { deallocate_buffer(data_, size_); }
+// Hands std::allocate_shared one cached block of Buffer::kHeaderBytes + the tensor's bytes for its
+// control block (which holds the Buffer) and the data after it.
+template <class U>
+struct TensorBlockAllocator {
+  using value_type = U;
+  size_t data_bytes;
+  explicit TensorBlockAllocator(size_t bytes) : data_bytes(bytes) {}
+  template <class V>
+  TensorBlockAllocator(const TensorBlockAllocator<V>& o) : data_bytes(o.data_bytes) {}  // NOLINT: rebinding
+  U* allocate(size_t n) {
+    FG_CHECK(n * sizeof(U) <= Buffer::kHeaderBytes, Internal, "Tensor: a control block of ", n * sizeof(U),
+             " bytes does not fit the buffer header");
+    return static_cast<U*>(allocate_buffer(Buffer::kHeaderBytes + data_bytes));
+  }
+  void deallocate(U* p, size_t) { deallocate_buffer(p, Buffer::kHeaderBytes + data_bytes); }
+  template <class V>
+  bool operator==(const TensorBlockAllocator<V>& o) const { return data_bytes == o.data_bytes; }
+};
+
+}  // namespace
+
+// The block starts at the 64-byte boundary at or before this (the control block is smaller than
+// the header), and the data right after the header.
+Buffer::Buffer(size_t bytes)
+    : data_(reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(this) / kHeaderBytes * kHeaderBytes) + kHeaderBytes),
+      size_(bytes) {}
 
 Tensor Tensor::empty(DType dtype, const Shape& shape) {
   FG_CHECK(shape.is_fully_defined(), InvalidArgument, "Tensor: shape ", shape, " is not fully defined");
@@ -18,7 +43,7 @@ Tensor Tensor::empty(DType dtype, const Shape& shape) {
   t.dtype_ = dtype;
   t.shape_ = shape;
   t.num_elements_ = shape.num_elements();
-  t.buffer_ = std::make_shared<Buffer>(t.num_bytes());
+  t.buffer_ = std::allocate_shared<Buffer>(TensorBlockAllocator<Buffer>(t.num_bytes()), t.num_bytes());
   return t;
 }
 

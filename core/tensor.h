@@ -23,10 +23,15 @@
 
 namespace fg {
 
+// A tensor's bytes. It lives in the shared_ptr control block at the head of one block from the
+// buffer cache (core/allocator.h), its data in the same block right after it: one allocation per
+// tensor, no malloc beside it.
 class Buffer {
  public:
+  // Bytes before the data in such a block: the control block, padded to keep the data aligned.
+  static constexpr size_t kHeaderBytes = 64;
+  // Only for std::allocate_shared over a block of kHeaderBytes + bytes (Tensor::empty).
   explicit Buffer(size_t bytes);
-  ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   void* data() const { return data_; }

@@ -121,12 +121,7 @@ namespace {
 
 void variable_shape(InferenceContext& c) { c.set_output(0, c.attr<Shape>("shape")); }
 
-void variable_kernel(KernelContext& ctx) {
-  VariableSlot& slot = ctx.ref(0);
-  std::lock_guard lock(slot.mu);
-  FG_CHECK(slot.value.valid(), FailedPrecondition, "Attempting to use uninitialized value ", slot.name);
-  ctx.set_output(0, slot.value);
-}
+void variable_kernel(KernelContext& ctx) { ctx.set_output(0, read_variable(ctx.ref(0))); }
 
 void assign_shape(InferenceContext& c) {
   const Shape& var = c.input_shape(0);

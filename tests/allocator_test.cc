@@ -37,6 +37,23 @@ TEST(Allocator, FreedBuffersAreRecycledBySize) {
   for (float v : zeros.flat<float>()) ASSERT_EQ(v, 0.0f);
 }
 
+// A tensor's control block shares its block with the data: creating, copying and dropping one
+// calls no operator new once its block size is cached.
+TEST(Allocator, ATensorIsOneBlockWithNothingOnTheHeapBesideIt) {
+  { Tensor warm = Tensor::empty(f32, {10, 10}); }
+  const int64_t before = testing::heap_allocations_on_this_thread();
+  const int64_t system_before = allocator_stats().system_allocations;
+  {
+    Tensor t = Tensor::empty(f32, {10, 10});
+    Tensor copy = t;
+    EXPECT_TRUE(copy.shares_buffer_with(t));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % 64, 0u);
+    t.flat<float>()[99] = 1.0f;  // the last element is the block's own (ASan builds check it)
+  }
+  EXPECT_EQ(testing::heap_allocations_on_this_thread(), before);
+  EXPECT_EQ(allocator_stats().system_allocations, system_before);
+}
+
 TEST(Allocator, CapAndReleaseReturnMemoryToTheSystem) {
   CacheLimitGuard guard;
   { Tensor t = Tensor::empty(f32, {1000}); }
@@ -99,6 +116,30 @@ void expect_steady_state_allocation_free(bool batch_norm) {
 }
 
 TEST(Allocator, TrainingStepsMakeNoSystemAllocations) { expect_steady_state_allocation_free(false); }
+
+// Single-sample inference on a cached plan: the only heap allocations of a call are the API's two
+// vectors, the feeds it takes by value (copied here) and the fetched tensors it returns. Buffers
+// are recycled, tensors allocate no control block, the run's own vectors are kept per thread, and
+// variable reads and fused dense layers allocate nothing else.
+TEST(Allocator, CachedInferenceCallAllocatesOnlyItsResult) {
+  Graph g;
+  g.set_random_seed(42);
+  auto X = placeholder(g, f32, {-1, 784}, "X");
+  Output h = X;
+  for (int units : {300, 100}) h = layers::dense(h, units, {.activation = nn::relu});
+  auto logits = layers::dense(h, 10);
+  Session sess(g);
+  sess.run(global_variables_initializer(g));
+  auto infer = sess.make_callable({X}, {logits});
+  const std::vector<Tensor> feeds{testing::random_tensor({1, 784}, 1, 0.0, 1.0, f32)};
+  for (int i = 0; i < 3; ++i) infer(feeds);
+  const AllocatorStats warm = allocator_stats();
+  const int64_t before = testing::heap_allocations_on_this_thread();
+  constexpr int kCalls = 100;
+  for (int i = 0; i < kCalls; ++i) infer(feeds);
+  EXPECT_EQ(testing::heap_allocations_on_this_thread() - before, 2 * kCalls) << "heap allocations beyond the API's";
+  EXPECT_EQ(allocator_stats().system_allocations, warm.system_allocations);
+}
 TEST(Allocator, BatchNormTrainingStepsMakeNoSystemAllocations) { expect_steady_state_allocation_free(true); }
 
 }  // namespace

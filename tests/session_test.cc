@@ -122,7 +122,12 @@ TEST(Session, UninitializedVariableIsFailedPreconditionNamingIt) {
     FAIL();
   } catch (const FailedPrecondition& e) {
     EXPECT_NE(std::string(e.what()).find("uninitialized value weights"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("[[node weights (VariableV2)]]"), std::string::npos) << e.what();
   }
+  // The same through the kernel, which a profiled run calls for variable reads too.
+  s.set_profiling(true);
+  EXPECT_THROW(s.run(v.value()), FailedPrecondition);
+  s.set_profiling(false);
   s.run(global_variables_initializer(g));
   EXPECT_EQ(s.run(v.value()).to_vector<float>(), (std::vector<float>{1, 2}));
   EXPECT_TRUE(s.is_initialized(v.op));

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <new>
 
 #include "core/random.h"
 #include "graph/gradients.h"
@@ -97,3 +98,21 @@ bool run_test_in_child(const std::string& env, const std::string& test_name) {
 }
 
 }  // namespace fg::testing
+
+// The test binary's global operator new and delete: malloc and free, counted per thread.
+namespace {
+thread_local int64_t t_heap_allocations = 0;
+}  // namespace
+
+int64_t fg::testing::heap_allocations_on_this_thread() { return t_heap_allocations; }
+
+void* operator new(std::size_t size) {
+  ++t_heap_allocations;
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return ::operator new(size); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }

@@ -37,4 +37,8 @@ std::string mnist_dir();
 // read once at start-up from the environment; true when the child's test passed.
 bool run_test_in_child(const std::string& env, const std::string& test_name);
 
+// Calls of the global operator new made on this thread so far (the test binary replaces it to
+// count them): heap allocations other than tensor buffers, which come from core/allocator.h.
+int64_t heap_allocations_on_this_thread();
+
 }  // namespace fg::testing
