@@ -45,15 +45,22 @@ namespace {
   throw_error(e.code(), str_cat(e.what(), "\n\t [[node ", op.name(), " (", op.type(), ")]]"));
 }
 
-std::string plan_key(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
-                     const std::vector<Operation*>& targets) {
-  std::string key;
-  for (const Output& f : feeds) key += f.name() + ',';
-  key += "->";
-  for (const Output& f : fetches) key += f.name() + ',';
-  key += "|";
-  for (Operation* t : targets) key += t->name() + ',';
-  return key;
+using PlanKey = std::vector<uintptr_t>;
+
+// A plan's signature: the identities of its feeds, fetches and targets, sizes first. Operations
+// live as long as their graph, so their addresses name them as well as their names would,
+// without building strings on every run.
+void make_plan_key(PlanKey& key, const std::vector<Output>& feeds, const std::vector<Output>& fetches,
+                   const std::vector<Operation*>& targets) {
+  key.clear();
+  key.push_back(feeds.size());
+  key.push_back(fetches.size());
+  for (const auto* outputs : {&feeds, &fetches})
+    for (const Output& o : *outputs) {
+      key.push_back(reinterpret_cast<uintptr_t>(o.op()));
+      key.push_back(static_cast<uintptr_t>(o.index()));
+    }
+  for (Operation* t : targets) key.push_back(reinterpret_cast<uintptr_t>(t));
 }
 
 bool is_variable_op(const Operation* op) { return op->type() == "VariableV2" || op->type() == "Variable"; }
@@ -79,15 +86,17 @@ VariableSlot* Session::slot_for(const Operation* var_op) {
 
 std::shared_ptr<const Plan> Session::get_plan(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
                                               const std::vector<Operation*>& targets) {
-  const std::string key = plan_key(feeds, fetches, targets);
+  thread_local PlanKey key;
+  make_plan_key(key, feeds, fetches, targets);
   {
     std::shared_lock lock(mu_);
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
   }
+  PlanKey new_key = key;
   auto plan = compile(feeds, fetches, targets);
   std::unique_lock lock(mu_);
-  return plans_.emplace(key, std::move(plan)).first->second;
+  return plans_.emplace(std::move(new_key), std::move(plan)).first->second;
 }
 
 std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, const std::vector<Output>& fetches,

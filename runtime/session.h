@@ -15,6 +15,7 @@
 // safe to use from several threads at once.
 #pragma once
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -102,7 +103,7 @@ class Session {
 
   Graph& graph_;
   mutable std::shared_mutex mu_;
-  std::map<std::string, std::shared_ptr<const Plan>> plans_;
+  std::map<std::vector<uintptr_t>, std::shared_ptr<const Plan>> plans_;  // by feeds, fetches, targets
   std::unordered_map<const Operation*, std::unique_ptr<VariableSlot>> slots_;
   std::unordered_map<const Operation*, std::unique_ptr<std::atomic<uint64_t>>> counters_;
   std::atomic<bool> profiling_{false};

@@ -99,7 +99,8 @@ bool run_test_in_child(const std::string& env, const std::string& test_name) {
 
 }  // namespace fg::testing
 
-// The test binary's global operator new and delete: malloc and free, counted per thread.
+// The test binary's global operator new and delete (every non-aligned form, so that each pairs
+// with its own): malloc and free, counted per thread.
 namespace {
 thread_local int64_t t_heap_allocations = 0;
 }  // namespace
@@ -112,6 +113,13 @@ void* operator new(std::size_t size) {
   throw std::bad_alloc();
 }
 void* operator new[](std::size_t size) { return ::operator new(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  ++t_heap_allocations;
+  return std::malloc(size ? size : 1);
+}
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept { return ::operator new(size, tag); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
