@@ -1,4 +1,6 @@
-// Where tensor buffers come from: 64-byte-aligned blocks, recycled by exact size.
+// Where tensor buffers come from: 64-byte-aligned blocks, recycled by exact size. A tensor takes
+// one block for its shared_ptr control block and its data (core/tensor.h's Buffer), so making one
+// costs a single cache lookup and no malloc.
 //
 //   Tensor t = Tensor::empty(f32, {200, 300});   // first time: aligned_alloc; later: a recycled block
 //   AllocatorStats s = allocator_stats();        // s.system_allocations stops growing once a

@@ -37,13 +37,16 @@ thread_local bool t_in_block = false;
 // How long an idle worker spins before it sleeps, from OMP_WAIT_POLICY like libgomp's: passive
 // sleeps at once; active spins for a long time; unset spins long enough to bridge the gaps between
 // the ops of a training step and between steps (tens of microseconds), not much longer, so an
-// idle process does not hold a core.
+// idle process does not hold a core, and yields while it spins (see worker_loop).
 std::chrono::microseconds idle_spin() {
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   if (policy && strcasecmp(policy, "passive") == 0) return std::chrono::microseconds(0);
   if (policy && strcasecmp(policy, "active") == 0) return std::chrono::microseconds(100'000);
   return std::chrono::microseconds(300);
 }
+
+// Idle spins up to this long yield the CPU between checks; longer ones (the active policy) do not.
+constexpr std::chrono::microseconds kYieldingSpin(300);
 
 struct Job {
   void (*block)(void*, int64_t) = nullptr;
@@ -83,7 +86,7 @@ struct alignas(64) WorkerSlot {
 
 class Pool {
  public:
-  explicit Pool(int workers) : slots_(workers), spin_(idle_spin()) {
+  explicit Pool(int workers) : slots_(workers), spin_(idle_spin()), spin_without_yielding_(spin_ > kYieldingSpin) {
     for (int i = 0; i < workers; ++i) {
       slots_[i] = std::make_unique<WorkerSlot>();
       // Detached and never joined: the pool lives as long as the process (see pool()).
@@ -141,8 +144,15 @@ class Pool {
       if (s == seen) {
         const auto start = std::chrono::steady_clock::now();
         for (int spins = 1; (s = slot.seq.load(std::memory_order_acquire)) == seen; ++spins) {
-          if (spins % 256 != 0 || std::chrono::steady_clock::now() - start < spin_) {
+          if (spins % 256 != 0) {
             cpu_relax();
+            continue;
+          }
+          if (std::chrono::steady_clock::now() - start < spin_) {
+            // Every few microseconds, let a thread waiting for this CPU run: on a loaded
+            // machine that may be the very caller whose next job we wait for. With nothing
+            // else runnable, the yield returns at once.
+            if (!spin_without_yielding_) std::this_thread::yield();
             continue;
           }
           // Dekker with run(): it bumps seq then reads sleeping; we set sleeping then read seq,
@@ -163,6 +173,7 @@ class Pool {
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
   std::atomic<bool> busy_{false};
   const std::chrono::microseconds spin_;
+  const bool spin_without_yielding_;  // OMP_WAIT_POLICY=active: the core is the process's
 };
 
 std::mutex g_pool_mu;

@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -168,6 +170,34 @@ TEST(ParallelFor, IdleWorkerFollowsTheWaitPolicy) {
                                          "ParallelFor.IdleWorkerFollowsTheWaitPolicy"));
   EXPECT_TRUE(testing::run_test_in_child("FG_TEST_IDLE_WORKER=spins OMP_WAIT_POLICY=active",
                                          "ParallelFor.IdleWorkerFollowsTheWaitPolicy"));
+}
+
+// On a loaded machine the worker may share a CPU with its caller (here: both pinned to one CPU,
+// with OMP_NUM_THREADS=2 asking for two threads). A worker that spun there for its whole idle
+// spell would hold the CPU its caller needs for 300 us after every job; it yields between its
+// checks instead, so a job costs a few scheduler switches.
+TEST(ParallelFor, WorkerSharingTheCallersCpuGivesItBack) {
+  if (std::getenv("FG_TEST_ONE_CPU")) {
+    cpu_set_t mask;
+    ASSERT_EQ(sched_getaffinity(0, sizeof mask, &mask), 0);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &mask)) ++cpu;
+    CPU_ZERO(&mask);
+    CPU_SET(cpu, &mask);
+    ASSERT_EQ(sched_setaffinity(0, sizeof mask, &mask), 0);  // before the pool's worker starts
+    if (num_threads() < 2) GTEST_SKIP() << "one thread";
+    std::vector<double> us;
+    for (int job = 0; job < 200; ++job) {
+      const auto start = std::chrono::steady_clock::now();
+      ASSERT_EQ(parallel_sum(1000), 999 * 1000 / 2);
+      us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(us.begin(), us.end());
+    EXPECT_LT(us[us.size() / 2], 150.0) << "median job on a shared CPU, us";
+    return;
+  }
+  EXPECT_TRUE(testing::run_test_in_child("FG_TEST_ONE_CPU=1 OMP_NUM_THREADS=2",
+                                         "ParallelFor.WorkerSharingTheCallersCpuGivesItBack"));
 }
 
 // A forked child has none of its parent's threads: its loops still complete, on a pool of its own.
