@@ -6,8 +6,9 @@
 #   bench/compare.sh --threads 1            # every framework on one thread (per-core efficiency)
 #   bench/compare.sh --no-build             # reuse the binaries in build-bench
 #   (also: --skip-kernels --skip-latency --quiet-timeout S --max-foreign C --retries N --out FILE)
-# Builds flowgraph's benchmarks (build-bench, tests off), installs the PyTorch peers from Debian if
-# missing (python3-torch, libtorch-dev, libopenblas0), builds the libtorch peer, then runs
+# Fetches MNIST if missing (scripts/get_mnist.sh), builds flowgraph's benchmarks (build-bench, tests
+# off), installs the PyTorch peers from Debian if missing (python3-torch, libtorch-dev,
+# libopenblas0), builds the libtorch peer, then runs
 # bench/compare.py: each model in turn under flowgraph, PyTorch (Python) and PyTorch (libtorch),
 # round after round, and prints markdown tables (results kept in build-bench/compare/*.jsonl).
 # PyTorch runs at its best setting here, OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE; flowgraph with
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+bash "$ROOT/scripts/get_mnist.sh"  # every framework trains on the same IDX files
 if [ "$build" = 1 ]; then
   "$ROOT/bench/peers/ensure_torch.sh" python3-torch libtorch-dev libopenblas0
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DFG_BUILD_TESTS=OFF >/dev/null

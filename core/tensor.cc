@@ -32,7 +32,7 @@ struct TensorBlockAllocator {
 
 // The block starts at the 64-byte boundary at or before this (the control block is smaller than
 // the header), and the data right after the header.
-Buffer::Buffer(size_t bytes)
+Buffer::Buffer(Key, size_t bytes)
     : data_(reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(this) / kHeaderBytes * kHeaderBytes) + kHeaderBytes),
       size_(bytes) {}
 
@@ -43,7 +43,7 @@ Tensor Tensor::empty(DType dtype, const Shape& shape) {
   t.dtype_ = dtype;
   t.shape_ = shape;
   t.num_elements_ = shape.num_elements();
-  t.buffer_ = std::allocate_shared<Buffer>(TensorBlockAllocator<Buffer>(t.num_bytes()), t.num_bytes());
+  t.buffer_ = std::allocate_shared<Buffer>(TensorBlockAllocator<Buffer>(t.num_bytes()), Buffer::Key(), t.num_bytes());
   return t;
 }
 

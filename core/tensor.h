@@ -30,8 +30,12 @@ class Buffer {
  public:
   // Bytes before the data in such a block: the control block, padded to keep the data aligned.
   static constexpr size_t kHeaderBytes = 64;
-  // Only for std::allocate_shared over a block of kHeaderBytes + bytes (Tensor::empty).
-  explicit Buffer(size_t bytes);
+  // Only Tensor::empty makes the key, for std::allocate_shared over a block of kHeaderBytes + bytes.
+  class Key {
+    friend class Tensor;
+    Key() = default;
+  };
+  Buffer(Key, size_t bytes);
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   void* data() const { return data_; }
