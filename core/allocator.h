@@ -12,8 +12,11 @@
 // these counters). Freed blocks are kept up to a cap (256 MiB, or $FG_BUFFER_CACHE_MB; 0 turns
 // recycling off), beyond which they go back to the system. Safe to use from several threads.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 namespace fg {
 
@@ -34,5 +37,40 @@ AllocatorStats allocator_stats();
 void release_cached_buffers();
 // Caps the cache (bytes); 0 disables recycling.
 void set_buffer_cache_limit(int64_t bytes);
+
+// A kernel's working array for one call (per-channel sums, partial rows), in a block from the same
+// cache: after the first step of a plan it costs a cache lookup, not a malloc.
+//
+//   ScratchArray<double> sums(cols, 0.0);
+//   sums[c] += x;
+template <typename T>
+class ScratchArray {
+  static_assert(std::is_trivially_copyable_v<T>, "ScratchArray holds trivially copyable values");
+
+ public:
+  explicit ScratchArray(size_t n) : n_(n), p_(static_cast<T*>(allocate_buffer(n * sizeof(T)))) {}
+  ScratchArray(size_t n, T value) : ScratchArray(n) { std::fill(p_, p_ + n, value); }
+  ScratchArray(ScratchArray&& o) noexcept : n_(o.n_), p_(std::exchange(o.p_, nullptr)) {}
+  ScratchArray(const ScratchArray&) = delete;
+  ScratchArray& operator=(const ScratchArray&) = delete;
+  ScratchArray& operator=(ScratchArray&&) = delete;
+  ~ScratchArray() {
+    if (p_) deallocate_buffer(p_, n_ * sizeof(T));
+  }
+
+  size_t size() const { return n_; }
+  T* data() { return p_; }
+  const T* data() const { return p_; }
+  T& operator[](size_t i) { return p_[i]; }
+  const T& operator[](size_t i) const { return p_[i]; }
+  T* begin() { return p_; }
+  T* end() { return p_ + n_; }
+  const T* begin() const { return p_; }
+  const T* end() const { return p_ + n_; }
+
+ private:
+  size_t n_;
+  T* p_;
+};
 
 }  // namespace fg

@@ -44,10 +44,12 @@ class Shape {
   // "[?,784]", "[]" for a scalar, "<unknown>" for unknown rank.
   std::string to_string() const;
 
- private:
   // Dims up to kInline live in the object itself: a Tensor is copied at every read of a value,
-  // and a heap-allocated dims vector made each copy a malloc.
+  // and a heap-allocated dims vector made each copy a malloc. (Also the inline size of kernels'
+  // per-call dims, see core/small_vector.h.)
   static constexpr int kInline = 6;
+
+ private:
   void assign(const int64_t* dims, size_t n);
   int index(int i) const;
   const int64_t* data() const { return rank_ <= kInline ? inline_ : heap_.data(); }

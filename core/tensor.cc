@@ -130,4 +130,12 @@ std::string Tensor::to_string(int64_t max_elements) const {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
 
+SmallVector<int64_t, Shape::kInline> int_values(const Tensor& t, std::string_view what) {
+  SmallVector<int64_t, Shape::kInline> v;
+  if (t.dtype() == DType::kInt32) for (int32_t d : t.flat<int32_t>()) v.push_back(d);
+  else if (t.dtype() == DType::kInt64) for (int64_t d : t.flat<int64_t>()) v.push_back(d);
+  else throw InvalidArgument(str_cat(what, ": expected an int32 or int64 tensor, got ", dtype_name(t.dtype())));
+  return v;
+}
+
 }  // namespace fg

@@ -15,11 +15,13 @@
 #include <memory>
 #include <ostream>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "core/dtype.h"
 #include "core/errors.h"
 #include "core/shape.h"
+#include "core/small_vector.h"
 
 namespace fg {
 
@@ -122,5 +124,9 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// The elements of an int32 or int64 tensor (a shape, axes or dims given as a tensor) as int64;
+// InvalidArgument naming `what` for any other dtype.
+SmallVector<int64_t, Shape::kInline> int_values(const Tensor& t, std::string_view what);
 
 }  // namespace fg

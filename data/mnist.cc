@@ -181,12 +181,12 @@ void gather_prefetched(const char* src, int64_t row_bytes, const std::vector<int
 }
 
 Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& indices, int64_t begin, int64_t end) {
-  std::vector<int64_t> dims = x.shape().dim_vector();
-  dims[0] = end - begin;
+  Shape dims = x.shape();  // dims inline: gathering a batch allocates only the batch's buffer
+  dims.set_dim(0, end - begin);
   const int64_t row = x.dim(0) == 0 ? 0 : x.num_elements() / x.dim(0);  // elements per row
   const char* src = static_cast<const char*>(x.raw_data());
   if (x.dtype() == u8) {  // images: gather and scale in one pass
-    Tensor out = Tensor::empty(f32, Shape(dims));
+    Tensor out = Tensor::empty(f32, dims);
     float* dst = out.data<float>();
     gather_prefetched(src, row, indices, begin, end, [&](const char* from, int64_t i) {
       scale_pixels(reinterpret_cast<const uint8_t*>(from), dst + i * row, row);
@@ -194,7 +194,7 @@ Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& indices, int64_t
     return out;
   }
   const int64_t row_bytes = row * static_cast<int64_t>(dtype_size(x.dtype()));
-  Tensor out = Tensor::empty(x.dtype(), Shape(dims));
+  Tensor out = Tensor::empty(x.dtype(), dims);
   char* dst = static_cast<char*>(out.raw_data());
   gather_prefetched(src, row_bytes, indices, begin, end,
                     [&](const char* from, int64_t i) { std::memcpy(dst + i * row_bytes, from, row_bytes); });

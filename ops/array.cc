@@ -111,14 +111,6 @@ Output expand_dims(const Output& x, int64_t axis, const std::string& name) {
 
 namespace {
 
-std::vector<int64_t> read_int_vector(const Tensor& t, const char* who) {
-  std::vector<int64_t> v;
-  if (t.dtype() == DType::kInt32) for (int32_t d : t.flat<int32_t>()) v.push_back(d);
-  else if (t.dtype() == DType::kInt64) for (int64_t d : t.flat<int64_t>()) v.push_back(d);
-  else throw InvalidArgument(str_cat(who, ": expected an int32 or int64 tensor, got ", dtype_name(t.dtype())));
-  return v;
-}
-
 void placeholder_shape(InferenceContext& c) { c.set_output(0, c.attr<Shape>("shape")); }
 
 void placeholder_kernel(KernelContext& ctx) {
@@ -140,10 +132,11 @@ void noop_kernel(KernelContext&) {}
 std::vector<Output> identity_grad(GradContext& c) { return {c.grad(0)}; }
 
 // Resolves a requested shape (one -1 allowed) against a number of elements.
-Shape resolve_reshape(const std::vector<int64_t>& req, int64_t n, const Shape& from) {
+Shape resolve_reshape(std::span<const int64_t> req, int64_t n, const Shape& from) {
   int64_t known = 1;
   int unknown = -1;
-  std::vector<int64_t> dims = req;
+  SmallVector<int64_t, Shape::kInline> dims;
+  for (int64_t d : req) dims.push_back(d);
   for (size_t i = 0; i < dims.size(); ++i) {
     if (dims[i] == -1) {
       FG_CHECK(unknown < 0, InvalidArgument, "Reshape: only one input size may be -1, not both ", unknown, " and ", i);
@@ -176,7 +169,7 @@ void reshape_shape(InferenceContext& c) {
 
 void reshape_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  ctx.set_output(0, x.reshaped(resolve_reshape(read_int_vector(ctx.input(1), "Reshape"), x.num_elements(), x.shape())));
+  ctx.set_output(0, x.reshaped(resolve_reshape(int_values(ctx.input(1), "Reshape"), x.num_elements(), x.shape())));
 }
 
 std::vector<Output> reshape_grad(GradContext& c) {
@@ -206,7 +199,7 @@ void fill_kernel(KernelContext& ctx) {
   const Tensor& value = ctx.input(1);
   FG_CHECK(value.num_elements() == 1 && value.rank() == 0, InvalidArgument, "Fill: value must be a scalar, got shape ",
            value.shape());
-  const std::vector<int64_t> dims = read_int_vector(ctx.input(0), "Fill");
+  const auto dims = int_values(ctx.input(0), "Fill");
   for (int64_t d : dims) FG_CHECK(d >= 0, InvalidArgument, "Fill: dims must be non-negative, got ", Shape(dims));
   Tensor out = Tensor::empty(value.dtype(), Shape(dims));
   dispatch_all(value.dtype(), "Fill", [&]<typename T>() {
@@ -267,18 +260,22 @@ void expand_dims_shape(InferenceContext& c) {
   const Tensor* d = c.input_constant(1);
   if (!s.known_rank() || !d) return c.set_output(0, Shape::unknown());
   std::vector<int64_t> dims = s.dim_vector();
-  const int64_t axis = normalize_axis(read_int_vector(*d, "ExpandDims")[0], s.rank() + 1, "ExpandDims");
+  const int64_t axis = normalize_axis(int_values(*d, "ExpandDims")[0], s.rank() + 1, "ExpandDims");
   dims.insert(dims.begin() + axis, 1);
   c.set_output(0, Shape(dims));
 }
 
 void expand_dims_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  std::vector<int64_t> dims = x.shape().dim_vector();
-  const auto axis_v = read_int_vector(ctx.input(1), "ExpandDims");
+  const auto axis_v = int_values(ctx.input(1), "ExpandDims");
   FG_CHECK(axis_v.size() == 1, InvalidArgument, "ExpandDims: dim must be a scalar");
   const int64_t axis = normalize_axis(axis_v[0], x.rank() + 1, "ExpandDims");
-  dims.insert(dims.begin() + axis, 1);
+  SmallVector<int64_t, Shape::kInline> dims;
+  for (int i = 0; i < x.rank(); ++i) {
+    if (i == axis) dims.push_back(1);
+    dims.push_back(x.dim(i));
+  }
+  if (axis == x.rank()) dims.push_back(1);
   ctx.set_output(0, x.reshaped(Shape(dims)));
 }
 

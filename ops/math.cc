@@ -7,9 +7,11 @@
 #include <tuple>
 #include <type_traits>
 
+#include "core/allocator.h"
 #include "core/eigen.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
+#include "core/small_vector.h"
 #include "graph/op_registry.h"
 #include "ops/array.h"
 
@@ -296,21 +298,13 @@ void dispatch_set(DType t, const std::string& who, Fn&& fn) {
   }
 }
 
-std::vector<int64_t> int_values(const Tensor& t, const char* what) {
-  std::vector<int64_t> v;
-  if (t.dtype() == DType::kInt32) for (int32_t d : t.flat<int32_t>()) v.push_back(d);
-  else if (t.dtype() == DType::kInt64) for (int64_t d : t.flat<int64_t>()) v.push_back(d);
-  else throw InvalidArgument(str_cat(what, " must be int32 or int64, got ", dtype_name(t.dtype())));
-  return v;
-}
-
 // ---- the broadcasting engine shared by every binary element-wise kernel
 
 // Output dims with runs of dims that broadcast the same way merged, and each operand's strides
 // over them (0 where it is broadcast). [N,C]+[C] becomes dims {N,C}, strides a {C,1}, b {0,1}.
 struct Broadcast {
-  std::vector<int64_t> out_dims;  // the full output shape
-  std::vector<int64_t> dims, sa, sb;
+  SmallVector<int64_t, Shape::kInline> out_dims;  // the full output shape
+  SmallVector<int64_t, Shape::kInline> dims, sa, sb;
   int64_t n = 0;
 };
 
@@ -318,7 +312,7 @@ Broadcast make_broadcast(const Shape& a, const Shape& b) {
   const int r = std::max(a.rank(), b.rank());
   Broadcast p;
   p.out_dims.resize(r);
-  std::vector<int> pattern;  // bit 0: a broadcast, bit 1: b broadcast
+  SmallVector<int, Shape::kInline> pattern;  // bit 0: a broadcast, bit 1: b broadcast
   for (int i = 0; i < r; ++i) {
     const int ia = i - (r - a.rank()), ib = i - (r - b.rank());
     const int64_t da = ia >= 0 ? a.dim(ia) : 1, db = ib >= 0 ? b.dim(ib) : 1;
@@ -641,12 +635,14 @@ void matmul_kernel(KernelContext& ctx) {
 // ---- reductions
 
 // Which dims `axes` (a scalar or vector, negative counting from the end, repeats allowed) reduces.
-std::vector<bool> reduction_mask(const Tensor& axes, int rank, const std::string& who) {
-  std::vector<bool> mask(rank, false);
+using ReductionMask = SmallVector<char, Shape::kInline>;  // 1 where the dim is reduced
+
+ReductionMask reduction_mask(const Tensor& axes, int rank, std::string_view who) {
+  ReductionMask mask(rank, 0);
   for (int64_t a : int_values(axes, "reduction_indices")) {
     FG_CHECK(a >= -rank && a < rank, InvalidArgument, who, "Invalid reduction dimension (", a, " for input with ",
              rank, " dimension(s)");
-    mask[a < 0 ? a + rank : a] = true;
+    mask[a < 0 ? a + rank : a] = 1;
   }
   return mask;
 }
@@ -660,7 +656,7 @@ void reduction_shape(InferenceContext& c) {
     // Unknown axes: with keep_dims the rank survives; without it even the rank is unknown.
     return c.set_output(0, keep ? Shape(std::vector<int64_t>(in.rank(), -1)) : Shape::unknown());
   }
-  const std::vector<bool> mask = reduction_mask(*axes, in.rank(), str_cat(c.op().type(), " '", c.op().name(), "': "));
+  const ReductionMask mask = reduction_mask(*axes, in.rank(), str_cat(c.op().type(), " '", c.op().name(), "': "));
   std::vector<int64_t> dims;
   for (int i = 0; i < in.rank(); ++i) {
     if (!mask[i]) dims.push_back(in.dim(i));
@@ -724,9 +720,10 @@ void reduce_kri(const Tensor& in, const Tensor& out, int64_t K, int64_t R, int64
   auto src = as_array<T>(in);
   auto dst = as_array<T>(out);
   if (I == 1 && K == 1) {
-    // Everything: partial results per thread-sized chunk, combined in a fixed order.
-    const int64_t chunks = std::clamp<int64_t>(R / 16384, 1, num_threads());
-    std::vector<T> partial(chunks);
+    // Everything: partial results per chunk of at least 16 K elements, combined in a fixed order;
+    // how many chunks depends on R alone, so the result does not depend on the thread count.
+    const int64_t chunks = std::clamp<int64_t>(R / 16384, 1, 8);
+    ScratchArray<T> partial(chunks);
     parallel_for(chunks, R / chunks, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         const int64_t lo = R * c / chunks, hi = R * (c + 1) / chunks;
@@ -764,11 +761,15 @@ void reduce_kri(const Tensor& in, const Tensor& out, int64_t K, int64_t R, int64
 template <class Red>
 void reduction_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const std::vector<bool> mask = reduction_mask(ctx.input(1), x.rank(), "");
+  const ReductionMask mask = reduction_mask(ctx.input(1), x.rank(), "");
   const bool keep = ctx.attr<bool>("keep_dims");
-  std::vector<int64_t> out_dims;
+  SmallVector<int64_t, Shape::kInline> out_dims;
   // Dims merged into runs of reduced / kept dims; size-1 dims change nothing and are dropped.
-  std::vector<std::pair<int64_t, bool>> groups;
+  struct Run {
+    int64_t size;
+    bool reduced;
+  };
+  SmallVector<Run, Shape::kInline> groups;
   int64_t count = 1;
   for (int i = 0; i < x.rank(); ++i) {
     const int64_t d = x.dim(i);
@@ -776,11 +777,11 @@ void reduction_kernel(KernelContext& ctx) {
     else if (keep) out_dims.push_back(1);
     if (mask[i]) count *= d;
     if (d == 1) continue;
-    if (!groups.empty() && groups.back().second == mask[i]) groups.back().first *= d;
-    else groups.push_back({d, mask[i]});
+    if (!groups.empty() && groups.back().reduced == (mask[i] != 0)) groups.back().size *= d;
+    else groups.push_back({d, mask[i] != 0});
   }
   const Shape out_shape(out_dims);
-  const bool reduces = std::any_of(groups.begin(), groups.end(), [](const auto& g) { return g.second; });
+  const bool reduces = std::any_of(groups.begin(), groups.end(), [](const Run& g) { return g.reduced; });
   if (!reduces) {  // only size-1 dims (or none) reduced: same elements, new shape
     ctx.set_output(0, x.reshaped(out_shape));
     return;
@@ -799,18 +800,18 @@ void reduction_kernel(KernelContext& ctx) {
     Tensor cur = x;
     while (true) {
       int j = static_cast<int>(groups.size()) - 1;
-      while (j >= 0 && !groups[j].second) --j;
+      while (j >= 0 && !groups[j].reduced) --j;
       if (j < 0) break;
       int64_t K = 1, I = 1;
-      for (int i = 0; i < j; ++i) K *= groups[i].first;
-      for (size_t i = j + 1; i < groups.size(); ++i) I *= groups[i].first;
-      const int64_t R = groups[j].first;
+      for (int i = 0; i < j; ++i) K *= groups[i].size;
+      for (size_t i = j + 1; i < groups.size(); ++i) I *= groups[i].size;
+      const int64_t R = groups[j].size;
       groups.erase(groups.begin() + j);
-      if (j > 0 && j < static_cast<int>(groups.size()) && !groups[j - 1].second && !groups[j].second) {
-        groups[j - 1].first *= groups[j].first;
+      if (j > 0 && j < static_cast<int>(groups.size()) && !groups[j - 1].reduced && !groups[j].reduced) {
+        groups[j - 1].size *= groups[j].size;
         groups.erase(groups.begin() + j);
       }
-      const bool last = std::none_of(groups.begin(), groups.end(), [](const auto& g) { return g.second; });
+      const bool last = std::none_of(groups.begin(), groups.end(), [](const Run& g) { return g.reduced; });
       Tensor next = last ? out : Tensor::empty(x.dtype(), Shape{K * I});
       reduce_kri<T, Red>(cur, next, K, R, I);
       cur = next;
@@ -830,7 +831,7 @@ void reduction_kernel(KernelContext& ctx) {
 // ---- ArgMax / ArgMin
 
 int64_t arg_axis(const Tensor& dimension, int rank, const std::string& who) {
-  const std::vector<int64_t> v = int_values(dimension, "dimension");
+  const auto v = int_values(dimension, "dimension");
   FG_CHECK(v.size() == 1, InvalidArgument, who, "dimension must be a scalar, got shape ", dimension.shape());
   FG_CHECK(v[0] >= -rank && v[0] < rank, InvalidArgument, who, "Expected dimension in the range [", -rank, ", ",
            rank, "), but got ", v[0]);
@@ -911,7 +912,7 @@ void broadcast_to_shape(InferenceContext& c) {
 
 void broadcast_to_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const std::vector<int64_t> dims = int_values(ctx.input(1), "shape");
+  const auto dims = int_values(ctx.input(1), "shape");
   for (int64_t d : dims) FG_CHECK(d >= 0, InvalidArgument, "BroadcastTo: negative dimension in shape ", Shape(dims));
   const Shape target(dims);
   bool ok = x.rank() <= target.rank();
@@ -941,7 +942,7 @@ void bga_shape(InferenceContext& c) {
 }
 
 void bga_kernel(KernelContext& ctx) {
-  const std::vector<int64_t> s0 = int_values(ctx.input(0), "s0"), s1 = int_values(ctx.input(1), "s1");
+  const auto s0 = int_values(ctx.input(0), "s0"), s1 = int_values(ctx.input(1), "s1");
   const int n0 = static_cast<int>(s0.size()), n1 = static_cast<int>(s1.size()), r = std::max(n0, n1);
   std::vector<int64_t> r0, r1;
   for (int i = 0; i < r; ++i) {
@@ -1058,7 +1059,7 @@ std::vector<Output> matmul_grad(GradContext& c) {
 }
 
 // The reduction's axes (normalized) when they are a constant and the input's rank is known.
-std::optional<std::vector<bool>> static_reduction_mask(const Operation& op) {
+std::optional<ReductionMask> static_reduction_mask(const Operation& op) {
   const Shape& s = op.input(0).shape();
   const Operation* src = op.input(1).op();
   if (!s.known_rank() || src->type() != "Const") return std::nullopt;

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/eigen.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
@@ -641,7 +642,7 @@ void column_sums(const T* x, int64_t rows, int64_t cols, T* out) {
   const int64_t block_rows = std::max<int64_t>(1, kColumnSumBlock / std::max<int64_t>(cols, 1));
   const int64_t blocks = (rows + block_rows - 1) / block_rows;
   if (blocks <= 1) return sum_rows(0, rows, 0, cols, out);
-  std::vector<T> partial(blocks * cols);
+  ScratchArray<T> partial(blocks * cols);
   parallel_for(blocks, block_rows * cols, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
       sum_rows(b * block_rows, std::min(rows, (b + 1) * block_rows), 0, cols, partial.data() + b * cols);
@@ -996,7 +997,7 @@ void channel_sums(int64_t rows, int64_t cols, RowTerms&& row_terms, double* sum_
   const int64_t block_rows =
       std::max({int64_t{1}, kStatTileElems / chunk, (rows + kStatMaxRowBlocks - 1) / kStatMaxRowBlocks});
   const int64_t blocks = (rows + block_rows - 1) / block_rows;
-  std::vector<double> partial(2 * blocks * cols, 0.0);
+  ScratchArray<double> partial(2 * blocks * cols, 0.0);
   parallel_for(blocks * chunks, block_rows * chunk * 2, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / chunks, c0 = (t % chunks) * chunk, c1 = std::min(cols, c0 + chunk);
@@ -1020,8 +1021,8 @@ void channel_sums(int64_t rows, int64_t cols, RowTerms&& row_terms, double* sum_
 
 // Per-channel mean and biased variance of x [rows, cols].
 template <typename T>
-void batch_moments(const T* x, int64_t rows, int64_t cols, std::vector<double>& mean, std::vector<double>& var) {
-  std::vector<double> s1(cols, 0.0), s2(cols, 0.0);
+void batch_moments(const T* x, int64_t rows, int64_t cols, double* mean, double* var) {
+  ScratchArray<double> s1(cols, 0.0), s2(cols, 0.0);
   if (rows > 0) {
     // Shifting by a sample (the first row) keeps the one-pass sums small: no cancellation.
     channel_sums(rows, cols, [&](int64_t r, int64_t c0, int64_t c1, double* __restrict a, double* __restrict b) {
@@ -1043,10 +1044,7 @@ void batch_moments(const T* x, int64_t rows, int64_t cols, std::vector<double>& 
 
 // y = (x - mean) * (scale * inv_std) + offset, channels innermost.
 template <typename T>
-void batch_norm_apply(const T* x, int64_t rows, int64_t cols, const std::vector<T>& mean, const std::vector<T>& mult,
-                      const T* offset, T* y) {
-  const T* m = mean.data();
-  const T* k = mult.data();
+void batch_norm_apply(const T* x, int64_t rows, int64_t cols, const T* m, const T* k, const T* offset, T* y) {
   parallel_for(rows, cols * 3, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * cols;
@@ -1057,27 +1055,28 @@ void batch_norm_apply(const T* x, int64_t rows, int64_t cols, const std::vector<
 }
 
 template <typename T>
-Tensor channel_tensor(const std::vector<double>& v) {
+Tensor channel_tensor(const ScratchArray<double>& v) {
   Tensor t = Tensor::empty(dtype_of<T>(), {static_cast<int64_t>(v.size())});
   std::transform(v.begin(), v.end(), t.data<T>(), [](double d) { return static_cast<T>(d); });
   return t;
 }
 
 template <typename T>
-std::vector<double> channel_values(const Tensor& t) {
+ScratchArray<double> channel_values(const Tensor& t) {
   const T* p = t.data<T>();
-  return std::vector<double>(p, p + t.num_elements());
+  ScratchArray<double> v(t.num_elements());
+  std::copy(p, p + t.num_elements(), v.begin());
+  return v;
 }
 
 // Normalizes x (input 0) with `mean` and `var` into output 0 (in x's buffer when possible).
 template <typename T>
-void batch_norm_forward(KernelContext& ctx, const std::vector<double>& mean, const std::vector<double>& var,
-                        double epsilon, std::vector<double>* inv_std_out) {
+void batch_norm_forward(KernelContext& ctx, const double* mean, const double* var, double epsilon,
+                        ScratchArray<double>& inv_std) {
   const Tensor& x = ctx.input(0);
   const int64_t cols = x.dim(-1), rows = cols == 0 ? 0 : x.num_elements() / cols;
   const T* scale = ctx.input(1).data<T>();
-  std::vector<T> mean_t(cols), mult(cols);
-  std::vector<double> inv_std(cols);
+  ScratchArray<T> mean_t(cols), mult(cols);
   for (int64_t c = 0; c < cols; ++c) {
     inv_std[c] = 1.0 / std::sqrt(var[c] + epsilon);
     mean_t[c] = static_cast<T>(mean[c]);
@@ -1085,9 +1084,8 @@ void batch_norm_forward(KernelContext& ctx, const std::vector<double>& mean, con
   }
   // The statistics are complete before y is written, so y may take x's buffer.
   Tensor y = ctx.forward_input_or_allocate(0, x.dtype(), x.shape());
-  batch_norm_apply(x.data<T>(), rows, cols, mean_t, mult, ctx.input(2).data<T>(), y.data<T>());
+  batch_norm_apply(x.data<T>(), rows, cols, mean_t.data(), mult.data(), ctx.input(2).data<T>(), y.data<T>());
   ctx.set_output(0, y);
-  if (inv_std_out) *inv_std_out = std::move(inv_std);
 }
 
 // Checks the forward ops' inputs; returns C.
@@ -1115,23 +1113,25 @@ void fused_batch_norm_kernel(KernelContext& ctx) {
   const int64_t cols = check_batch_norm_inputs(ctx, "FusedBatchNorm", !training);
   const int64_t rows = cols == 0 ? 0 : x.num_elements() / cols;
   dispatch_float(x.dtype(), "FusedBatchNorm", [&]<typename T>() {
+    ScratchArray<double> inv_std(cols);
     if (!training) {
-      batch_norm_forward<T>(ctx, channel_values<T>(ctx.input(3)), channel_values<T>(ctx.input(4)), epsilon, nullptr);
+      batch_norm_forward<T>(ctx, channel_values<T>(ctx.input(3)).data(), channel_values<T>(ctx.input(4)).data(), epsilon,
+                            inv_std);
       for (int i : {1, 2}) ctx.set_output(i, ctx.input(i + 2));
       for (int i : {3, 4}) ctx.set_output(i, ctx.input(i));
       return;
     }
-    std::vector<double> mean(cols), var(cols);
-    batch_moments(x.data<T>(), rows, cols, mean, var);
+    ScratchArray<double> mean(cols), var(cols);
+    batch_moments(x.data<T>(), rows, cols, mean.data(), var.data());
     // Bessel's correction; TF floors the divisor at 1 so a single row gives its biased variance.
     const double bessel = static_cast<double>(rows) / static_cast<double>(std::max<int64_t>(rows - 1, 1));
-    std::vector<double> unbiased(cols);
+    ScratchArray<double> unbiased(cols);
     for (int64_t c = 0; c < cols; ++c) unbiased[c] = var[c] * bessel;
     ctx.set_output(1, channel_tensor<T>(mean));
     ctx.set_output(2, channel_tensor<T>(unbiased));
     ctx.set_output(3, channel_tensor<T>(mean));
     ctx.set_output(4, channel_tensor<T>(var));
-    batch_norm_forward<T>(ctx, mean, var, epsilon, nullptr);
+    batch_norm_forward<T>(ctx, mean.data(), var.data(), epsilon, inv_std);
   });
 }
 
@@ -1144,18 +1144,18 @@ void fused_batch_norm_dynamic_kernel(KernelContext& ctx) {
   const bool training = training_flag(ctx.input(5), "FusedBatchNormDynamic");
   const int64_t rows = cols == 0 ? 0 : x.num_elements() / cols;
   dispatch_float(x.dtype(), "FusedBatchNormDynamic", [&]<typename T>() {
-    std::vector<double> mean(cols), var(cols), inv_std;
+    ScratchArray<double> mean = training ? ScratchArray<double>(cols) : channel_values<T>(ctx.input(3));
+    ScratchArray<double> var = training ? ScratchArray<double>(cols) : channel_values<T>(ctx.input(4));
+    ScratchArray<double> inv_std(cols);
     if (training) {
-      batch_moments(x.data<T>(), rows, cols, mean, var);
+      batch_moments(x.data<T>(), rows, cols, mean.data(), var.data());
       ctx.set_output(1, channel_tensor<T>(mean));
       ctx.set_output(2, channel_tensor<T>(var));
     } else {
-      mean = channel_values<T>(ctx.input(3));
-      var = channel_values<T>(ctx.input(4));
       ctx.set_output(1, ctx.input(3));
       ctx.set_output(2, ctx.input(4));
     }
-    batch_norm_forward<T>(ctx, mean, var, epsilon, &inv_std);
+    batch_norm_forward<T>(ctx, mean.data(), var.data(), epsilon, inv_std);
     ctx.set_output(3, channel_tensor<T>(mean));
     ctx.set_output(4, channel_tensor<T>(inv_std));
   });
@@ -1167,7 +1167,7 @@ void fused_batch_norm_dynamic_kernel(KernelContext& ctx) {
 // inference (the statistics were constants): dx = dy scale inv_std. In both modes
 // dscale = sum(dy xhat), doffset = sum(dy). dx goes into dy's buffer when possible.
 template <typename T>
-void batch_norm_backward(KernelContext& ctx, const Tensor& mean_t, const std::vector<double>& inv_std, bool training) {
+void batch_norm_backward(KernelContext& ctx, const Tensor& mean_t, const double* inv_std, bool training) {
   const Tensor& dy = ctx.input(0);
   const Tensor& x = ctx.input(1);
   const int64_t cols = x.dim(-1), rows = cols == 0 ? 0 : x.num_elements() / cols;
@@ -1175,7 +1175,7 @@ void batch_norm_backward(KernelContext& ctx, const Tensor& mean_t, const std::ve
   const T* xp = x.data<T>();
   const T* mean = mean_t.data<T>();
   const T* scale = ctx.input(2).data<T>();
-  std::vector<double> sum_dy(cols, 0.0), sum_dy_xc(cols, 0.0);
+  ScratchArray<double> sum_dy(cols, 0.0), sum_dy_xc(cols, 0.0);
   channel_sums(rows, cols, [&](int64_t r, int64_t c0, int64_t c1, double* __restrict a, double* __restrict b) {
     const T* gr = g + r * cols;
     const T* xr = xp + r * cols;
@@ -1189,7 +1189,7 @@ void batch_norm_backward(KernelContext& ctx, const Tensor& mean_t, const std::ve
   Tensor dscale = Tensor::empty(dtype_of<T>(), {cols});
   Tensor doffset = Tensor::empty(dtype_of<T>(), {cols});
   // Per channel: dx = k (dy - mean(dy) - (x - mean) q), q = inv_std^2 mean(dy (x - mean)).
-  std::vector<T> k(cols), mean_dy(cols), q(cols);
+  ScratchArray<T> k(cols), mean_dy(cols), q(cols);
   const double n = static_cast<double>(std::max<int64_t>(rows, 1));
   for (int64_t c = 0; c < cols; ++c) {
     dscale.data<T>()[c] = static_cast<T>(sum_dy_xc[c] * inv_std[c]);
@@ -1237,9 +1237,9 @@ void fused_batch_norm_grad_kernel(KernelContext& ctx) {
   const int64_t cols = check_batch_norm_grad_inputs(ctx, "FusedBatchNormGrad", "reserve_space_1", "reserve_space_2");
   dispatch_float(ctx.input(1).dtype(), "FusedBatchNormGrad", [&]<typename T>() {
     const T* var = ctx.input(4).data<T>();
-    std::vector<double> inv_std(cols);
+    ScratchArray<double> inv_std(cols);
     for (int64_t c = 0; c < cols; ++c) inv_std[c] = 1.0 / std::sqrt(static_cast<double>(var[c]) + epsilon);
-    batch_norm_backward<T>(ctx, ctx.input(3), inv_std, training);
+    batch_norm_backward<T>(ctx, ctx.input(3), inv_std.data(), training);
     // TF's CPU kernel leaves these empty; they exist for cuDNN.
     ctx.set_output(3, Tensor(dtype_of<T>(), {0}));
     ctx.set_output(4, Tensor(dtype_of<T>(), {0}));
@@ -1250,8 +1250,7 @@ void fused_batch_norm_dynamic_grad_kernel(KernelContext& ctx) {
   const int64_t cols = check_batch_norm_grad_inputs(ctx, "FusedBatchNormDynamicGrad", "saved_mean", "saved_inv_std");
   const bool training = training_flag(ctx.input(5), "FusedBatchNormDynamicGrad");
   dispatch_float(ctx.input(1).dtype(), "FusedBatchNormDynamicGrad", [&]<typename T>() {
-    const T* s = ctx.input(4).data<T>();
-    batch_norm_backward<T>(ctx, ctx.input(3), std::vector<double>(s, s + cols), training);
+    batch_norm_backward<T>(ctx, ctx.input(3), channel_values<T>(ctx.input(4)).data(), training);
   });
 }
 

@@ -1,6 +1,7 @@
 #include "ops/training.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "core/eigen.h"
@@ -79,20 +80,22 @@ class RefUpdate {
  public:
   RefUpdate(KernelContext& ctx, int num_refs, const Tensor& grad) : RefUpdate(ctx, num_refs, grad.dtype(), grad.shape()) {}
   // For updates whose gradient is computed in the kernel (the fused GD-into-GEMM below).
-  RefUpdate(KernelContext& ctx, int num_refs, DType dtype, const Shape& shape) {
-    for (int i = 0; i < num_refs; ++i) slots_.push_back(&ctx.ref(i));
-    std::vector<VariableSlot*> order = slots_;
-    std::sort(order.begin(), order.end());
-    for (VariableSlot* s : order) locks_.emplace_back(s->mu);
-    for (VariableSlot* s : slots_) {
+  RefUpdate(KernelContext& ctx, int num_refs, DType dtype, const Shape& shape) : n_(num_refs) {
+    FG_CHECK(num_refs <= kMaxRefs, Internal, "RefUpdate: ", num_refs, " refs, at most ", kMaxRefs);
+    for (int i = 0; i < n_; ++i) slots_[i] = &ctx.ref(i);
+    std::array<VariableSlot*, kMaxRefs> order = slots_;
+    std::sort(order.begin(), order.begin() + n_);
+    for (int i = 0; i < n_; ++i) locks_[i] = std::unique_lock(order[i]->mu);
+    for (int i = 0; i < n_; ++i) {
+      VariableSlot* s = slots_[i];
       FG_CHECK(s->value.valid(), FailedPrecondition, "Attempting to use uninitialized value ", s->name);
       FG_CHECK(s->value.shape() == shape, InvalidArgument, s->name, " has shape ", s->value.shape(),
                " but the gradient has shape ", shape);
       FG_CHECK(s->value.dtype() == dtype, InvalidArgument, s->name, " has dtype ", dtype_name(s->value.dtype()),
                " but the gradient has dtype ", dtype_name(dtype));
       const bool in_place = s->value.unique();
-      out_.push_back(in_place ? s->value : Tensor::empty(dtype, shape));
-      old_.push_back(s->value);
+      out_[i] = in_place ? s->value : Tensor::empty(dtype, shape);
+      old_[i] = s->value;
     }
   }
   // The old value of ref i and the buffer its new value goes to (the same one when updating in
@@ -103,14 +106,18 @@ class RefUpdate {
   ArrayMap<T> out(int i) const { return as_array<T>(out_[i]); }
   // Publishes the new buffers; the op's output is the updated variable.
   void commit(KernelContext& ctx) {
-    for (size_t i = 0; i < slots_.size(); ++i) slots_[i]->value = out_[i];
+    for (int i = 0; i < n_; ++i) slots_[i]->value = out_[i];
     ctx.set_output(0, out_[0]);
   }
 
  private:
-  std::vector<VariableSlot*> slots_;
-  std::vector<std::unique_lock<std::mutex>> locks_;
-  std::vector<Tensor> old_, out_;
+  // The most refs an update takes (ApplyCenteredRMSProp: var, mg, ms, mom); fixed arrays, so
+  // an update allocates nothing.
+  static constexpr int kMaxRefs = 4;
+  int n_;
+  std::array<VariableSlot*, kMaxRefs> slots_{};
+  std::array<std::unique_lock<std::mutex>, kMaxRefs> locks_;
+  std::array<Tensor, kMaxRefs> old_, out_;
 };
 
 template <typename T>

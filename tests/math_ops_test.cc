@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <functional>
@@ -967,6 +968,33 @@ TEST(MathGradients, SecondGradientsCallOverTheSameGraph) {
       EXPECT_DOUBLE_EQ(r1[i].data<double>()[k], r2[i].data<double>()[k]);
   }
   EXPECT_EQ(r2[2].shape(), Shape({5, 3}));
+}
+
+}  // namespace
+}  // namespace fg
+
+namespace fg {
+namespace {
+
+// A whole-tensor sum splits into chunks fixed by the size alone: the same bits on one thread as
+// on every thread the machine has (tests/gemm_test.cc checks the same of products).
+TEST(Reductions, FullReductionDoesNotDependOnTheThreadCount) {
+  Graph g;
+  auto x = placeholder(g, f32, {-1}, "x");
+  auto sum = reduce_sum(x);
+  auto mean = reduce_mean(x);
+  Session s(g);
+  const Tensor v = testing::random_tensor({300001}, 5, -1.0, 1.0, f32);
+  const std::vector<Tensor> many = s.run({{x, v}}, {sum, mean});
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::vector<Tensor> one = s.run({{x, v}}, {sum, mean});
+  omp_set_num_threads(saved);
+  EXPECT_EQ(many[0].scalar<float>(), one[0].scalar<float>());
+  EXPECT_EQ(many[1].scalar<float>(), one[1].scalar<float>());
+  double exact = 0;
+  for (float f : v.flat<float>()) exact += f;
+  EXPECT_NEAR(one[0].scalar<float>(), exact, 1e-3);
 }
 
 }  // namespace
