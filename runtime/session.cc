@@ -344,7 +344,8 @@ thread_local RunScratch ScratchLease::t_scratch;
 
 }  // namespace
 
-std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_values) {
+void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
+                      std::vector<Tensor>& result) {
   ScratchLease scratch;
   std::vector<Tensor>& values = scratch->values;
   values.resize(plan.num_values);
@@ -356,7 +357,8 @@ std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_
              " for Tensor '", f.name(), "', which has dtype ", dtype_name(f.dtype()));
     FG_CHECK(f.shape().compatible_with(t.shape()), InvalidArgument, "Cannot feed value of shape ", t.shape(),
              " for Tensor '", f.name(), "', which has shape ", f.shape());
-    values[plan.feed_ids[i]] = std::move(feed_values[i]);
+    // Moved when the caller gave them up, so that a fed buffer no one else holds can be reused.
+    values[plan.feed_ids[i]] = owned_feeds ? std::move((*owned_feeds)[i]) : t;
   }
   std::vector<Tensor>& inputs = scratch->inputs;
   std::vector<Tensor>& outputs = scratch->outputs;
@@ -422,10 +424,8 @@ std::vector<Tensor> Session::execute(const Plan& plan, std::vector<Tensor> feed_
       p.total_us += step_us[i];
     }
   }
-  std::vector<Tensor> result;
-  result.reserve(plan.fetch_ids.size());
-  for (int id : plan.fetch_ids) result.push_back(values[id]);
-  return result;
+  result.resize(plan.fetch_ids.size());  // no allocation when the caller's vector is reused
+  for (size_t i = 0; i < plan.fetch_ids.size(); ++i) result[i] = values[plan.fetch_ids[i]];
 }
 
 void Session::set_fusions_enabled(bool on) {
@@ -462,7 +462,9 @@ std::vector<Tensor> Session::run(const FeedDict& feeds, const std::vector<Output
     feed_keys.push_back(k);
     feed_values.push_back(v);
   }
-  return execute(*get_plan(feed_keys, fetches, targets.ops()), std::move(feed_values));
+  std::vector<Tensor> result;
+  execute(*get_plan(feed_keys, fetches, targets.ops()), feed_values, &feed_values, result);
+  return result;
 }
 
 Tensor Session::run(const FeedDict& feeds, const Output& fetch) { return run(feeds, std::vector<Output>{fetch})[0]; }
@@ -475,7 +477,15 @@ Callable Session::make_callable(const std::vector<Output>& feeds, const std::vec
 std::vector<Tensor> Callable::operator()(std::vector<Tensor> feeds) const {
   FG_CHECK(feeds.size() == plan_->feeds.size(), InvalidArgument, "Callable: expected ", plan_->feeds.size(),
            " feeds, got ", feeds.size());
-  return session_->execute(*plan_, std::move(feeds));
+  std::vector<Tensor> result;
+  session_->execute(*plan_, feeds, &feeds, result);
+  return result;
+}
+
+void Callable::operator()(std::span<const Tensor> feeds, std::vector<Tensor>& fetches) const {
+  FG_CHECK(feeds.size() == plan_->feeds.size(), InvalidArgument, "Callable: expected ", plan_->feeds.size(),
+           " feeds, got ", feeds.size());
+  session_->execute(*plan_, feeds, nullptr, fetches);
 }
 
 Tensor Session::variable_value(const Operation* var_op) {

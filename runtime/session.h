@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -98,7 +99,8 @@ class Session {
                                        const std::vector<Operation*>& targets);
   std::shared_ptr<const Plan> compile(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
                                       const std::vector<Operation*>& targets);
-  std::vector<Tensor> execute(const Plan& plan, std::vector<Tensor> feed_values);
+  void execute(const Plan& plan, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
+               std::vector<Tensor>& result);
   VariableSlot* slot_for(const Operation* var_op);
 
   Graph& graph_;
@@ -115,6 +117,11 @@ class Session {
 class Callable {
  public:
   std::vector<Tensor> operator()(std::vector<Tensor> feeds) const;
+  // The same into `fetches`, resized to the fetches' count and reused from call to call: with
+  // feeds the caller keeps (a std::array or vector), a call allocates nothing on the heap.
+  //   std::array<Tensor, 2> in{xb, yb};  std::vector<Tensor> out;
+  //   for (...) { in[0] = next_batch(); step(in, out); float loss = out[0].scalar<float>(); }
+  void operator()(std::span<const Tensor> feeds, std::vector<Tensor>& fetches) const;
 
  private:
   friend class Session;

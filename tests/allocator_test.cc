@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdlib>
 #include <string>
 
@@ -83,7 +84,7 @@ TEST(Allocator, EnvironmentCanTurnRecyclingOff) {
 
 // The counting-allocator proof of issue 6: once a training step has run, further steps (batch
 // gathered from the dataset, forward, backward, update, moving averages) make no system allocation
-// of tensor buffers and no heap allocation at all beyond the two vectors of the Callable's API.
+// of tensor buffers and no heap allocation at all.
 void expect_steady_state_allocation_free(bool batch_norm) {
   Graph g;
   g.set_random_seed(42);
@@ -105,13 +106,17 @@ void expect_steady_state_allocation_free(bool batch_norm) {
   for (int64_t i = 0; i < 1000; ++i) labels.flat<int32_t>()[i] = static_cast<int32_t>(i % 10);
   RandomEngine rng(3);
   auto step = sess.make_callable({X, y, training}, {loss}, {train_op, g.get_collection(GraphKeys::UPDATE_OPS)});
-  const Tensor is_training(true);
+  std::array<Tensor, 3> feeds{Tensor(), Tensor(), Tensor(true)};
+  std::vector<Tensor> fetched;
   int64_t steps = 0, heap_in_steps = 0;  // operator new calls while gathering a batch and running a step
   auto epoch = [&] {
     data::ShuffleBatch batches = data::shuffle_batch(images, labels, 200, rng);
     int64_t before = testing::heap_allocations_on_this_thread();
     for (auto& [xb, yb] : batches) {
-      step({xb, yb, is_training});
+      feeds[0] = xb;
+      feeds[1] = yb;
+      step(feeds, fetched);
+      ASSERT_EQ(fetched.size(), 1u);
       heap_in_steps += testing::heap_allocations_on_this_thread() - before;
       ++steps;
       before = testing::heap_allocations_on_this_thread();
@@ -122,20 +127,18 @@ void expect_steady_state_allocation_free(bool batch_norm) {
   steps = heap_in_steps = 0;
   for (int i = 0; i < 3; ++i) epoch();
   const AllocatorStats after = allocator_stats();
-  // The API's two vectors per step (the feeds step() takes, the fetches it returns); nothing in
-  // the kernels, the Session or the batch gathering.
-  EXPECT_EQ(heap_in_steps, 2 * steps) << "heap allocations beyond the API's in " << steps << " steps";
+  // Nothing in the kernels, the Session or the batch gathering, with feeds and fetches the loop keeps.
+  EXPECT_EQ(heap_in_steps, 0) << "heap allocations in " << steps << " steps";
   EXPECT_EQ(after.system_allocations, warm.system_allocations) << "a steady-state step allocated";
   EXPECT_GT(after.recycled, warm.recycled + 3 * 5 * 10) << "the steps should be recycling buffers";
 }
 
-TEST(Allocator, TrainingStepsMakeNoSystemAllocations) { expect_steady_state_allocation_free(false); }
+TEST(Allocator, TrainingStepsAllocateNothing) { expect_steady_state_allocation_free(false); }
 
-// Single-sample inference on a cached plan: the only heap allocations of a call are the API's two
-// vectors, the feeds it takes by value (copied here) and the fetched tensors it returns. Buffers
-// are recycled, tensors allocate no control block, the run's own vectors are kept per thread, and
-// variable reads and fused dense layers allocate nothing else.
-TEST(Allocator, CachedInferenceCallAllocatesOnlyItsResult) {
+// Single-sample inference on a cached plan allocates nothing on the heap when the caller keeps
+// the feeds and fetches (buffers are recycled, tensors allocate no control block, the run's own
+// vectors are kept per thread); the by-value form allocates just its two vectors.
+TEST(Allocator, CachedInferenceCallAllocatesNothingWithKeptVectors) {
   Graph g;
   g.set_random_seed(42);
   auto X = placeholder(g, f32, {-1, 784}, "X");
@@ -152,9 +155,15 @@ TEST(Allocator, CachedInferenceCallAllocatesOnlyItsResult) {
   constexpr int kCalls = 100;
   for (int i = 0; i < kCalls; ++i) infer(feeds);
   EXPECT_EQ(testing::heap_allocations_on_this_thread() - before, 2 * kCalls) << "heap allocations beyond the API's";
+  std::vector<Tensor> fetched;
+  infer(feeds, fetched);
+  const int64_t kept_before = testing::heap_allocations_on_this_thread();
+  for (int i = 0; i < kCalls; ++i) infer(feeds, fetched);
+  EXPECT_EQ(testing::heap_allocations_on_this_thread() - kept_before, 0) << "heap allocations with kept vectors";
+  EXPECT_TRUE(fetched[0].equals(infer(feeds)[0]));
   EXPECT_EQ(allocator_stats().system_allocations, warm.system_allocations);
 }
-TEST(Allocator, BatchNormTrainingStepsMakeNoSystemAllocations) { expect_steady_state_allocation_free(true); }
+TEST(Allocator, BatchNormTrainingStepsAllocateNothing) { expect_steady_state_allocation_free(true); }
 
 }  // namespace
 }  // namespace fg

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <array>
 #include <thread>
 
 #include "flowgraph.h"
@@ -256,6 +257,14 @@ TEST(Session, CallableRunsPositionally) {
   auto r = f({Tensor::from_vector<float>({1, 2}), Tensor::from_vector<float>({3, 4})});
   EXPECT_EQ(r[0].to_vector<float>(), (std::vector<float>{3, 8}));
   EXPECT_THROW(f({Tensor::from_vector<float>({1, 2})}), InvalidArgument);
+  // Into a vector the caller keeps: resized to the fetches, the caller's feeds left as they were.
+  const std::array<Tensor, 2> feeds{Tensor::from_vector<float>({2, 3}), Tensor::from_vector<float>({4, 5})};
+  std::vector<Tensor> out(5);
+  f(feeds, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to_vector<float>(), (std::vector<float>{8, 15}));
+  EXPECT_EQ(feeds[0].to_vector<float>(), (std::vector<float>{2, 3}));
+  EXPECT_THROW(f(std::span<const Tensor>(feeds).first(1), out), InvalidArgument);
 }
 
 TEST(Session, RunsFromSeveralThreadsAtOnce) {
