@@ -35,6 +35,12 @@ namespace {
 // 35 to 25 us).
 constexpr int64_t kMacsPerThread = int64_t{1} << 18;
 
+// Threads for a product split into bands of C (every product but the row-vector kernel's).
+int band_threads(int64_t m, int64_t n, int64_t k) {
+  const int64_t wanted = std::max<int64_t>(1, m * n * k / kMacsPerThread);
+  return static_cast<int>(std::min<int64_t>(wanted, num_threads()));
+}
+
 GemmBackend initial_backend() {
   const char* env = std::getenv("FG_GEMM");
   if (env && std::strcmp(env, "eigen") == 0) return GemmBackend::kEigen;
@@ -227,11 +233,9 @@ void set_gemm_backend(GemmBackend backend) {
 const char* gemm_backend_name(GemmBackend backend) { return backend == GemmBackend::kOneDnn ? "onednn" : "eigen"; }
 
 int gemm_threads(int64_t m, int64_t n, int64_t k, bool transpose_b) {
-  const int max_threads = num_threads();
   if (is_row_vector_product(m, transpose_b))
-    return static_cast<int>(std::min<int64_t>(row_vector_parts<float>(n, k), max_threads));
-  const int64_t wanted = std::max<int64_t>(1, m * n * k / kMacsPerThread);
-  return static_cast<int>(std::min<int64_t>(wanted, max_threads));
+    return static_cast<int>(std::min<int64_t>(row_vector_parts<float>(n, k), num_threads()));
+  return band_threads(m, n, k);
 }
 
 template <typename T>
@@ -276,7 +280,9 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
       eigen_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     });
   };
-  const int threads = gemm_threads(m, n, k);
+  // Not gemm_threads: a row vector reaching this point (B transposed, or an integer type) is split
+  // by the bands' rule, not the row-vector kernel's.
+  const int threads = band_threads(m, n, k);
   if (threads == 1) {
     run(m, n, a, b, c);
     if (epilogue) epilogue(0, m, 0, n);
