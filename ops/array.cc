@@ -161,7 +161,7 @@ void reshape_shape(InferenceContext& c) {
   if (req.known_rank()) {
     const int64_t n = c.input_shape(0).num_elements();
     if (n >= 0 && c.input_constant(1)) {
-      req = resolve_reshape(req.dim_vector(), n, c.input_shape(0));
+      req = resolve_reshape(req.dims(), n, c.input_shape(0));
     }
   }
   c.set_output(0, req);

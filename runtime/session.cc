@@ -474,17 +474,19 @@ Callable Session::make_callable(const std::vector<Output>& feeds, const std::vec
   return Callable(this, get_plan(feeds, fetches, targets.ops()));
 }
 
+void Callable::check_feed_count(size_t got) const {
+  FG_CHECK(got == plan_->feeds.size(), InvalidArgument, "Callable: expected ", plan_->feeds.size(), " feeds, got ", got);
+}
+
 std::vector<Tensor> Callable::operator()(std::vector<Tensor> feeds) const {
-  FG_CHECK(feeds.size() == plan_->feeds.size(), InvalidArgument, "Callable: expected ", plan_->feeds.size(),
-           " feeds, got ", feeds.size());
+  check_feed_count(feeds.size());
   std::vector<Tensor> result;
   session_->execute(*plan_, feeds, &feeds, result);
   return result;
 }
 
 void Callable::operator()(std::span<const Tensor> feeds, std::vector<Tensor>& fetches) const {
-  FG_CHECK(feeds.size() == plan_->feeds.size(), InvalidArgument, "Callable: expected ", plan_->feeds.size(),
-           " feeds, got ", feeds.size());
+  check_feed_count(feeds.size());
   session_->execute(*plan_, feeds, nullptr, fetches);
 }
 

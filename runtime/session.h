@@ -126,6 +126,7 @@ class Callable {
  private:
   friend class Session;
   Callable(Session* s, std::shared_ptr<const Plan> p) : session_(s), plan_(std::move(p)) {}
+  void check_feed_count(size_t got) const;
   Session* session_;
   std::shared_ptr<const Plan> plan_;
 };
