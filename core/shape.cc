@@ -7,15 +7,10 @@
 
 namespace fg {
 
-void Shape::assign(const int64_t* dims, size_t n) {
-  rank_ = static_cast<int>(n);
-  if (n > kInline) heap_.assign(dims, dims + n);
-  else std::copy(dims, dims + n, inline_);
-}
-
 int Shape::index(int i) const {
-  const int j = i < 0 ? i + rank_ : i;
-  if (j < 0 || j >= rank_) throw std::out_of_range("Shape: dimension " + std::to_string(i) + " of " + to_string());
+  const int rank = rank_or_zero();
+  const int j = i < 0 ? i + rank : i;
+  if (j < 0 || j >= rank) throw std::out_of_range("Shape: dimension " + std::to_string(i) + " of " + to_string());
   return j;
 }
 
@@ -39,9 +34,9 @@ int64_t Shape::num_elements() const {
 
 bool Shape::compatible_with(const Shape& o) const {
   if (!known_rank_ || !o.known_rank_) return true;
-  if (rank_ != o.rank_) return false;
+  if (dims_.size() != o.dims_.size()) return false;
   const int64_t *a = data(), *b = o.data();
-  for (int i = 0; i < rank_; ++i)
+  for (int i = 0; i < rank_or_zero(); ++i)
     if (a[i] >= 0 && b[i] >= 0 && a[i] != b[i]) return false;
   return true;
 }
@@ -51,7 +46,7 @@ Shape Shape::merge_with(const Shape& o, const std::string& who) const {
   if (!known_rank_) return o;
   if (!o.known_rank_) return *this;
   Shape r = *this;
-  for (int i = 0; i < rank_; ++i)
+  for (int i = 0; i < rank_or_zero(); ++i)
     if (r.data()[i] < 0) r.data()[i] = o.data()[i];
   return r;
 }
@@ -59,7 +54,7 @@ Shape Shape::merge_with(const Shape& o, const std::string& who) const {
 std::string Shape::to_string() const {
   if (!known_rank_) return "<unknown>";
   std::string s = "[";
-  for (int i = 0; i < rank_; ++i) {
+  for (int i = 0; i < rank_or_zero(); ++i) {
     if (i) s += ",";
     s += data()[i] < 0 ? "?" : std::to_string(data()[i]);
   }

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/small_vector.h"
+
 namespace fg {
 
 class Shape {
@@ -24,11 +26,11 @@ class Shape {
   static Shape scalar() { return Shape(); }
 
   bool known_rank() const { return known_rank_; }
-  int rank() const { return known_rank_ ? rank_ : -1; }
+  int rank() const { return known_rank_ ? rank_or_zero() : -1; }
   // Throws std::out_of_range past the rank (a negative i counts from the end).
   int64_t dim(int i) const { return data()[index(i)]; }
-  std::span<const int64_t> dims() const { return {data(), static_cast<size_t>(rank_)}; }
-  std::vector<int64_t> dim_vector() const { return {data(), data() + rank_}; }
+  std::span<const int64_t> dims() const { return dims_; }
+  std::vector<int64_t> dim_vector() const { return {dims_.begin(), dims_.end()}; }
   void set_dim(int i, int64_t d) { data()[index(i)] = d; }
   bool is_fully_defined() const;
   // Product of dims; -1 if not fully defined.
@@ -46,18 +48,17 @@ class Shape {
 
   // Dims up to kInline live in the object itself: a Tensor is copied at every read of a value,
   // and a heap-allocated dims vector made each copy a malloc. (Also the inline size of kernels'
-  // per-call dims, see core/small_vector.h.)
+  // per-call dims.)
   static constexpr int kInline = 6;
 
  private:
-  void assign(const int64_t* dims, size_t n);
+  void assign(const int64_t* dims, size_t n) { dims_.assign(dims, n); }
   int index(int i) const;
-  const int64_t* data() const { return rank_ <= kInline ? inline_ : heap_.data(); }
-  int64_t* data() { return rank_ <= kInline ? inline_ : heap_.data(); }
+  int rank_or_zero() const { return static_cast<int>(dims_.size()); }
+  const int64_t* data() const { return dims_.data(); }
+  int64_t* data() { return dims_.data(); }
 
-  int64_t inline_[kInline] = {};
-  std::vector<int64_t> heap_;  // only above kInline dims
-  int rank_ = 0;
+  SmallVector<int64_t, kInline> dims_;
   bool known_rank_ = true;
 };
 

@@ -64,6 +64,10 @@ class SmallVector {
     size_ = n;
   }
   void clear() { resize(0); }
+  void assign(const T* values, size_t n) {
+    resize(n);
+    std::copy(values, values + n, data());
+  }
   void erase(T* pos) {
     std::copy(pos + 1, end(), pos);
     resize(size_ - 1);

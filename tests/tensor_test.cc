@@ -120,3 +120,36 @@ TEST(CoreRandom, ResolveSeedsFollowsTF1) {
 
 }  // namespace
 }  // namespace fg
+
+namespace fg {
+namespace {
+
+// Inline up to N, on the heap beyond, and back inline when it shrinks: the same contents
+// throughout (Shape keeps its dims in one; kernels their per-call dims and masks).
+TEST(SmallVector, KeepsItsContentsAcrossTheInlineBoundary) {
+  SmallVector<int64_t, 3> v{1, 2};
+  v.push_back(3);
+  v.push_back(4);  // moves to the heap
+  v.push_back(5);
+  EXPECT_EQ(std::vector<int64_t>(v.begin(), v.end()), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  v.erase(v.begin() + 1);
+  EXPECT_EQ(std::vector<int64_t>(v.begin(), v.end()), (std::vector<int64_t>{1, 3, 4, 5}));
+  v.resize(2);  // back inline
+  EXPECT_EQ(std::vector<int64_t>(v.begin(), v.end()), (std::vector<int64_t>{1, 3}));
+  v.resize(4, 9);
+  EXPECT_EQ(std::vector<int64_t>(v.begin(), v.end()), (std::vector<int64_t>{1, 3, 9, 9}));
+  const int64_t src[] = {7, 8};
+  v.assign(src, 2);
+  EXPECT_EQ(v.size(), 2u);
+  EXPECT_EQ(v.back(), 8);
+  const std::span<const int64_t> view = v;
+  EXPECT_EQ(view[0], 7);
+  SmallVector<int64_t, 3> copy = v;
+  v[0] = 0;
+  EXPECT_EQ(copy[0], 7);
+  v.clear();
+  EXPECT_TRUE(v.empty());
+}
+
+}  // namespace
+}  // namespace fg
