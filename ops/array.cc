@@ -1,6 +1,8 @@
 #include "ops/array.h"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "core/parallel.h"
 #include "graph/op_registry.h"
@@ -64,14 +66,33 @@ Output reshape(const Output& x, const Output& shape, const std::string& name) {
   return OpBuilder(x, "Reshape", name).input(x).input(shape).build_output();
 }
 
+namespace {
+
+// TF's constant for a list of ints: int32 when every value fits, int64 otherwise, so a
+// dimension is never narrowed on its way to the kernel.
+Tensor index_vector(const std::vector<int64_t>& values) {
+  const bool fits = std::all_of(values.begin(), values.end(), [](int64_t v) {
+    return v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max();
+  });
+  if (!fits) return Tensor::from_vector(values);
+  return Tensor::from_vector(std::vector<int32_t>(values.begin(), values.end()));
+}
+
+Tensor index_scalar(int64_t v) {
+  if (v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max())
+    return Tensor(static_cast<int32_t>(v));
+  return Tensor(v);
+}
+
+}  // namespace
+
 Output reshape(const Output& x, const std::vector<int64_t>& dims, const std::string& name) {
-  std::vector<int32_t> d(dims.begin(), dims.end());
   Graph& g = *x.graph();
   const std::string full = g.unique_name(name.empty() ? "Reshape" : name, false);
   Output s;
   {
     auto scope = g.name_scope(full + "/");
-    s = constant(g, Tensor::from_vector(d), "shape");
+    s = constant(g, index_vector(dims), "shape");
   }
   return reshape(x, s, full + "/");
 }
@@ -102,7 +123,7 @@ Output expand_dims(const Output& x, int64_t axis, const std::string& name) {
   Output dim;
   {
     auto scope = g.name_scope(full + "/");
-    dim = constant(g, Tensor(static_cast<int32_t>(axis)), "dim");
+    dim = constant(g, index_scalar(axis), "dim");
   }
   return OpBuilder(x, "ExpandDims", full + "/").input(x).input(dim).build_output();
 }
@@ -131,28 +152,33 @@ void noop_kernel(KernelContext&) {}
 
 std::vector<Output> identity_grad(GradContext& c) { return {c.grad(0)}; }
 
-// Resolves a requested shape (one -1 allowed) against a number of elements.
-Shape resolve_reshape(std::span<const int64_t> req, int64_t n, const Shape& from) {
+// Resolves a requested shape (one -1 allowed) against a number of elements. `who` names the
+// op in graph-time errors; at run time the session adds the node.
+Shape resolve_reshape(std::span<const int64_t> req, int64_t n, const Shape& from, const std::string& who) {
   int64_t known = 1;
   int unknown = -1;
+  bool overflow = false;
   SmallVector<int64_t, Shape::kInline> dims;
   for (int64_t d : req) dims.push_back(d);
   for (size_t i = 0; i < dims.size(); ++i) {
     if (dims[i] == -1) {
-      FG_CHECK(unknown < 0, InvalidArgument, "Reshape: only one input size may be -1, not both ", unknown, " and ", i);
+      FG_CHECK(unknown < 0, InvalidArgument, who, ": only one input size may be -1, not both ", unknown, " and ", i);
       unknown = static_cast<int>(i);
     } else {
-      FG_CHECK(dims[i] >= 0, InvalidArgument, "Reshape: size ", i, " must be non-negative, not ", dims[i]);
-      known *= dims[i];
+      FG_CHECK(dims[i] >= 0, InvalidArgument, who, ": size ", i, " must be non-negative, not ", dims[i]);
+      overflow = overflow || __builtin_mul_overflow(known, dims[i], &known);
     }
   }
+  FG_CHECK(!overflow, InvalidArgument, who, ": cannot reshape a tensor with ", n, " elements (shape ", from,
+           ") to shape ", Shape(req), ": the number of elements overflows int64");
   if (unknown >= 0) {
-    FG_CHECK(known > 0 && n % known == 0, InvalidArgument, "Reshape: cannot reshape a tensor with ", n,
+    FG_CHECK(known > 0 && n % known == 0, InvalidArgument, who, ": cannot reshape a tensor with ", n,
              " elements (shape ", from, ") to ", Shape(req));
     dims[unknown] = n / known;
+  } else {
+    FG_CHECK(known == n, InvalidArgument, who, ": cannot reshape a tensor with ", n, " elements (shape ", from,
+             ") to shape ", Shape(req), " (", known, " elements)");
   }
-  FG_CHECK(Shape(dims).num_elements() == n, InvalidArgument, "Reshape: cannot reshape a tensor with ", n,
-           " elements (shape ", from, ") to shape ", Shape(req), " (", Shape(dims).num_elements(), " elements)");
   return Shape(dims);
 }
 
@@ -161,7 +187,7 @@ void reshape_shape(InferenceContext& c) {
   if (req.known_rank()) {
     const int64_t n = c.input_shape(0).num_elements();
     if (n >= 0 && c.input_constant(1)) {
-      req = resolve_reshape(req.dims(), n, c.input_shape(0));
+      req = resolve_reshape(req.dims(), n, c.input_shape(0), str_cat("Reshape '", c.op().name(), "'"));
     }
   }
   c.set_output(0, req);
@@ -169,7 +195,8 @@ void reshape_shape(InferenceContext& c) {
 
 void reshape_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  ctx.set_output(0, x.reshaped(resolve_reshape(int_values(ctx.input(1), "Reshape"), x.num_elements(), x.shape())));
+  ctx.set_output(0, x.reshaped(resolve_reshape(int_values(ctx.input(1), "Reshape"), x.num_elements(), x.shape(),
+                                                "Reshape")));
 }
 
 std::vector<Output> reshape_grad(GradContext& c) {
@@ -187,8 +214,13 @@ void shape_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   Tensor out = Tensor::empty(ctx.attr<DType>("out_type"), {x.rank()});
   for (int i = 0; i < x.rank(); ++i) {
-    if (out.dtype() == DType::kInt32) out.data<int32_t>()[i] = static_cast<int32_t>(x.dim(i));
-    else out.data<int64_t>()[i] = x.dim(i);
+    if (out.dtype() == DType::kInt32) {
+      FG_CHECK(x.dim(i) <= std::numeric_limits<int32_t>::max(), InvalidArgument, "Shape: out_type is int32 but dim ",
+               i, " of shape ", x.shape(), " is ", x.dim(i), "; use out_type int64");
+      out.data<int32_t>()[i] = static_cast<int32_t>(x.dim(i));
+    } else {
+      out.data<int64_t>()[i] = x.dim(i);
+    }
   }
   ctx.set_output(0, out);
 }

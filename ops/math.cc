@@ -38,9 +38,13 @@ Output binary(const char* type, const Output& x, const Output& y, const std::str
   return OpBuilder(x, type, name).input(x).input(y).build_output();
 }
 
-Output int32_vector(Graph& g, const std::vector<int64_t>& values, const std::string& name) {
-  std::vector<int32_t> v(values.begin(), values.end());
-  return constant(g, Tensor::from_vector(v), name);
+// int32 when every value fits, int64 otherwise (as TF converts a list), never narrowed.
+Output index_vector(Graph& g, const std::vector<int64_t>& values, const std::string& name) {
+  const bool fits = std::all_of(values.begin(), values.end(), [](int64_t v) {
+    return v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max();
+  });
+  if (!fits) return constant(g, Tensor::from_vector(values), name);
+  return constant(g, Tensor::from_vector(std::vector<int32_t>(values.begin(), values.end())), name);
 }
 
 // Reductions with constant axes: TF1 creates the axes as "<op>/reduction_indices".
@@ -56,14 +60,14 @@ Output reduction(const char* type, const Output& x, const std::vector<int64_t>& 
     std::vector<int64_t> all(x.shape().rank());
     for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
     // TF1 builds the all-axes constant in the caller's scope, before the op's own scope.
-    Output c = int32_vector(g, all, "Const");
+    Output c = index_vector(g, all, "Const");
     return OpBuilder(x, type, name).input(x).input(c).attr("keep_dims", keep_dims).build_output();
   }
   const std::string full = g.composite_name(name.empty() ? type : name);
   Output idx;
   {
     auto scope = g.name_scope(full + "/");
-    idx = int32_vector(g, axes, "reduction_indices");
+    idx = index_vector(g, axes, "reduction_indices");
   }
   return OpBuilder(x, type, full + "/").input(x).input(idx).attr("keep_dims", keep_dims).build_output();
 }
@@ -74,7 +78,8 @@ Output arg_reduction(const char* type, const Output& x, int64_t axis, DType outp
   Output dim;
   {
     auto scope = g.name_scope(full + "/");
-    dim = constant(g, Tensor(static_cast<int32_t>(axis)), "dimension");
+    const bool fits = axis >= std::numeric_limits<int32_t>::min() && axis <= std::numeric_limits<int32_t>::max();
+    dim = constant(g, fits ? Tensor(static_cast<int32_t>(axis)) : Tensor(axis), "dimension");
   }
   return OpBuilder(x, type, full + "/").input(x).input(dim).attr("output_type", output_type).build_output();
 }
@@ -1090,7 +1095,7 @@ Output broadcast_like_input(const Output& v, const Output& x) {
   const Shape& s = x.shape();
   if (s.is_fully_defined()) {
     if (v.shape() == s) return v;
-    return broadcast_to(v, int32_vector(*x.graph(), s.dim_vector(), "Const"));
+    return broadcast_to(v, index_vector(*x.graph(), s.dim_vector(), "Const"));
   }
   return broadcast_to(v, shape(x));
 }

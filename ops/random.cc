@@ -41,14 +41,15 @@ Output random_tensor(Graph& g, Dist dist, const std::variant<Shape, Output>& sha
                         : dist == Dist::kNormal ? "RandomStandardNormal" : "TruncatedNormal";
   const std::string who = name.empty() ? default_name : name;
   FG_CHECK(is_floating(dtype), InvalidArgument, who, ": dtype must be float32 or float64, got ", dtype_name(dtype));
-  std::vector<int32_t> dims;
+  // The static shape's Const is int32 when every dim fits, int64 otherwise (as TF converts it).
+  Tensor dims;
   if (const Shape* shape = std::get_if<Shape>(&shape_arg)) {
     FG_CHECK(shape->is_fully_defined(), InvalidArgument, who, ": shape must be fully defined, got ", *shape);
-    for (int64_t d : shape->dims()) {
-      FG_CHECK(d <= std::numeric_limits<int32_t>::max(), InvalidArgument, who, ": dimension ", d, " of ", *shape,
-               " does not fit int32");
-      dims.push_back(static_cast<int32_t>(d));
-    }
+    const std::vector<int64_t> d = shape->dim_vector();
+    if (std::all_of(d.begin(), d.end(), [](int64_t v) { return v <= std::numeric_limits<int32_t>::max(); }))
+      dims = Tensor::from_vector(std::vector<int32_t>(d.begin(), d.end()), Shape{shape->rank()});
+    else
+      dims = Tensor::from_vector(d, Shape{shape->rank()});
   }
 
   const std::string full = g.unique_name(who, /*mark_as_used=*/false);
@@ -57,7 +58,7 @@ Output random_tensor(Graph& g, Dist dist, const std::variant<Shape, Output>& sha
     auto scope = g.name_scope(full + "/");
     const Output* given = std::get_if<Output>(&shape_arg);
     const Output shape_t =
-        given ? *given : constant(g, Tensor::from_vector(dims, Shape{static_cast<int64_t>(dims.size())}), "shape");
+        given ? *given : constant(g, dims, "shape");
     const bool uniform = dist == Dist::kUniform;
     offset = scalar_constant(g, a, dtype, uniform ? "min" : "mean");
     const Output second = scalar_constant(g, b, dtype, uniform ? "max" : "stddev");
