@@ -36,6 +36,8 @@
 #include "ops/state.h"
 #include "ops/training.h"
 #include "runtime/session.h"
+#include "train/checkpoint_listing.h"
+#include "train/checkpoint_state.h"
 #include "train/learning_rate_decay.h"
 #include "train/meta_graph.h"
 #include "train/optimizer.h"

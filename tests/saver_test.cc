@@ -14,6 +14,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <set>
 #include <thread>
 
 #include "graph/graph_io.h"
@@ -26,6 +28,7 @@
 #include "proto/tensor_bundle.pb.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
+#include "train/checkpoint_files.h"
 #include "train/crc32c.h"
 #include "train/meta_graph.h"
 
@@ -495,6 +498,212 @@ TEST(Saver, ConcurrentSavesAndRestoresAreSerialized) {
   int kept = 0;
   for (const auto& f : fs::directory_iterator(dir.path())) kept += f.path().extension() == ".index";
   EXPECT_EQ(kept, 4);  // the three kept, and "stable" outside the rotation
+}
+
+// ---- a child killed at every step of a save over the same prefix -------------------------------
+
+using internal::CrashPoint;
+
+// "big", "w" and "step", all holding one version number. A 4 MB "big" goes to the data file
+// in a write of its own, so the save writes the data file twice.
+struct VersionedModel {
+  Graph g;
+  int64_t big_size;
+  Variable big, w, step;
+  std::unique_ptr<Saver> saver;
+
+  explicit VersionedModel(int64_t big_size = 16) : big_size(big_size) {
+    big = get_variable(g, "big", {.shape = Shape{big_size}});  // a RandomUniform, not a 4 MB Const in the .meta
+    w = get_variable(g, "w", {.shape = Shape{3, 2}});
+    step = variable(constant(g, Tensor(int64_t{0})), {.name = "step", .trainable = false});
+    saver = std::make_unique<Saver>(g);
+  }
+  static Tensor filled(const Shape& shape, float v) {
+    Tensor t(f32, shape);
+    for (float& x : t.flat<float>()) x = v;
+    return t;
+  }
+  void set(Session& s, int64_t v) const {
+    s.set_variable_value(big.op, filled({big_size}, static_cast<float>(v)));
+    s.set_variable_value(w.op, filled({3, 2}, static_cast<float>(v)));
+    s.set_variable_value(step.op, Tensor(v));
+  }
+  // The version every tensor holds, or -1 if they disagree (a mixed checkpoint).
+  static int64_t version_of(const Tensor& big, const Tensor& w, const Tensor& step) {
+    const int64_t v = step.scalar<int64_t>();
+    for (const Tensor* t : {&big, &w})
+      for (float x : t->flat<float>())
+        if (x != static_cast<float>(v)) return -1;
+    return v;
+  }
+  int64_t version(Session& s) const {
+    return version_of(s.variable_value(big.op), s.variable_value(w.op), s.variable_value(step.op));
+  }
+  static int64_t version(const BundleReader& r) { return version_of(r.read("big"), r.read("w"), r.read("step")); }
+};
+
+// Forks a child that runs `body` with FG_CHECKPOINT_CRASH_AT=spec; returns its wait status.
+int run_child_with_crash_point(const std::string& spec, const std::function<void()>& body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setenv("FG_CHECKPOINT_CRASH_AT", spec.c_str(), 1);
+    try {
+      body();
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+  return status;
+}
+bool killed(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL; }
+bool finished(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+
+std::set<std::string> file_names(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& f : fs::directory_iterator(dir)) names.insert(f.path().filename().string());
+  return names;
+}
+bool has_temporaries(const fs::path& dir) {
+  for (const auto& name : file_names(dir))
+    if (name.find(".tempstate") != std::string::npos) return true;
+  return false;
+}
+
+// After a kill: the prefix reads (without repairs, then through a restore that repairs) as one
+// whole version, `want`; the restore leaves no temporaries; the next save is clean.
+void expect_whole_checkpoint(VersionedModel& m, const TempDir& dir, const std::string& prefix, int64_t want,
+                             const std::string& where) {
+  SCOPED_TRACE(where);
+  try {
+    EXPECT_EQ(latest_checkpoint(dir.str()), prefix);
+    EXPECT_EQ(VersionedModel::version(BundleReader(prefix)), want);
+    Session fresh(m.g);
+    m.saver->restore(fresh, prefix);
+    EXPECT_EQ(m.version(fresh), want);
+    EXPECT_FALSE(has_temporaries(dir.path()));
+    EXPECT_EQ(VersionedModel::version(BundleReader(prefix)), want);
+    Graph reimported;
+    EXPECT_TRUE(import_meta_graph(reimported, prefix + ".meta").has_value());
+
+    Session next(m.g);
+    m.set(next, 9);
+    m.saver->save(next, prefix);
+    EXPECT_EQ(file_names(dir.path()), (std::set<std::string>{"checkpoint", "model.ckpt.data-00000-of-00001",
+                                                             "model.ckpt.index", "model.ckpt.meta"}));
+    Session after(m.g);
+    m.saver->restore(after, prefix);
+    EXPECT_EQ(m.version(after), 9);
+  } catch (const Error& e) {
+    ADD_FAILURE() << e.what();
+  }
+}
+
+// Every named step of Saver::save over an existing prefix, at each time it is passed: the old
+// checkpoint until the backup's unlink commits the new one, the new one from then on.
+TEST(SaverCrash, KilledAtEveryStepOfASaveOverTheSamePrefix) {
+  VersionedModel small, large(1 << 20);
+  Session small_sess(small.g), large_sess(large.g);
+  int kills = 0;
+  for (int p = 0; p < static_cast<int>(CrashPoint::kCount); ++p) {
+    const std::string name = internal::crash_point_name(static_cast<CrashPoint>(p));
+    if (name.starts_with("recover.")) continue;  // nothing to recover in this test
+    const int64_t want = p >= static_cast<int>(CrashPoint::kBackupIndexUnlinkAfter) ? 2 : 1;
+    // Between the data file's writes needs two of them; elsewhere small tensors do.
+    const bool two_writes = static_cast<CrashPoint>(p) == CrashPoint::kDataWritten;
+    VersionedModel& m = two_writes ? large : small;
+    Session& sess = two_writes ? large_sess : small_sess;
+    for (int k = 1;; ++k) {
+      const std::string spec = str_cat(name, "#", k);
+      TempDir dir;
+      const std::string prefix = dir / "model.ckpt";
+      m.set(sess, 1);
+      m.saver->save(sess, prefix);
+      m.set(sess, 2);
+      const int status = run_child_with_crash_point(spec, [&] { m.saver->save(sess, prefix); });
+      if (finished(status)) {
+        EXPECT_GT(k, 1) << name << " is never reached";
+        break;
+      }
+      ASSERT_TRUE(killed(status)) << spec << ": wait status " << status;
+      ++kills;
+      expect_whole_checkpoint(m, dir, prefix, want, spec);
+      if (HasFailure()) return;
+    }
+  }
+  // Each point once; the data file's second write; and the file.* points again, as the .meta
+  // and the `checkpoint` file are both written through write_file_atomic.
+  int save_points = 0, file_points = 0;
+  for (int p = 0; p < static_cast<int>(CrashPoint::kCount); ++p) {
+    const std::string name = internal::crash_point_name(static_cast<CrashPoint>(p));
+    save_points += !name.starts_with("recover.");
+    file_points += name.starts_with("file.");
+  }
+  EXPECT_EQ(kills, save_points + 1 + file_points);
+}
+
+// A save or a restore killed while it rolls back what a killed commit left (the new data under
+// the old index, both backups, a dead writer's temporary index) still finds the old checkpoint.
+TEST(SaverCrash, KilledWhileRecoveringFromAKilledSave) {
+  VersionedModel m;
+  Session sess(m.g);
+  for (const bool by_restore : {false, true}) {
+    for (int p = 0; p < static_cast<int>(CrashPoint::kCount); ++p) {
+      const std::string name = internal::crash_point_name(static_cast<CrashPoint>(p));
+      if (!name.starts_with("recover.")) continue;
+      for (int k = 1;; ++k) {
+        const std::string spec = str_cat(name, "#", k, by_restore ? " (restore)" : " (save)");
+        TempDir dir;
+        const std::string prefix = dir / "model.ckpt";
+        m.set(sess, 1);
+        m.saver->save(sess, prefix);
+        m.set(sess, 2);
+        ASSERT_TRUE(killed(run_child_with_crash_point("bundle.data_rename.after", [&] { m.saver->save(sess, prefix); })));
+        m.set(sess, 3);
+        const int status = run_child_with_crash_point(str_cat(name, "#", k), [&] {
+          if (by_restore) {
+            Session s(m.g);
+            m.saver->restore(s, prefix);
+          } else {
+            m.saver->save(sess, prefix);
+          }
+        });
+        if (finished(status)) {
+          EXPECT_GT(k, 1) << spec << " is never reached";
+          break;
+        }
+        ASSERT_TRUE(killed(status)) << spec << ": wait status " << status;
+        expect_whole_checkpoint(m, dir, prefix, 1, spec);
+        if (HasFailure()) return;
+      }
+    }
+  }
+}
+
+// A save killed between its two renames used to leave the new data under the old index.
+TEST(SaverCrash, NewDataUnderOldIndexReadsAsTheOldCheckpoint) {
+  VersionedModel m;
+  Session sess(m.g);
+  TempDir dir;
+  const std::string prefix = dir / "model.ckpt";
+  m.set(sess, 1);
+  m.saver->save(sess, prefix);
+  m.set(sess, 2);
+  ASSERT_TRUE(killed(run_child_with_crash_point("bundle.data_rename.after", [&] { m.saver->save(sess, prefix); })));
+  const std::set<std::string> names = file_names(dir.path());
+  EXPECT_EQ(std::count_if(names.begin(), names.end(), [](const std::string& n) { return n.ends_with(".old"); }), 2);
+  // The pair at the prefix is mixed (a copy of it fails its crcs); the backup is the checkpoint.
+  fs::copy_file(index_filename(prefix), index_filename(dir / "mixed"));
+  fs::copy_file(data_filename(prefix), data_filename(dir / "mixed"));
+  expect_error([&] { BundleReader(dir / "mixed").read("big"); }, Code::kDataLoss, {"checksum"});
+  EXPECT_EQ(VersionedModel::version(BundleReader(prefix)), 1);
+  EXPECT_TRUE(has_temporaries(dir.path()));  // reading repairs nothing; a restore or save does
+  Session fresh(m.g);
+  m.saver->restore(fresh, prefix);
+  EXPECT_EQ(m.version(fresh), 1);
+  EXPECT_FALSE(has_temporaries(dir.path()));
 }
 
 }  // namespace

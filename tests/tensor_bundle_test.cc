@@ -22,6 +22,8 @@
 #include <thread>
 
 #include "proto/tensor_bundle.pb.h"
+#include "train/checkpoint_listing.h"
+#include "train/checkpoint_state.h"
 #include "train/crc32c.h"
 
 namespace fg::train {
@@ -579,10 +581,13 @@ TEST(TensorBundleCrash, DeathMidWriteKeepsPreviousCheckpoint) {
   EXPECT_EQ(WTERMSIG(status), SIGXFSZ);
   EXPECT_TRUE(has_temp_files(dir.path()));  // it really was mid-save
   expect_old(prefix);
+  save_old(prefix);  // the next save removes the dead writer's temporaries
+  EXPECT_FALSE(has_temp_files(dir.path()));
+  expect_old(prefix);
 }
 
 // SIGKILL from outside while the child saves: the prefix holds the old or the new checkpoint,
-// whole. (A kill between the two renames would give DataLoss; that window is microseconds.)
+// whole. (saver_test stops a writer at each named step instead of at a random moment.)
 TEST(TensorBundleCrash, KillDuringSaveKeepsACompleteCheckpoint) {
   TempDir dir;
   const std::string prefix = dir / "model.ckpt";
@@ -617,6 +622,56 @@ TEST(TensorBundleCrash, KillDuringSaveKeepsACompleteCheckpoint) {
   } else {
     EXPECT_EQ(r.read("step").scalar<int64_t>(), 2);
   }
+}
+
+// The next save removes a dead writer's temporaries and nothing else: not a user's files, not
+// TF's own temporary spelling, not a live writer's files (its flock says it is alive).
+TEST(TensorBundleCrash, NextSaveRemovesOnlyDeadWritersTemporaries) {
+  TempDir dir;
+  save_old(dir / "model");
+  const std::vector<std::string> dead = {
+      "model.index.tempstate-0123456789abcdef", "other.data-00000-of-00001.tempstate-fedcba9876543210",
+      "checkpoint.tempstate-00000000deadbeef", "model.meta.tempstate-00000000deadbeef",
+      "model.data-00000-of-00001.tempstate-1111111111111111.old",  // a backup whose commit got past its index
+      "model.index.tempstate-2222222222222222.old.part"};
+  const std::vector<std::string> kept = {"notes.txt", "model.index.tempstate12345", "a.tempstate-xyz",
+                                         "b.tempstate-0123456789ABCDEF", "c.tempstate-0123456789abcdef.bak",
+                                         "d.tempstate-0123456789abcde"};
+  for (const auto& name : dead) spit(dir.path() / name, "leftover");
+  for (const auto& name : kept) spit(dir.path() / name, "mine");
+  BundleWriter live(dir / "other");  // alive, mid-save, in the same directory
+  live.add("w", Tensor::from_vector<float>({5}));
+  auto live_files = [&] {
+    int n = 0;
+    for (const auto& f : fs::directory_iterator(dir.path()))
+      n += f.path().filename().string().starts_with("other.") && f.path().string().find(".tempstate-") != std::string::npos;
+    return n;
+  };
+  EXPECT_EQ(live_files(), 2);
+
+  save_old(dir / "model");
+  for (const auto& name : dead) EXPECT_FALSE(fs::exists(dir.path() / name)) << name;
+  for (const auto& name : kept) EXPECT_EQ(slurp(dir.path() / name), "mine") << name;
+  EXPECT_EQ(live_files(), 2);
+  expect_old(dir / "model");
+
+  live.finish();
+  EXPECT_EQ(live_files(), 0);
+  EXPECT_TRUE(BundleReader(dir / "other").read("w").equals(Tensor::from_vector<float>({5})));
+}
+
+// An abandoned writer removes its own temporaries; a restore of another prefix meanwhile finds
+// the directory as it was.
+TEST(TensorBundleCrash, WritersOfTwoPrefixesInOneDirectory) {
+  TempDir dir;
+  save_old(dir / "a");
+  {
+    BundleWriter w(dir / "b");
+    w.add("w", Tensor::from_vector<float>({1}));
+    expect_old(dir / "a");
+  }
+  EXPECT_FALSE(has_temp_files(dir.path()));
+  EXPECT_FALSE(checkpoint_exists(dir / "b"));
 }
 
 // ---- checkpoint state file --------------------------------------------------------------------

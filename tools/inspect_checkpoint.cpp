@@ -7,7 +7,7 @@
 #include <iostream>
 #include <string>
 
-#include "train/tensor_bundle.h"
+#include "train/checkpoint_listing.h"
 
 namespace {
 

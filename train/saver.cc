@@ -8,6 +8,7 @@
 #include "graph/op_registry.h"
 #include "proto/attr_value.pb.h"
 #include "runtime/session.h"
+#include "train/checkpoint_files.h"
 #include "train/meta_graph.h"
 
 namespace fg::train {
@@ -288,6 +289,7 @@ void Saver::restore(Session& sess, const std::string& prefix) {
   FG_CHECK(&sess.graph() == impl_->graph, InvalidArgument, "Saver::restore: the session runs another graph");
   FG_CHECK(!prefix.empty(), InvalidArgument, "Saver::restore: empty checkpoint prefix (no checkpoint found?)");
   std::lock_guard lock(impl_->mu);
+  internal::try_recover_directory(internal::dir_of(prefix));
   BundleReader reader(prefix);
   // All checked and read before any variable changes: a failed restore changes nothing.
   std::vector<std::pair<const Operation*, Tensor>> values;

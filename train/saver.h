@@ -26,7 +26,8 @@
 
 #include "graph/graph.h"
 #include "proto/saver.pb.h"
-#include "train/tensor_bundle.h"  // latest_checkpoint, checkpoint_exists
+#include "train/checkpoint_state.h"  // latest_checkpoint
+#include "train/tensor_bundle.h"     // checkpoint_exists
 
 namespace fg {
 class Session;
@@ -67,7 +68,7 @@ class Saver {
   std::string save(Session& sess, const std::string& prefix, const SaveOptions& options = {});
   // Restores exactly this saver's variables, all or none: a name missing from the checkpoint
   // is NotFound, another dtype or shape InvalidArgument (naming variable and file), a
-  // damaged file DataLoss.
+  // damaged file DataLoss. First rolls back what a killed save left in the directory.
   void restore(Session& sess, const std::string& prefix);
 
   const tensorflow::SaverDef& saver_def() const;

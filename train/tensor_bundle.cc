@@ -10,24 +10,22 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
-#include <random>
-#include <sstream>
-
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
+#include <optional>
+#include <span>
 
 #include "graph/tensor_proto.h"
 #include "proto/tensor_bundle.pb.h"
+#include "train/checkpoint_files.h"
 #include "train/crc32c.h"
 
 namespace fg::train {
 
 namespace fs = std::filesystem;
+using namespace internal;
 
 namespace {
 
@@ -36,111 +34,6 @@ constexpr int kBundleVersion = 1;
 constexpr int kBundleMinConsumer = 0;
 // Flush the data file's write buffer once it holds this much; bigger tensors bypass it.
 constexpr size_t kWriteBuffer = 4 << 20;
-
-// ---- small POSIX helpers -----------------------------------------------------------------
-
-[[noreturn]] void throw_io(const std::string& what, const std::string& path, int err) {
-  const std::string msg = str_cat(what, " ", path, ": ", std::strerror(err));
-  if (err == ENOENT || err == ENOTDIR) throw NotFound(msg);
-  throw FailedPrecondition(msg);
-}
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  // close() can report a deferred write error, so writers check it.
-  void close_checked(const std::string& path) {
-    const int fd = std::exchange(fd_, -1);
-    if (fd >= 0 && ::close(fd) != 0) throw_io("cannot close", path, errno);
-  }
-
- private:
-  int fd_ = -1;
-};
-
-Fd open_or_throw(const std::string& path, int flags, const char* what) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0666);
-  if (fd < 0) throw_io(what, path, errno);
-  return Fd(fd);
-}
-
-void write_all(int fd, const void* data, size_t n, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw_io("cannot write", path, errno);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-void fsync_or_throw(int fd, const std::string& path) {
-  if (::fsync(fd) != 0) throw_io("cannot fsync", path, errno);
-}
-
-// Makes a rename durable; failure is ignored because some filesystems cannot fsync directories.
-void fsync_dir_of(const std::string& path) {
-  std::string dir = fs::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
-
-void rename_or_throw(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) throw_io(str_cat("cannot rename ", from, " to"), to, errno);
-}
-
-// TF's spelling of temporary files: "<final name>.tempstate<random>".
-std::string temp_name(const std::string& path) {
-  std::random_device rd;
-  const uint64_t r = (uint64_t{rd()} << 32) | rd();
-  return str_cat(path, ".tempstate", r);
-}
-
-void make_parent_dirs(const std::string& path) {
-  const fs::path parent = fs::path(path).parent_path();
-  if (parent.empty()) return;
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) throw FailedPrecondition(str_cat("cannot create directory ", parent.string(), ": ", ec.message()));
-}
-
-std::string read_whole_file(const std::string& path, const char* what) {
-  Fd fd = open_or_throw(path, O_RDONLY, what);
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t r = ::read(fd.get(), buf, sizeof buf);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw DataLoss(str_cat("cannot read ", path, ": ", std::strerror(errno)));
-    }
-    if (r == 0) break;
-    out.append(buf, static_cast<size_t>(r));
-  }
-  return out;
-}
 
 // ---- LevelDB table over memory ------------------------------------------------------------
 
@@ -247,39 +140,132 @@ std::string data_filename(const std::string& prefix, int shard, int num_shards) 
 
 // ---- writer -----------------------------------------------------------------------------------
 
+// Saving over an existing prefix is a two-file swap that rename(2) cannot do atomically, so the
+// old pair is kept as a backup (see checkpoint_files.h) until the new pair is in place and
+// durable; unlinking the backup index is the commit. Readers never have to judge from
+// checksums which pair is whole: while a backup exists it is the checkpoint, and afterwards
+// the pair at the prefix is. (Keeping the old pair until the `checkpoint` file names the new
+// one would not help here: the new pair must end up under the same names.)
 struct BundleWriter::Impl {
-  std::string prefix;
-  std::string data_path, data_tmp;
-  Fd data_fd;
+  std::string prefix, dir, tag;
+  std::string data_path, data_tmp, index_tmp;
+  Fd data_fd, index_fd;  // held open (and flocked) until the temporaries are renamed
   std::string buffer;
   int64_t offset = 0;
   std::map<std::string, tensorflow::BundleEntryProto> entries;
   bool finished = false;
-  std::string index_tmp;
 
+  void write_data(const void* p, size_t n) {
+    if (n == 0) return;
+    write_all(data_fd.get(), p, n, data_tmp);
+    crash_point(CrashPoint::kDataWritten);
+  }
   void flush_buffer() {
-    write_all(data_fd.get(), buffer.data(), buffer.size(), data_tmp);
+    write_data(buffer.data(), buffer.size());
     buffer.clear();
   }
-  void remove_temps() {
-    data_fd.reset();
+  void commit();
+  ~Impl() {
+    // Unlinked before their fds (and flocks) go, so no cleaner ever sees them unlocked.
     if (!data_tmp.empty()) ::unlink(data_tmp.c_str());
     if (!index_tmp.empty()) ::unlink(index_tmp.c_str());
   }
 };
 
-BundleWriter::BundleWriter(std::string prefix) : impl_(std::make_unique<Impl>()) {
-  FG_CHECK(!prefix.empty(), InvalidArgument, "BundleWriter: empty checkpoint prefix");
-  impl_->prefix = std::move(prefix);
-  impl_->data_path = data_filename(impl_->prefix);
-  make_parent_dirs(impl_->data_path);
-  impl_->data_tmp = temp_name(impl_->data_path);
-  impl_->data_fd = open_or_throw(impl_->data_tmp, O_WRONLY | O_CREAT | O_EXCL, "cannot create");
+namespace {
+
+// A filesystem step with the crash points on either side of it.
+template <typename Fn>
+void step(CrashPoint before, CrashPoint after, Fn&& fn) {
+  crash_point(before);
+  fn();
+  crash_point(after);
 }
 
-BundleWriter::~BundleWriter() {
-  if (!impl_->finished) impl_->remove_temps();
+}  // namespace
+
+void BundleWriter::Impl::commit() {
+  const std::string index_path = index_filename(prefix);
+  const std::string old_index = backup_path(index_path, tag), old_data = backup_path(data_path, tag);
+  DirLock lock(dir, DirLock::kExclusive);
+  // A dead commit's backup of this prefix is rolled back first, so a prefix never has two.
+  recover_directory(dir);
+  step(CrashPoint::kTempsDirFsyncBefore, CrashPoint::kTempsDirFsyncAfter, [&] { fsync_dir(dir); });
+  const bool replacing = file_exists(index_path);
+  try {
+    if (replacing) {
+      // The old index is copied (it is small) so that the prefix always has an index.
+      const std::string part = temp_path(index_path, tag) + ".old.part";
+      {
+        Fd fd = open_or_throw(part, O_WRONLY | O_CREAT | O_EXCL, "cannot create");
+        const std::string bytes = read_whole_file(index_path, "cannot open checkpoint index");
+        write_all(fd.get(), bytes.data(), bytes.size(), part);
+        crash_point(CrashPoint::kBackupCopyWritten);
+        step(CrashPoint::kBackupCopyFsyncBefore, CrashPoint::kBackupCopyFsyncAfter,
+             [&] { fsync_or_throw(fd.get(), part); });
+      }
+      step(CrashPoint::kBackupIndexRenameBefore, CrashPoint::kBackupIndexRenameAfter,
+           [&] { rename_or_throw(part, old_index); });
+      step(CrashPoint::kBackupIndexDirFsyncBefore, CrashPoint::kBackupIndexDirFsyncAfter, [&] { fsync_dir(dir); });
+      if (file_exists(data_path)) {
+        step(CrashPoint::kBackupDataRenameBefore, CrashPoint::kBackupDataRenameAfter,
+             [&] { rename_or_throw(data_path, old_data); });
+        step(CrashPoint::kBackupDataDirFsyncBefore, CrashPoint::kBackupDataDirFsyncAfter, [&] { fsync_dir(dir); });
+      }
+    }
+    step(CrashPoint::kDataRenameBefore, CrashPoint::kDataRenameAfter, [&] { rename_or_throw(data_tmp, data_path); });
+    data_tmp.clear();
+    step(CrashPoint::kIndexRenameBefore, CrashPoint::kIndexRenameAfter,
+         [&] { rename_or_throw(index_tmp, index_path); });
+    index_tmp.clear();
+    step(CrashPoint::kCommitDirFsyncBefore, CrashPoint::kCommitDirFsyncAfter, [&] { fsync_dir(dir); });
+    if (replacing) {
+      step(CrashPoint::kBackupIndexUnlinkBefore, CrashPoint::kBackupIndexUnlinkAfter, [&] {
+        if (::unlink(old_index.c_str()) != 0) throw_io("cannot remove", old_index, errno);
+      });
+    }
+  } catch (...) {
+    // Put the old checkpoint back; our own temporaries are still locked, the destructor
+    // removes them.
+    try {
+      recover_directory(dir);
+    } catch (...) {
+    }
+    throw;
+  }
+  if (replacing) {
+    // Committed. A leftover old data file is harmless: recovery removes it.
+    step(CrashPoint::kBackupDataUnlinkBefore, CrashPoint::kBackupDataUnlinkAfter,
+         [&] { ::unlink(old_data.c_str()); });
+    step(CrashPoint::kFinalDirFsyncBefore, CrashPoint::kFinalDirFsyncAfter, [&] { fsync_dir(dir); });
+  }
 }
+
+BundleWriter::BundleWriter(std::string prefix) : impl_(std::make_unique<Impl>()) {
+  FG_CHECK(!prefix.empty(), InvalidArgument, "BundleWriter: empty checkpoint prefix");
+  Impl& w = *impl_;
+  w.prefix = std::move(prefix);
+  w.dir = dir_of(w.prefix);
+  w.tag = new_temp_tag();
+  w.data_path = data_filename(w.prefix);
+  make_parent_dirs(w.data_path);
+  const std::string data_tmp = temp_path(w.data_path, w.tag), index_tmp = temp_path(index_filename(w.prefix), w.tag);
+  {
+    DirLock lock(w.dir, DirLock::kExclusive);
+    try {
+      recover_directory(w.dir);  // the commit retries what fails here
+    } catch (const Error&) {
+    }
+    w.data_fd = create_locked_temp(data_tmp);
+    w.data_tmp = data_tmp;
+    w.index_fd = create_locked_temp(index_tmp);  // on failure ~Impl removes data_tmp
+    w.index_tmp = index_tmp;
+  }
+  crash_point(CrashPoint::kTempsCreated);
+}
+
+// Without finish(), Impl's destructor removes the temporaries.
+BundleWriter::~BundleWriter() = default;
 
 void BundleWriter::add(const std::string& name, const Tensor& t) {
   Impl& w = *impl_;
@@ -301,7 +287,7 @@ void BundleWriter::add(const std::string& name, const Tensor& t) {
 
   if (n >= kWriteBuffer) {
     w.flush_buffer();
-    write_all(w.data_fd.get(), t.raw_data(), n, w.data_tmp);
+    w.write_data(t.raw_data(), n);
   } else {
     w.buffer.append(static_cast<const char*>(t.raw_data()), n);
     if (w.buffer.size() >= kWriteBuffer) w.flush_buffer();
@@ -314,8 +300,7 @@ void BundleWriter::finish() {
   Impl& w = *impl_;
   FG_CHECK(!w.finished, FailedPrecondition, "BundleWriter(", w.prefix, "): finish() called twice");
   w.flush_buffer();
-  fsync_or_throw(w.data_fd.get(), w.data_tmp);
-  w.data_fd.close_checked(w.data_tmp);
+  step(CrashPoint::kDataFsyncBefore, CrashPoint::kDataFsyncAfter, [&] { fsync_or_throw(w.data_fd.get(), w.data_tmp); });
 
   StringSink sink;
   {
@@ -325,24 +310,14 @@ void BundleWriter::finish() {
     const leveldb::Status s = builder.Finish();
     FG_CHECK(s.ok(), Internal, "BundleWriter(", w.prefix, "): building the index failed: ", s.ToString());
   }
+  write_all(w.index_fd.get(), sink.data.data(), sink.data.size(), w.index_tmp);
+  crash_point(CrashPoint::kIndexWritten);
+  step(CrashPoint::kIndexFsyncBefore, CrashPoint::kIndexFsyncAfter, [&] { fsync_or_throw(w.index_fd.get(), w.index_tmp); });
 
-  const std::string index_path = index_filename(w.prefix);
-  w.index_tmp = temp_name(index_path);
-  {
-    Fd fd = open_or_throw(w.index_tmp, O_WRONLY | O_CREAT | O_EXCL, "cannot create");
-    write_all(fd.get(), sink.data.data(), sink.data.size(), w.index_tmp);
-    fsync_or_throw(fd.get(), w.index_tmp);
-    fd.close_checked(w.index_tmp);
-  }
-  // Both files are durable under temporary names before either replaces anything. The data
-  // file goes first so a new index never points into an old data file; if we die between the
-  // two renames, the old index meets new data and the crcs report DataLoss, not wrong values.
-  rename_or_throw(w.data_tmp, w.data_path);
-  w.data_tmp.clear();
-  rename_or_throw(w.index_tmp, index_path);
-  w.index_tmp.clear();
-  fsync_dir_of(index_path);
+  w.commit();
   w.finished = true;
+  w.data_fd.reset();
+  w.index_fd.reset();
 }
 
 // ---- reader -----------------------------------------------------------------------------------
@@ -395,7 +370,11 @@ void BundleReader::Impl::validate_entry(const std::string& name, const tensorflo
 BundleReader::BundleReader(std::string prefix) : impl_(std::make_unique<Impl>()) {
   Impl& r = *impl_;
   r.prefix = std::move(prefix);
-  r.index_path = index_filename(r.prefix);
+  // Under the shared lock no commit is halfway; a backup found now is the checkpoint a killed
+  // commit was replacing, and it is read instead of the prefix's pair (see checkpoint_files.h).
+  DirLock lock(dir_of(r.prefix), DirLock::kShared);
+  const std::optional<std::string> backup = find_backup_tag(r.prefix);
+  r.index_path = backup ? backup_path(index_filename(r.prefix), *backup) : index_filename(r.prefix);
   const std::string file = read_whole_file(r.index_path, "cannot open checkpoint index");
   if (const std::string why = footer_problem(file); !why.empty()) r.corrupt_index(why);
 
@@ -446,7 +425,9 @@ BundleReader::BundleReader(std::string prefix) : impl_(std::make_unique<Impl>())
   if (!have_header) r.corrupt_index("no header entry (the table is empty)");
 
   for (int shard = 0; shard < r.num_shards; ++shard) {
-    r.data_paths.push_back(data_filename(r.prefix, shard, r.num_shards));
+    std::string path = data_filename(r.prefix, shard, r.num_shards);
+    if (backup && file_exists(backup_path(path, *backup))) path = backup_path(path, *backup);
+    r.data_paths.push_back(std::move(path));
     r.data_fds.push_back(open_or_throw(r.data_paths.back(), O_RDONLY, "cannot open checkpoint data file"));
     struct stat st;
     if (::fstat(r.data_fds.back().get(), &st) != 0) throw_io("cannot stat", r.data_paths.back(), errno);
@@ -466,6 +447,8 @@ std::vector<std::string> BundleReader::keys() const {
   for (const auto& kv : impl_->entries) out.push_back(kv.first);
   return out;
 }
+
+const tensorflow::BundleEntryProto& BundleReader::entry(const std::string& name) const { return impl_->entry(name); }
 
 std::pair<DType, Shape> BundleReader::dtype_and_shape(const std::string& name) const {
   const auto& e = impl_->entry(name);
@@ -512,56 +495,6 @@ Tensor BundleReader::read(const std::string& name) const {
   return t;
 }
 
-// ---- listing ---------------------------------------------------------------------------------
-
-std::string format_checkpoint_listing(const std::string& prefix) {
-  BundleReader reader(prefix);
-  std::string out;
-  // TF's BundleReader::DebugString, which inspect_checkpoint prints; it too skips slice entries.
-  for (const auto& [name, e] : reader.impl_->entries) {
-    if (e.slices_size() > 0) continue;
-    out += str_cat(name, " (", proto_dtype_name(e.dtype()), ") ", shape_string(e.shape()), "\n");
-  }
-  return out;
-}
-
-std::string format_checkpoint_tensor(const std::string& prefix, const std::string& name, int64_t max_values) {
-  BundleReader reader(prefix);
-  const Tensor t = reader.read(name);
-  std::ostringstream os;
-  os << "tensor_name:  " << name << "\n";
-  os << "dtype: " << proto_dtype_name(static_cast<int>(t.dtype())) << "  shape: " << t.shape() << "\n";
-  os << t.to_string(max_values) << "\n";
-  const int64_t n = t.num_elements();
-  if (n == 0) {
-    os << "(no elements)\n";
-    return os.str();
-  }
-  double mn = 0, mx = 0, sum = 0;
-  dispatch_all(t.dtype(), "format_checkpoint_tensor", [&]<typename T>() {
-    const T* p = t.data<T>();
-    mn = mx = static_cast<double>(p[0]);
-    for (int64_t i = 0; i < n; ++i) {
-      const double v = static_cast<double>(p[i]);
-      mn = std::min(mn, v);
-      mx = std::max(mx, v);
-      sum += v;
-    }
-  });
-  const double mean = sum / static_cast<double>(n);
-  double sq = 0;
-  dispatch_all(t.dtype(), "format_checkpoint_tensor", [&]<typename T>() {
-    const T* p = t.data<T>();
-    for (int64_t i = 0; i < n; ++i) {
-      const double d = static_cast<double>(p[i]) - mean;
-      sq += d * d;
-    }
-  });
-  os << "min: " << mn << "  max: " << mx << "  mean: " << mean
-     << "  std: " << std::sqrt(sq / static_cast<double>(n)) << "  (" << n << " elements)\n";
-  return os.str();
-}
-
 // ---- files ---------------------------------------------------------------------------------
 
 bool checkpoint_exists(const std::string& prefix) {
@@ -570,11 +503,16 @@ bool checkpoint_exists(const std::string& prefix) {
 }
 
 void remove_checkpoint(const std::string& prefix) {
+  const std::string dir = dir_of(prefix);
+  DirLock lock(dir, DirLock::kExclusive);
+  // A killed commit's backup would otherwise bring the prefix back at the next recovery.
+  try {
+    recover_directory(dir);
+  } catch (const Error&) {
+  }
   ::unlink(index_filename(prefix).c_str());
   ::unlink((prefix + ".meta").c_str());
-  const fs::path p(prefix);
-  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
-  const std::string data_stem = p.filename().string() + ".data-";
+  const std::string data_stem = fs::path(prefix).filename().string() + ".data-";
   std::error_code ec;
   for (const auto& f : fs::directory_iterator(dir, ec)) {
     const std::string name = f.path().filename().string();
@@ -583,94 +521,6 @@ void remove_checkpoint(const std::string& prefix) {
         name.compare(data_stem.size() + 5, 4, "-of-") == 0)
       ::unlink(f.path().c_str());
   }
-}
-
-void write_file_atomic(const std::string& path, std::string_view contents) {
-  const std::string tmp = temp_name(path);
-  try {
-    Fd fd = open_or_throw(tmp, O_WRONLY | O_CREAT | O_EXCL, "cannot create");
-    write_all(fd.get(), contents.data(), contents.size(), tmp);
-    fsync_or_throw(fd.get(), tmp);
-    fd.close_checked(tmp);
-    rename_or_throw(tmp, path);
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  fsync_dir_of(path);
-}
-
-namespace {
-
-std::string state_path(const std::string& dir) { return (fs::path(dir) / "checkpoint").string(); }
-
-// os.path.relpath(p, start), which is what TF stores when the save directory is relative.
-std::string relpath(const std::string& p, const std::string& start) {
-  const fs::path a = fs::absolute(p).lexically_normal();
-  const fs::path b = fs::absolute(start.empty() ? "." : start).lexically_normal();
-  std::string rel = a.lexically_relative(b).string();
-  return rel.empty() ? p : rel;
-}
-
-class CollectErrors final : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, int column, const std::string& message) override {
-    if (text.empty()) text = str_cat("line ", line + 1, " column ", column + 1, ": ", message);
-  }
-  std::string text;
-};
-
-}  // namespace
-
-void write_checkpoint_state(const std::string& dir, const std::string& model_checkpoint_path,
-                            std::vector<std::string> all_paths) {
-  FG_CHECK(!model_checkpoint_path.empty(), InvalidArgument, "write_checkpoint_state(", dir,
-           "): empty model_checkpoint_path");
-  if (all_paths.empty() || all_paths.back() != model_checkpoint_path) all_paths.push_back(model_checkpoint_path);
-  std::string model = model_checkpoint_path;
-  if (!fs::path(dir).is_absolute()) {
-    if (!fs::path(model).is_absolute()) model = relpath(model, dir);
-    for (auto& p : all_paths)
-      if (!fs::path(p).is_absolute()) p = relpath(p, dir);
-  }
-  tensorflow::CheckpointState state;
-  state.set_model_checkpoint_path(model);
-  for (const auto& p : all_paths) state.add_all_model_checkpoint_paths(p);
-  std::string text;
-  FG_CHECK(google::protobuf::TextFormat::PrintToString(state, &text), Internal,
-           "write_checkpoint_state: cannot format CheckpointState");
-  make_parent_dirs(state_path(dir));
-  write_file_atomic(state_path(dir), text);
-}
-
-std::optional<tensorflow::CheckpointState> read_checkpoint_state(const std::string& dir) {
-  const std::string path = state_path(dir);
-  std::string text;
-  try {
-    text = read_whole_file(path, "cannot open checkpoint state");
-  } catch (const NotFound&) {
-    return std::nullopt;
-  }
-  tensorflow::CheckpointState state;
-  google::protobuf::TextFormat::Parser parser;
-  CollectErrors errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &state))
-    throw DataLoss(str_cat("checkpoint state file ", path, " is not a CheckpointState: ", errors.text));
-  FG_CHECK(!state.model_checkpoint_path().empty(), DataLoss, "checkpoint state file ", path,
-           " has no model_checkpoint_path");
-  const auto absolutize = [&](const std::string& p) {
-    return fs::path(p).is_absolute() ? p : (fs::path(dir) / p).string();
-  };
-  state.set_model_checkpoint_path(absolutize(state.model_checkpoint_path()));
-  for (auto& p : *state.mutable_all_model_checkpoint_paths()) p = absolutize(p);
-  return state;
-}
-
-std::string latest_checkpoint(const std::string& dir) {
-  const auto state = read_checkpoint_state(dir);
-  if (!state || !checkpoint_exists(state->model_checkpoint_path())) return "";
-  return state->model_checkpoint_path();
 }
 
 }  // namespace fg::train

@@ -9,23 +9,22 @@
 //   for (const auto& name : r.keys()) auto [dtype, shape] = r.dtype_and_shape(name);
 //   Tensor k = r.read("dnn/hidden1/kernel");
 //
-//   train::write_checkpoint_state("/tmp/ckpt", "/tmp/ckpt/model-100", {"/tmp/ckpt/model-100"});
-//   train::latest_checkpoint("/tmp/ckpt") == "/tmp/ckpt/model-100";
-//
-// Files are written under a temporary name, fsynced and renamed, so a crash mid-save leaves
-// the previous checkpoint readable. Readers never trust the bytes: a missing file is
-// NotFound, anything malformed or failing its crc is DataLoss naming the file (and tensor).
+// A save commits atomically, also over an existing prefix: a process killed at any point of
+// it leaves the prefix restorable, holding exactly the old or exactly the new tensors, and
+// the next save or restore in the directory removes what the killed one left behind. Readers
+// never trust the bytes: a missing file is NotFound, anything malformed or failing its crc is
+// DataLoss naming the file (and tensor). The `checkpoint` state file is in
+// train/checkpoint_state.h, the inspect_checkpoint listing in train/checkpoint_listing.h.
 #pragma once
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/tensor.h"
-#include "proto/checkpoint_state.pb.h"
+#include "proto/tensor_bundle.pb.h"
 
 namespace fg::train {
 
@@ -34,6 +33,7 @@ std::string data_filename(const std::string& prefix, int shard = 0, int num_shar
 
 class BundleWriter {
  public:
+  // Also removes the leftovers of killed saves in the prefix's directory.
   explicit BundleWriter(std::string prefix);
   // Without finish(), the temporary files are removed and the prefix is left as it was.
   ~BundleWriter();
@@ -42,6 +42,7 @@ class BundleWriter {
 
   // Names are unique and non-empty ("" is the header's key); any order.
   void add(const std::string& name, const Tensor& t);
+  // Durable (files and directory fsynced) when it returns.
   void finish();
 
  private:
@@ -59,6 +60,8 @@ class BundleReader {
   const std::string& prefix() const;
   bool contains(const std::string& name) const;
   std::vector<std::string> keys() const;  // sorted, like the index
+  // The index entry as stored (dtype as TF's enum, also for dtypes flowgraph cannot hold).
+  const tensorflow::BundleEntryProto& entry(const std::string& name) const;
   // Unimplemented for dtypes flowgraph has no Tensor for (DT_STRING, ...).
   std::pair<DType, Shape> dtype_and_shape(const std::string& name) const;
   // Verifies the crc. Safe to call from several threads.
@@ -67,14 +70,7 @@ class BundleReader {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  friend std::string format_checkpoint_listing(const std::string& prefix);
 };
-
-// TF's inspect_checkpoint listing, one "name (DT_FLOAT) [784,300]" line per tensor.
-std::string format_checkpoint_listing(const std::string& prefix);
-// "tensor_name:  <name>", its dtype and shape, up to max_values values, min/max/mean/std.
-std::string format_checkpoint_tensor(const std::string& prefix, const std::string& name,
-                                     int64_t max_values = 20);
 
 // True when `prefix.index` exists (what TF's checkpoint_exists checks for V2).
 bool checkpoint_exists(const std::string& prefix);
@@ -82,17 +78,8 @@ bool checkpoint_exists(const std::string& prefix);
 // for checkpoints past max_to_keep.
 void remove_checkpoint(const std::string& prefix);
 
-// Writes `path` via a temporary file, fsync and rename: readers see the old or new contents.
+// Writes `path` via a temporary file, fsync, rename and a directory fsync: readers see the old
+// or the new contents, and a killed writer's temporary is removed by the next save or restore.
 void write_file_atomic(const std::string& path, std::string_view contents);
-
-// The `checkpoint` file of `dir` (text format). As TF does, paths are stored relative to
-// `dir` when `dir` is relative; model_checkpoint_path is appended to all_paths if missing.
-void write_checkpoint_state(const std::string& dir, const std::string& model_checkpoint_path,
-                            std::vector<std::string> all_paths);
-// nullopt if there is no `checkpoint` file; relative paths come back joined with `dir`.
-// A malformed file is DataLoss (TF logs a warning and returns None, hiding the damage).
-std::optional<tensorflow::CheckpointState> read_checkpoint_state(const std::string& dir);
-// The state's model_checkpoint_path if that checkpoint exists, else "".
-std::string latest_checkpoint(const std::string& dir);
 
 }  // namespace fg::train
