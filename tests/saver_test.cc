@@ -682,7 +682,7 @@ TEST(SaverCrash, KilledWhileRecoveringFromAKilledSave) {
   }
 }
 
-// A save killed between its two renames used to leave the new data under the old index.
+// A save killed between its two renames leaves the new data under the old index at the prefix.
 TEST(SaverCrash, NewDataUnderOldIndexReadsAsTheOldCheckpoint) {
   VersionedModel m;
   Session sess(m.g);

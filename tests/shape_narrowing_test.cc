@@ -59,7 +59,7 @@ TEST(ShapeNarrowing, ReshapeListKeepsInt32WhenItFitsAndInt64Otherwise) {
 TEST(ShapeNarrowing, ReshapeListRefusesWhatDoesNotFitWithTheRealValues) {
   Graph g;
   const Output x = constant(g, four(), "x");
-  // Each of these once became a valid-looking int32 shape: [4], [0,4], [0,0].
+  // Cut to int32, these would read as the valid-looking [4], [0,4] and [0,0].
   expect_invalid([&] { reshape(x, std::vector<int64_t>{k2p32 + 4}, "r1"); },
                  {"Reshape 'r1'", "[4294967300]", "4 elements"});
   expect_invalid([&] { reshape(x, std::vector<int64_t>{k2p62, 4}, "r2"); },
@@ -75,7 +75,7 @@ TEST(ShapeNarrowing, ReshapeListCarriesLargeDimsOfAnEmptyTensor) {
   const Output y = reshape(x, std::vector<int64_t>{0, k2p32 + 4});
   EXPECT_EQ(y.shape(), Shape({0, k2p32 + 4}));
   const Tensor v = testing::eval(y, {{x, Tensor(f32, {0})}});
-  EXPECT_EQ(v.shape(), Shape({0, k2p32 + 4}));  // was [0,4]
+  EXPECT_EQ(v.shape(), Shape({0, k2p32 + 4}));  // not [0,4]
 }
 
 // ---- shape tensors fed at run time -----------------------------------------------------------
@@ -122,7 +122,7 @@ TEST(ShapeNarrowing, ShapeOpRefusesAnInt32OutTypeThatCannotHoldADim) {
 TEST(ShapeNarrowing, AxesAreNotNarrowed) {
   Graph g;
   const Output x = constant(g, Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2}), "x");
-  // 2^32 used to become axis 0 and reduce, expand or arg-max along it.
+  // Cut to int32, 2^32 would be axis 0 and reduce, expand or arg-max along it.
   expect_invalid([&] { reduce_sum(x, {k2p32}, false, "sum"); }, {"sum", "4294967296"});
   expect_invalid([&] { expand_dims(x, k2p32, "ed"); }, {"ExpandDims", "4294967296"});
   expect_invalid([&] { argmax(x, k2p32, i64, "am"); }, {"4294967296"});
