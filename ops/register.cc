@@ -1,6 +1,7 @@
 // The one place that knows every op family: fills the process-wide registry on first use.
 #include "graph/op_registry.h"
 #include "ops/array.h"
+#include "ops/cumulative.h"
 #include "ops/indexing.h"
 #include "ops/math.h"
 #include "ops/nn.h"
@@ -22,6 +23,7 @@ OpRegistry& OpRegistry::global() {
     register_training_ops(*r);
     register_shape_ops(*r);
     register_indexing_ops(*r);
+    register_cumulative_ops(*r);  // after the math family: it gives Prod its gradient
     return r;
   }();
   return *registry;
