@@ -5,6 +5,7 @@
 #include "ops/indexing.h"
 #include "ops/math.h"
 #include "ops/nn.h"
+#include "ops/nn_losses.h"
 #include "ops/random.h"
 #include "ops/shape_ops.h"
 #include "ops/state.h"
@@ -24,6 +25,7 @@ OpRegistry& OpRegistry::global() {
     register_shape_ops(*r);
     register_indexing_ops(*r);
     register_cumulative_ops(*r);  // after the math family: it gives Prod its gradient
+    register_nn_loss_ops(*r);
     return r;
   }();
   return *registry;
