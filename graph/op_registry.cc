@@ -35,7 +35,8 @@ OpDef& OpDef::ref_input(const std::string& name, const std::string& type_attr) {
   return *this;
 }
 OpDef& OpDef::list_input(const std::string& name, const std::string& type_attr, const std::string& number_attr) {
-  ArgDef a{name, type_attr};
+  ArgDef a{name};
+  if (!looks_like_dtype(type_attr, &a.fixed)) a.type_attr = type_attr;
   a.number_attr = number_attr;
   inputs.push_back(a);
   return *this;
@@ -49,6 +50,13 @@ OpDef& OpDef::output(const std::string& name, const std::string& type_attr) {
 OpDef& OpDef::output(const std::string& name, DType fixed) {
   ArgDef a{name};
   a.fixed = fixed;
+  outputs.push_back(a);
+  return *this;
+}
+OpDef& OpDef::list_output(const std::string& name, const std::string& type_attr, const std::string& number_attr) {
+  ArgDef a{name};
+  if (!looks_like_dtype(type_attr, &a.fixed)) a.type_attr = type_attr;
+  a.number_attr = number_attr;
   outputs.push_back(a);
   return *this;
 }
@@ -80,6 +88,12 @@ const OpDef& OpRegistry::get(const std::string& type) const {
   const OpDef* d = find(type);
   FG_CHECK(d, NotFound, "Op type not registered '", type, "'");
   return *d;
+}
+
+OpDef& OpRegistry::extend(const std::string& type) {
+  auto it = defs_.find(type);
+  FG_CHECK(it != defs_.end(), NotFound, "Op type not registered '", type, "'");
+  return *it->second;
 }
 
 std::vector<std::string> OpRegistry::types() const {
@@ -145,6 +159,11 @@ Output GradContext::grad_or_zeros(int i) const {
 
 OpBuilder::OpBuilder(Graph& g, const std::string& type, const std::string& name)
     : g_(g), def_(OpRegistry::global().get(type)), name_(name.empty() ? type : name) {}
+
+Graph& OpBuilder::graph_of(const Output& x, const std::string& type) {
+  FG_CHECK(x.op(), InvalidArgument, type, ": input is a none tensor");
+  return *x.graph();
+}
 
 OpBuilder::OpBuilder(Graph& g, const OpDef& def, const std::string& name)
     : g_(g), def_(def), name_(name.empty() ? def.type : name) {}
@@ -219,6 +238,11 @@ Operation* OpBuilder::build() {
     if (!arg.number_attr.empty()) {
       if (list_sizes_[a] < 0) fail("input '", arg.name, "' must be a list");
       if (n < 1) fail("input '", arg.name, "' needs at least one tensor");
+      // Lists sharing a length attr (DynamicStitch's indices and data) must agree with it.
+      auto it = attrs.find(arg.number_attr);
+      if (it != attrs.end() && std::holds_alternative<int64_t>(it->second) && std::get<int64_t>(it->second) != n)
+        fail("input '", arg.name, "' has ", n, " tensors but attr ", arg.number_attr, " is ",
+             std::get<int64_t>(it->second));
       attrs[arg.number_attr] = static_cast<int64_t>(n);
     } else if (list_sizes_[a] >= 0) {
       fail("input '", arg.name, "' is a single tensor, not a list");
@@ -259,6 +283,25 @@ Operation* OpBuilder::build() {
     }
   }
 
+  std::vector<DType> output_dtypes;
+  for (const ArgDef& out : def_.outputs) {
+    DType t = out.fixed;
+    if (t == DType::kInvalid) {
+      auto it = attrs.find(out.type_attr);
+      t = it == attrs.end() ? DType::kInvalid : std::get<DType>(it->second);
+    }
+    int64_t n = 1;
+    if (!out.number_attr.empty()) {
+      auto it = attrs.find(out.number_attr);
+      if (it == attrs.end() || !std::holds_alternative<int64_t>(it->second))
+        fail("attr '", out.number_attr, "' (the length of output '", out.name, "') must be an int");
+      n = std::get<int64_t>(it->second);
+      // A bound, so that a corrupt attr cannot ask for an unbounded allocation.
+      if (n < 0 || n > (int64_t{1} << 20)) fail("attr ", out.number_attr, " = ", n, " is not a valid number of outputs");
+    }
+    output_dtypes.insert(output_dtypes.end(), n, t);
+  }
+
   Operation* op = g_.new_operation();
   op->name_ = full_name;
   op->type_ = def_.type;
@@ -269,15 +312,8 @@ Operation* OpBuilder::build() {
   op->opaque_attrs_ = opaque_attrs_;
   for (Operation* c : g_.current_control_dependencies()) op->add_control_input(c);
   for (Operation* c : control_) op->add_control_input(c);
-  for (const ArgDef& out : def_.outputs) {
-    DType t = out.fixed;
-    if (t == DType::kInvalid) {
-      auto it = op->attrs_.find(out.type_attr);
-      t = it == op->attrs_.end() ? DType::kInvalid : std::get<DType>(it->second);
-    }
-    op->output_dtypes_.push_back(t);
-  }
-  op->output_shapes_.assign(def_.outputs.size(), Shape::unknown());
+  op->output_dtypes_ = std::move(output_dtypes);
+  op->output_shapes_.assign(op->output_dtypes_.size(), Shape::unknown());
   if (def_.opaque) {
     op->output_dtypes_ = opaque_dtypes_;
     op->output_shapes_ = opaque_shapes_;

@@ -100,6 +100,8 @@ struct OpDef {
   OpDef& list_input(const std::string& name, const std::string& type_attr, const std::string& number_attr);
   OpDef& output(const std::string& name, const std::string& type_attr);
   OpDef& output(const std::string& name, DType fixed);
+  // N outputs of one dtype, N the int attr `number_attr` (Unpack's "output: num * T").
+  OpDef& list_output(const std::string& name, const std::string& type_attr, const std::string& number_attr);
   OpDef& attr(const std::string& name, AttrValue default_value = {});
   OpDef& type_attr(const std::string& name, std::vector<DType> allowed);
   OpDef& shape(ShapeFn fn) { shape_fn = fn; return *this; }
@@ -140,6 +142,9 @@ class OpRegistry {
   OpDef& add(const std::string& type);
   const OpDef* find(const std::string& type) const;  // nullptr if unknown
   const OpDef& get(const std::string& type) const;   // NotFound if unknown
+  // A def registered earlier, for a family that adds to it while the registry is being filled
+  // (the gradient of Prod lives with the ops it is built from). NotFound if unknown.
+  OpDef& extend(const std::string& type);
   std::vector<std::string> types() const;
   // Registers a type that can be imported and carried but not run or differentiated.
   const OpDef& placeholder_def(const std::string& type);
@@ -166,7 +171,7 @@ class OpBuilder {
   OpBuilder(Graph& g, const std::string& type, const std::string& name);
   // Convenience: the graph of `any_input`.
   OpBuilder(const Output& any_input, const std::string& type, const std::string& name)
-      : OpBuilder(*any_input.graph(), type, name) {}
+      : OpBuilder(graph_of(any_input, type), type, name) {}
   OpBuilder& input(const Output& x);
   OpBuilder& input_list(const std::vector<Output>& xs);
   OpBuilder& attr(const std::string& name, AttrValue v);
@@ -186,6 +191,9 @@ class OpBuilder {
   Output build_output() { return build()->output(0); }
 
  private:
+  // The graph of `x`; InvalidArgument naming `type` when x is a none tensor.
+  static Graph& graph_of(const Output& x, const std::string& type);
+
   Graph& g_;
   const OpDef& def_;
   std::string name_;

@@ -1,9 +1,13 @@
 // The one place that knows every op family: fills the process-wide registry on first use.
 #include "graph/op_registry.h"
 #include "ops/array.h"
+#include "ops/cumulative.h"
+#include "ops/indexing.h"
 #include "ops/math.h"
 #include "ops/nn.h"
+#include "ops/nn_losses.h"
 #include "ops/random.h"
+#include "ops/shape_ops.h"
 #include "ops/state.h"
 #include "ops/training.h"
 
@@ -18,6 +22,10 @@ OpRegistry& OpRegistry::global() {
     register_random_ops(*r);
     register_state_ops(*r);
     register_training_ops(*r);
+    register_shape_ops(*r);
+    register_indexing_ops(*r);
+    register_cumulative_ops(*r);  // after the math family: it gives Prod its gradient
+    register_nn_loss_ops(*r);
     return r;
   }();
   return *registry;

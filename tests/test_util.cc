@@ -76,6 +76,17 @@ void expect_gradients_match(const std::function<Output(const std::vector<Output>
   EXPECT_LE(r.max_rel_error, tol) << "max abs error " << r.max_abs_error;
 }
 
+void expect_error(const std::function<void()>& fn, Code code, const std::vector<std::string>& needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
+  } catch (const Error& e) {
+    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
+  }
+}
+
 Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds) {
   Session sess(*y.graph());
   return sess.run(feeds, y);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/errors.h"
 #include "core/tensor.h"
 #include "graph/graph.h"
 
@@ -26,6 +27,9 @@ GradCheckResult check_gradients(const std::function<Output(const std::vector<Out
 // ASSERT-style helper: fails the test when the relative error exceeds `tol`.
 void expect_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
                             const std::vector<Tensor>& xs, double tol = 1e-6);
+
+// Runs `fn` and expects an fg::Error of `code` whose message contains every one of `needles`.
+void expect_error(const std::function<void()>& fn, Code code, const std::vector<std::string>& needles);
 
 // Runs `y` in a fresh session with the given feeds and returns the value.
 Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds = {});

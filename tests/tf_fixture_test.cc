@@ -207,12 +207,22 @@ TEST(TfFixture, UnknownOpsRaiseUnimplementedOnlyWhenRun) {
   const Tensor x = testing::random_tensor({3, 784}, 1, 0, 1, f32);
   const Tensor logits = sess.run({{g.get_tensor_by_name("X:0"), x}}, g.get_tensor_by_name("dnn/outputs/add:0"));
   EXPECT_EQ(logits.shape(), (Shape{3, 10}));
-  // ... but running one names it.
-  const std::string pg =
+  // TF's gradient helpers run: PreventGradient (the guard on the xent's backprop) forwards its input.
+  const Output pg = g.get_tensor_by_name(
       "train/gradients/loss/SparseSoftmaxCrossEntropyWithLogits/SparseSoftmaxCrossEntropyWithLogits_grad/"
-      "PreventGradient";
-  expect_error([&] { sess.run({{g.get_tensor_by_name("X:0"), x}}, g.get_tensor_by_name(pg + ":0")); },
-               Code::kUnimplemented, {pg, "PreventGradient"});
+      "PreventGradient:0");
+  EXPECT_EQ(pg.op()->type(), "PreventGradient");
+  EXPECT_FALSE(pg.op()->def().opaque);
+  const FeedDict feeds{{g.get_tensor_by_name("X:0"), x},
+                       {g.get_tensor_by_name("y:0"), Tensor::from_vector<int32_t>({1, 7, 3})}};
+  const auto guarded = sess.run(feeds, {pg, pg.op()->input(0)});
+  EXPECT_EQ(guarded[0].shape(), (Shape{3, 10}));
+  EXPECT_TRUE(guarded[0].equals(guarded[1]));
+  // The Mean gradient's Tile, the first of TF's gradient helpers flowgraph lacked, spreads the
+  // loss gradient over the batch.
+  const Tensor tiled = sess.run(feeds, g.get_tensor_by_name("train/gradients/loss/loss_grad/Tile:0"));
+  EXPECT_EQ(tiled.to_vector<float>(), (std::vector<float>{1, 1, 1}));
+  // ... but running an op flowgraph lacks names it.
   expect_error([&] { sess.run(g.get_operation_by_name("save/restore_all")); }, Code::kUnimplemented,
                {"node 'save/"});
   // The first node of the run that has no kernel is the one named (here its string input).
