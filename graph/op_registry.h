@@ -93,6 +93,17 @@ struct OpDef {
   // are not matched to args and its outputs are declared by the importer.
   bool opaque = false;
 
+  // Traits: what the graph and runtime layers know about an op, declared with it, so that they
+  // never decide anything by comparing type names.
+  // Holds a variable: each Session keeps a slot for the node, and output 0 refers to it
+  // (VariableV2). Reference inputs take such outputs.
+  bool holds_variable = false;
+  // Output 0 is input 0's value, unchanged (Identity, StopGradient): a plan reads the input
+  // directly and runs no step. Through a reference input, output 0 is the same reference.
+  bool forwards_input = false;
+  // Output 0 is the Tensor in this attr (Const's "value"); shape functions may read it.
+  std::string constant_attr;
+
   // Fluent construction.
   OpDef& input(const std::string& name, const std::string& type_attr_or_dtype);
   OpDef& input(const std::string& name, DType fixed);
@@ -107,6 +118,9 @@ struct OpDef {
   OpDef& gradient(GradFn g) { grad_fn = g; return *this; }
   OpDef& not_differentiable() { no_gradient = true; return *this; }
   OpDef& set_stateful() { stateful = true; return *this; }
+  OpDef& variable() { holds_variable = true; return *this; }
+  OpDef& forwarding() { forwards_input = true; return *this; }
+  OpDef& constant(const std::string& value_attr) { constant_attr = value_attr; return *this; }
 };
 
 inline const std::vector<DType> kFloatTypes = {DType::kFloat, DType::kDouble};
@@ -130,6 +144,11 @@ struct Fusion {
   // Extra condition on the pair (dtype, attrs); none = always.
   bool (*applies)(const Operation& consumer, const Operation& producer) = nullptr;
   std::string inner;
+  // The defs those names denote, set by OpRegistry::finish_registration: a Session matches
+  // nodes by def, so a carried (opaque) node of the same type never takes a fused kernel.
+  const OpDef* consumer_def = nullptr;
+  const OpDef* producer_def = nullptr;
+  const OpDef* inner_def = nullptr;
 };
 
 class OpRegistry {
@@ -145,19 +164,31 @@ class OpRegistry {
   const OpDef& placeholder_def(const std::string& type);
   // A kernel-less, gradient-less def of `type` for importing nodes flowgraph cannot run: types
   // it does not register (SaveV2), and registered types used with unsupported dtypes (a
-  // DT_STRING Const). Kept apart from the registered defs, so find(type) is unaffected.
-  // Safe to call from several threads.
+  // DT_STRING Const, which keeps Const's traits). Kept apart from the registered defs, so
+  // find(type) is unaffected. Safe to call from several threads.
   const OpDef& opaque_def(const std::string& type);
   // Fusions are registered beside their ops (ops/training.cc registers GD-into-GEMM).
-  void add_fusion(Fusion f) { fusions_.push_back(std::move(f)); }
+  void add_fusion(Fusion f);
   const std::vector<Fusion>& fusions() const { return fusions_; }
+  // Ends the registration of a library of ops: resolves the fusions' type names to defs
+  // (Internal if one names no registered type). Fusions added later resolve at once.
+  void finish_registration();
 
  private:
+  void resolve(Fusion& f) const;
   std::map<std::string, std::unique_ptr<OpDef>> defs_;
   std::vector<Fusion> fusions_;
+  bool finished_ = false;
   std::mutex opaque_mu_;
   std::map<std::string, std::unique_ptr<OpDef>> opaque_defs_;
 };
+
+// The variable node a reference refers to (through ops that forward a reference input), or
+// nullptr when `ref` is no variable reference.
+Operation* referenced_variable(const Output& ref);
+
+// The value of a constant node (a def with constant_attr holding a Tensor), else nullptr.
+const Tensor* constant_value(const Operation& op);
 
 // Builds one node: resolves its name in the current scope, checks input dtypes against the
 // OpDef, fills default attrs, adds the current control dependencies, runs the shape function.

@@ -285,12 +285,13 @@ void register_array_ops(OpRegistry& r) {
   r.add("Placeholder").output("output", "dtype").attr("dtype").attr("shape", Shape::unknown())
       .shape(placeholder_shape).kernel_fn(placeholder_kernel).set_stateful();
   r.add("PlaceholderWithDefault").input("input", "dtype").output("output", "dtype").attr("dtype").attr("shape")
-      .shape(pwd_shape).kernel_fn(forward_kernel).gradient(identity_grad);
-  r.add("Const").output("output", "dtype").attr("value").attr("dtype").shape(const_shape).kernel_fn(const_kernel);
+      .shape(pwd_shape).kernel_fn(forward_kernel).forwarding().gradient(identity_grad);
+  r.add("Const").output("output", "dtype").attr("value").attr("dtype").shape(const_shape).kernel_fn(const_kernel)
+      .constant("value");
   r.add("Identity").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
-      .gradient(identity_grad);
+      .forwarding().gradient(identity_grad);
   r.add("StopGradient").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
-      .not_differentiable();
+      .forwarding().not_differentiable();
   r.add("NoOp").kernel_fn(noop_kernel);
   r.add("Reshape").input("tensor", "T").input("shape", "Tshape").output("output", "T")
       .type_attr("Tshape", {DType::kInt32, DType::kInt64}).shape(reshape_shape).kernel_fn(reshape_kernel)

@@ -18,6 +18,7 @@ OpRegistry& OpRegistry::global() {
     register_random_ops(*r);
     register_state_ops(*r);
     register_training_ops(*r);
+    r->finish_registration();
     return r;
   }();
   return *registry;

@@ -63,7 +63,7 @@ void make_plan_key(PlanKey& key, const std::vector<Output>& feeds, const std::ve
   for (Operation* t : targets) key.push_back(reinterpret_cast<uintptr_t>(t));
 }
 
-bool is_variable_op(const Operation* op) { return op->type() == "VariableV2" || op->type() == "Variable"; }
+bool is_variable_op(const Operation* op) { return op->def().holds_variable; }
 
 }  // namespace
 
@@ -189,16 +189,16 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
       if (absorbed.count(op)) continue;
       const std::vector<Input> ins = own_inputs(op);
       for (const Fusion& f : fusions) {
-        if (f.consumer != op->type() || f.input >= op->num_inputs() || ins[f.input].is_ref) continue;
+        if (f.consumer_def != &op->def() || f.input >= op->num_inputs() || ins[f.input].is_ref) continue;
         const Output in = ins[f.input].value;
         Operation* p = in.op();
-        if (p->type() != f.producer || p->num_outputs() != 1 || fed.count(in) || !in_plan.count(p) ||
+        if (&p->def() != f.producer_def || p->num_outputs() != 1 || fed.count(in) || !in_plan.count(p) ||
             pinned.count(p) || uses[in] != 1 || absorbed.count(p))
           continue;
         // A plain fusion takes an unfused producer; a chained one, a producer fused with `inner`.
         const auto inner = fused_with.find(p);
-        if (f.inner.empty() ? inner != fused_with.end()
-                            : inner == fused_with.end() || fused_ops[p].back()->type() != f.inner)
+        if (!f.inner_def ? inner != fused_with.end()
+                         : inner == fused_with.end() || &fused_ops[p].back()->def() != f.inner_def)
           continue;
         if (f.applies && !f.applies(*op, *p)) continue;
         std::vector<Input> merged(ins.begin(), ins.begin() + f.input);
@@ -219,14 +219,14 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
       }
     }
   }
-  // Identity ops forward their input's value, so the plan reads that value directly and runs no
-  // step for them (one step fewer per variable read). Not one with control inputs, whose place in
-  // the order matters, nor a target or a fed one.
+  // Ops that forward their input's value (Identity, StopGradient): the plan reads that value
+  // directly and runs no step for them (one step fewer per variable read). Not one with control
+  // inputs, whose place in the order matters, nor a target or a fed one.
   std::unordered_map<Output, Output, OutputHash> forwarded;
   {
     std::unordered_set<Operation*> target_ops(targets.begin(), targets.end());
     for (Operation* op : order) {
-      if (absorbed.count(op) || op->type() != "Identity" || op->num_inputs() != 1 || !op->control_inputs().empty() ||
+      if (absorbed.count(op) || !op->def().forwards_input || op->num_inputs() != 1 || !op->control_inputs().empty() ||
           target_ops.count(op) || fed.count(op->output(0)))
         continue;
       Output source = op->input(0);
@@ -287,9 +287,9 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
     for (int i = 0; i < n; ++i) {
       const Output in = ins[i].value;
       if (ins[i].is_ref) {
-        FG_CHECK(is_variable_op(in.op()), InvalidArgument, "node '", op->name(), "': reference input ", i,
-                 " is not a variable");
-        s.refs[i] = slot_for(in.op());
+        const Operation* var = referenced_variable(in);
+        FG_CHECK(var, InvalidArgument, "node '", op->name(), "': reference input ", i, " is not a variable");
+        s.refs[i] = slot_for(var);
         continue;
       }
       const int id = id_of(in);

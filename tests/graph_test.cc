@@ -188,6 +188,25 @@ TEST(Graph, MissingGradientIsUnimplementedNamingTheOp) {
   }
 }
 
+// Shape functions read constant inputs through the constant trait (OpDef::constant_attr), so any
+// op declaring it is seen through, and an op without it is not, whatever its attrs.
+void test_constant_shape(InferenceContext& c) { c.set_output(0, c.attr<Tensor>("v").shape()); }
+
+TEST(Graph, ShapeFunctionsSeeConstantsByTrait) {
+  if (!OpRegistry::global().find("TestConstant"))
+    OpRegistry::global().add("TestConstant").output("output", "dtype").attr("v").attr("dtype")
+        .shape(test_constant_shape).constant("v");
+  Graph g;
+  auto x = placeholder(g, f32, {6}, "x");
+  Output dims = OpBuilder(g, "TestConstant", "dims").attr("dtype", i32)
+                    .attr("v", Tensor::from_vector<int32_t>({2, 3})).build_output();
+  ASSERT_NE(constant_value(*dims.op()), nullptr);
+  EXPECT_EQ(reshape(x, dims).shape(), Shape({2, 3}));
+  EXPECT_EQ(reshape(x, identity(dims)).shape(), Shape({-1, -1})) << "an Identity is no constant";
+  EXPECT_EQ(constant_value(*identity(dims).op()), nullptr);
+  EXPECT_EQ(constant_value(*x.op()), nullptr);
+}
+
 TEST(Graph, GradientsStopAtStopGradientAndIntegers) {
   Graph g;
   auto x = placeholder(g, f32, {3}, "x");

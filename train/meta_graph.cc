@@ -306,8 +306,8 @@ std::optional<Saver> import_collections_and_saver(Graph& g, const tensorflow::Me
           FG_CHECK(!d.is_resource(), Unimplemented, who, ": '", d.variable_name(),
                    "' is a resource variable, which flowgraph does not support");
           const Output ref = g.get_tensor_by_name(with_scope(scope, d.variable_name()));
-          FG_CHECK(ref.op()->type() == "VariableV2" || ref.op()->type() == "Variable", InvalidArgument, who, ": '",
-                   ref.name(), "' is a ", ref.op()->type(), ", not a variable");
+          FG_CHECK(ref.op()->def().holds_variable, InvalidArgument, who, ": '", ref.name(), "' is a ",
+                   ref.op()->type(), ", not a variable");
           auto [it, inserted] = variables.try_emplace(ref.op());
           Variable& v = it->second;
           if (inserted) {
