@@ -33,6 +33,7 @@
 #include "ops/math.h"
 #include "ops/nn.h"
 #include "ops/random.h"
+#include "ops/register.h"
 #include "ops/state.h"
 #include "ops/training.h"
 #include "runtime/session.h"

@@ -1,6 +1,7 @@
 #include "graph/op_registry.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace fg {
 
@@ -62,6 +63,32 @@ OpDef& OpDef::type_attr(const std::string& name, std::vector<DType> allowed) {
 }
 
 // ---- OpRegistry
+
+namespace {
+OpRegistry& global_registry() {
+  static OpRegistry registry;
+  return registry;
+}
+std::atomic<bool> g_global_loaded{false};
+}  // namespace
+
+OpRegistry& OpRegistry::global() {
+  FG_CHECK(g_global_loaded.load(std::memory_order_acquire), FailedPrecondition,
+           "flowgraph's ops are not registered: call fg::register_ops() (ops/register.h) before building or "
+           "importing a graph through OpBuilder or import_graph_def (op builders such as placeholder, Session "
+           "and import_meta_graph call it themselves)");
+  return global_registry();
+}
+
+void OpRegistry::load_global(void (*library)(OpRegistry&)) {
+  static std::once_flag once;
+  std::call_once(once, [library] {
+    OpRegistry& r = global_registry();
+    library(r);
+    r.finish_registration();
+    g_global_loaded.store(true, std::memory_order_release);
+  });
+}
 
 OpDef& OpRegistry::add(const std::string& type) {
   auto& slot = defs_[type];

@@ -1,15 +1,29 @@
-// One record per op type: inputs, outputs, attrs with defaults, shape function, CPU kernel and
-// gradient. Op families register theirs from one place (ops/register.cc):
+// One record per op type: inputs, outputs, attrs with defaults, shape function, CPU kernel,
+// gradient, and the traits the runtime reads. flowgraph's op families fill the process-wide
+// registry through register_ops() (ops/register.h); an op of your own registers the same way
+// (kernels map buffers to Eigen with core/eigen.h):
 //
-//   r.add("Relu").input("features", "T").output("activations", "T").type_attr("T", kFloatTypes)
-//    .shape(same_shape_as_input0).kernel(relu_kernel).gradient(relu_grad);
+//   register_ops();  // flowgraph's ops first: the registry answers no lookup before them
+//   OpRegistry::global().add("TimesTwo").input("x", "T").output("y", "T").type_attr("T", kFloatTypes)
+//       .shape(unchanged_shape)
+//       .kernel_fn([](KernelContext& ctx) {
+//         const Tensor& x = ctx.input(0);
+//         Tensor y = ctx.allocate_output(0, x.dtype(), x.shape());
+//         dispatch_float(x.dtype(), "TimesTwo", [&]<typename T>() { as_array<T>(y) = T(2) * as_array<T>(x); });
+//       })
+//       .gradient([](GradContext& c) -> std::vector<Output> {
+//         return {OpBuilder(c.grad(0), "TimesTwo", "").input(c.grad(0)).build_output()};
+//       });
 //
-// and build nodes with OpBuilder:
+// and build its nodes with OpBuilder, as the op families' builder functions do:
 //
-//   Output y = OpBuilder(x, "Relu", name.empty() ? "Relu" : name).input(x).build()->output(0);
+//   Graph g;
+//   Output x = placeholder(g, f32, {2}, "x");
+//   Output y = OpBuilder(g, "TimesTwo", "twice").input(x).build_output();
+//   Tensor y_value = Session(g).run({{x, Tensor::from_vector<float>({1, 2})}}, y);  // [2, 4]
 //
-// The registry is filled once, before any graph is built; afterwards it is read-only and safe to
-// share between threads.
+// The registry is filled before graphs are built; afterwards it is read-only and safe to share
+// between threads.
 #pragma once
 #include <map>
 #include <mutex>
@@ -153,9 +167,14 @@ struct Fusion {
 
 class OpRegistry {
  public:
-  // The process-wide registry, with every built-in op registered on first use. Defined by the
-  // ops layer (ops/register.cc), which alone knows the op families.
+  // The process-wide registry, once a library of ops was loaded into it (load_global; the ops
+  // layer's register_ops() loads flowgraph's, and the op builders that start a graph, Session
+  // and train's importers call it). FailedPrecondition before that, so that nothing reads a
+  // registry without flowgraph's ops.
   static OpRegistry& global();
+  // Fills the process-wide registry: the first call runs `library` on it and ends registration
+  // (finish_registration); later calls return at once. Thread-safe.
+  static void load_global(void (*library)(OpRegistry&));
   OpDef& add(const std::string& type);
   const OpDef* find(const std::string& type) const;  // nullptr if unknown
   const OpDef& get(const std::string& type) const;   // NotFound if unknown

@@ -5,12 +5,15 @@
 #include "core/parallel.h"
 #include "graph/op_registry.h"
 #include "ops/math.h"
+#include "ops/register.h"
 
 namespace fg {
 
 // ---- builders
+// Those that can start a graph (a Graph&, no input) register the ops first (ops/register.h).
 
 Output placeholder(Graph& g, DType dtype, const Shape& shape, const std::string& name) {
+  register_ops();
   return OpBuilder(g, "Placeholder", name).attr("dtype", dtype).attr("shape", shape).build_output();
 }
 
@@ -32,6 +35,7 @@ Output placeholder_with_default(Graph& g, const Tensor& value, const Shape& shap
 
 Output constant(Graph& g, const Tensor& value, const std::string& name) {
   FG_CHECK(value.valid(), InvalidArgument, "constant '", name, "': empty tensor");
+  register_ops();
   return OpBuilder(g, "Const", name.empty() ? "Const" : name).attr("dtype", value.dtype()).attr("value", value).build_output();
 }
 
@@ -52,9 +56,13 @@ Output stop_gradient(const Output& x, const std::string& name) {
   return OpBuilder(x, "StopGradient", name).input(x).build_output();
 }
 
-Operation* no_op(Graph& g, const std::string& name) { return OpBuilder(g, "NoOp", name).build(); }
+Operation* no_op(Graph& g, const std::string& name) {
+  register_ops();
+  return OpBuilder(g, "NoOp", name).build();
+}
 
 Operation* group(Graph& g, const std::vector<Operation*>& ops, const std::string& name) {
+  register_ops();
   OpBuilder b(g, "NoOp", name.empty() ? "group_deps" : name);
   for (Operation* op : ops) b.control_input(op);
   return b.build();

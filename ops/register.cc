@@ -1,4 +1,6 @@
-// The one place that knows every op family: fills the process-wide registry on first use.
+// The one place that knows every op family.
+#include "ops/register.h"
+
 #include "graph/op_registry.h"
 #include "ops/array.h"
 #include "ops/math.h"
@@ -9,19 +11,15 @@
 
 namespace fg {
 
-OpRegistry& OpRegistry::global() {
-  static OpRegistry* registry = [] {
-    auto* r = new OpRegistry();
-    register_array_ops(*r);
-    register_math_ops(*r);
-    register_nn_ops(*r);
-    register_random_ops(*r);
-    register_state_ops(*r);
-    register_training_ops(*r);
-    r->finish_registration();
-    return r;
-  }();
-  return *registry;
+void register_ops() {
+  OpRegistry::load_global([](OpRegistry& r) {
+    register_array_ops(r);
+    register_math_ops(r);
+    register_nn_ops(r);
+    register_random_ops(r);
+    register_state_ops(r);
+    register_training_ops(r);
+  });
 }
 
 }  // namespace fg

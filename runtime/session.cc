@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "graph/op_registry.h"
+#include "ops/register.h"
 #include "runtime/plan.h"
 
 namespace fg {
@@ -42,7 +43,7 @@ void make_plan_key(PlanKey& key, const std::vector<Output>& feeds, const std::ve
 
 }  // namespace
 
-Session::Session(Graph& graph) : graph_(graph) {}
+Session::Session(Graph& graph) : graph_(graph) { register_ops(); }
 Session::~Session() = default;
 
 size_t Session::num_cached_plans() const {

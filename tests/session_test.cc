@@ -213,6 +213,7 @@ TEST(Session, EveryForwardingOpRunsNoStep) {
 // RefIdentity does): the builder accepts it where a variable is expected, and an Assign through
 // it updates the variable the Session holds.
 TEST(Session, ReferencesReachTheirVariableThroughForwardingOps) {
+  register_ops();  // the registry is read before any builder runs
   if (!OpRegistry::global().find("TestRefForward"))
     OpRegistry::global().add("TestRefForward").ref_input("ref", "T").output("output", "T").shape(unchanged_shape)
         .forwarding();
@@ -237,6 +238,7 @@ TEST(Session, ReferencesReachTheirVariableThroughForwardingOps) {
 
 // TF's variable op before TF 1.0 ("Variable") is a variable as VariableV2 is, imported or built.
 TEST(Session, LegacyVariableOpHoldsAVariable) {
+  register_ops();  // the registry is read before any builder runs
   tensorflow::GraphDef gd;
   auto* var = gd.add_node();
   var->set_name("w");
@@ -272,6 +274,7 @@ void runs_inner_session_kernel(KernelContext& ctx) {
 }
 
 TEST(Session, AKernelMayRunAnotherSession) {
+  register_ops();  // the registry is read before any builder runs
   if (!OpRegistry::global().find("TestRunsInnerSession"))
     OpRegistry::global().add("TestRunsInnerSession").input("x", "T").output("y", "T").shape(unchanged_shape)
         .kernel_fn(runs_inner_session_kernel);

@@ -11,6 +11,7 @@
 #include "graph/graph_io.h"
 #include "graph/op_registry.h"
 #include "graph/tensor_proto.h"
+#include "ops/register.h"
 #include "proto/variable.pb.h"
 #include "train/tensor_bundle.h"
 
@@ -228,6 +229,7 @@ std::optional<Saver> import_collections_and_saver(Graph& g, const tensorflow::Me
 
 std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef& meta,
                                        const ImportMetaGraphOptions& options) {
+  register_ops();
   ImportGraphDefOptions io;
   io.prefix = options.import_scope;
   ImportResult imported;

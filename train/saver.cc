@@ -6,6 +6,7 @@
 #include <set>
 
 #include "graph/op_registry.h"
+#include "ops/register.h"
 #include "proto/attr_value.pb.h"
 #include "runtime/session.h"
 #include "train/meta_graph.h"
@@ -39,6 +40,7 @@ Output string_const(Graph& g, const std::vector<std::string>& values, bool scala
 // TF's Saver graph (BaseSaverBuilder, V2, one shard), node for node; returns its SaverDef.
 tensorflow::SaverDef build_saver_ops(Graph& g, const std::map<std::string, Variable>& vars,
                                      const SaverOptions& options) {
+  register_ops();
   auto no_deps = g.control_dependencies({});
   auto scope = g.name_scope(options.name.empty() ? "save" : options.name);
   std::vector<std::string> names, slices;
