@@ -37,6 +37,7 @@
 #include "ops/nn.h"
 #include "ops/nn_losses.h"
 #include "ops/random.h"
+#include "ops/register.h"
 #include "ops/shape_ops.h"
 #include "ops/state.h"
 #include "ops/training.h"

@@ -16,8 +16,11 @@ namespace fg {
 namespace {
 
 // A chain of `n` StopGradient ops (a kernel that forwards its input) after a fed scalar: measures
-// per-run and per-node overhead. Not Identity: plans run no step for an Identity.
+// per-run and per-node overhead. Each has a control input (one NoOp, run once per run), since
+// plans run no step for a forwarding op without one.
 Output forwarding_chain(Output x, int n) {
+  if (n == 0) return x;
+  auto deps = x.graph()->control_dependencies({no_op(*x.graph(), "anchor")});
   for (int i = 0; i < n; ++i) x = stop_gradient(x);
   return x;
 }

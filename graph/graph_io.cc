@@ -219,6 +219,25 @@ struct NodeInfo {
   Operation* op = nullptr;
 };
 
+// What the passes of one import share.
+struct Import {
+  Graph& g;
+  const tensorflow::GraphDef& graph_def;
+  const ImportGraphDefOptions& options;
+  OpRegistry& registry;
+  std::unordered_map<std::string, int> index;  // node name -> position in the GraphDef
+  std::vector<NodeInfo> nodes;
+  std::map<std::string, Output> input_map;     // "node:index" -> tensor of g
+  std::vector<int> order;                      // dependencies first
+  ImportResult result;
+
+  const Output* mapped(const InputRef& r) const {
+    if (r.control) return nullptr;
+    auto it = input_map.find(str_cat(r.node, ":", r.index));
+    return it == input_map.end() ? nullptr : &it->second;
+  }
+};
+
 // Output dtypes of an opaque node: a registered def's arg list when there is one, else TF's
 // usual attrs (list "dtypes"/"Tout"/"out_types", or one of T/dtype/out_type/DstT for all).
 std::vector<DType> opaque_output_dtypes(const OpDef* reg, const AttrMap& attrs, int count) {
@@ -250,244 +269,295 @@ std::vector<DType> opaque_output_dtypes(const OpDef* reg, const AttrMap& attrs, 
   return r;
 }
 
-}  // namespace
-
-ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, const ImportGraphDefOptions& options) {
-  ImportResult result;
-  const int n_nodes = graph_def.node_size();
-
-  // Index the nodes and check their inputs before touching the graph.
-  std::unordered_map<std::string, int> index;
-  std::vector<NodeInfo> nodes(n_nodes);
+// Every node has a name, an op type and a name of its own.
+void index_nodes(Import& im) {
+  const int n_nodes = im.graph_def.node_size();
+  im.nodes.resize(n_nodes);
   for (int i = 0; i < n_nodes; ++i) {
-    const auto& nd = graph_def.node(i);
+    const auto& nd = im.graph_def.node(i);
     FG_CHECK(!nd.name().empty(), InvalidArgument, "import_graph_def: node ", i, " has no name");
     FG_CHECK(!nd.op().empty(), InvalidArgument, "import_graph_def: node '", nd.name(), "' has no op type");
-    FG_CHECK(index.emplace(nd.name(), i).second, InvalidArgument, "import_graph_def: node '", nd.name(),
+    FG_CHECK(im.index.emplace(nd.name(), i).second, InvalidArgument, "import_graph_def: node '", nd.name(),
              "' appears twice in the GraphDef");
-    nodes[i].def = &nd;
+    im.nodes[i].def = &nd;
   }
-  std::map<std::string, Output> input_map;
-  for (const auto& [key, out] : options.input_map) {
-    FG_CHECK(out && out.graph() == &g, InvalidArgument, "import_graph_def: input_map['", key,
+}
+
+// input_map's keys as "node:index", each mapped to a tensor of the destination graph.
+void resolve_input_map(Import& im) {
+  for (const auto& [key, out] : im.options.input_map) {
+    FG_CHECK(out && out.graph() == &im.g, InvalidArgument, "import_graph_def: input_map['", key,
              "'] is not a tensor of the destination graph");
     const InputRef r = parse_input(key, "import_graph_def: input_map");
     FG_CHECK(!r.control, InvalidArgument, "import_graph_def: input_map key '", key, "' is a control input");
-    input_map[str_cat(r.node, ":", r.index)] = out;
+    im.input_map[str_cat(r.node, ":", r.index)] = out;
   }
-  for (auto& n : nodes) {
+}
+
+// Each node's inputs: data inputs first, each naming a node of the file or a mapped tensor.
+void parse_inputs(Import& im) {
+  for (auto& n : im.nodes) {
     const std::string who = str_cat("import_graph_def: node '", n.def->name(), "'");
     bool seen_control = false;
     for (const std::string& s : n.def->input()) {
       InputRef r = parse_input(s, who);
       FG_CHECK(!seen_control || r.control, InvalidArgument, who, ": data input '", s, "' follows a control input");
       seen_control = r.control;
-      const bool mapped = !r.control && input_map.count(str_cat(r.node, ":", r.index));
-      auto it = index.find(r.node);
-      FG_CHECK(mapped || it != index.end(), InvalidArgument, who, " has an input '", s,
+      auto it = im.index.find(r.node);
+      FG_CHECK(im.mapped(r) || it != im.index.end(), InvalidArgument, who, " has an input '", s,
                "' that names no node of the GraphDef");
-      if (!r.control && it != index.end())
-        nodes[it->second].max_output_ref = std::max(nodes[it->second].max_output_ref, r.index);
+      if (!r.control && it != im.index.end())
+        im.nodes[it->second].max_output_ref = std::max(im.nodes[it->second].max_output_ref, r.index);
       n.inputs.push_back(std::move(r));
     }
   }
+}
 
-  // Topological order: depth first from each node in file order, so an ordered file keeps
-  // its order exactly.
-  std::vector<int> order;
-  order.reserve(n_nodes);
-  {
-    std::vector<char> state(n_nodes, 0);  // 1 = on the stack, 2 = done
-    for (int root = 0; root < n_nodes; ++root) {
-      if (state[root]) continue;
-      std::vector<std::pair<int, size_t>> stack{{root, 0}};
-      state[root] = 1;
-      while (!stack.empty()) {
-        auto& [i, next] = stack.back();
-        if (next < nodes[i].inputs.size()) {
-          const InputRef& r = nodes[i].inputs[next++];
-          if (!r.control && input_map.count(str_cat(r.node, ":", r.index))) continue;
-          const int dep = index.at(r.node);
-          FG_CHECK(state[dep] != 1, InvalidArgument, "import_graph_def: the GraphDef has a cycle through node '",
-                   r.node, "' (TF's while loops are not supported)");
-          if (state[dep] == 0) {
-            state[dep] = 1;
-            stack.push_back({dep, 0});
-          }
-        } else {
-          state[i] = 2;
-          order.push_back(i);
-          stack.pop_back();
+// Topological order: depth first from each node in file order, so an ordered file keeps its
+// order exactly.
+void order_by_dependencies(Import& im) {
+  const int n_nodes = static_cast<int>(im.nodes.size());
+  im.order.reserve(n_nodes);
+  std::vector<char> state(n_nodes, 0);  // 1 = on the stack, 2 = done
+  for (int root = 0; root < n_nodes; ++root) {
+    if (state[root]) continue;
+    std::vector<std::pair<int, size_t>> stack{{root, 0}};
+    state[root] = 1;
+    while (!stack.empty()) {
+      auto& [i, next] = stack.back();
+      if (next < im.nodes[i].inputs.size()) {
+        const InputRef& r = im.nodes[i].inputs[next++];
+        if (im.mapped(r)) continue;
+        const int dep = im.index.at(r.node);
+        FG_CHECK(state[dep] != 1, InvalidArgument, "import_graph_def: the GraphDef has a cycle through node '",
+                 r.node, "' (TF's while loops are not supported)");
+        if (state[dep] == 0) {
+          state[dep] = 1;
+          stack.push_back({dep, 0});
         }
+      } else {
+        state[i] = 2;
+        im.order.push_back(i);
+        stack.pop_back();
       }
     }
   }
+}
 
-  // The scope, as TF's import_graph_def(name=...) opens it.
-  if (!options.prefix.empty()) {
-    if (options.prefix.back() == '/') {
-      result.prefix = options.prefix;
+// The scope, as TF's import_graph_def(name=...) opens it; no imported name may exist already.
+void open_scope(Import& im) {
+  const std::string& prefix = im.options.prefix;
+  if (!prefix.empty()) {
+    if (prefix.back() == '/') {
+      im.result.prefix = prefix;
     } else {
-      auto scope = g.name_scope(options.prefix);
-      result.prefix = g.current_name_scope();
+      auto scope = im.g.name_scope(prefix);
+      im.result.prefix = im.g.current_name_scope();
     }
   }
-  for (const auto& n : nodes)
-    FG_CHECK(!g.find_operation(result.prefix + n.def->name()), InvalidArgument, "import_graph_def: node '",
-             result.prefix + n.def->name(), "' already exists in the graph");
+  for (const auto& n : im.nodes)
+    FG_CHECK(!im.g.find_operation(im.result.prefix + n.def->name()), InvalidArgument, "import_graph_def: node '",
+             im.result.prefix + n.def->name(), "' already exists in the graph");
+}
+
+// The node's data inputs, from nodes built before it or from input_map.
+std::vector<Output> data_inputs(const Import& im, const NodeInfo& n, const std::string& who) {
+  std::vector<Output> data;
+  for (const InputRef& r : n.inputs) {
+    if (r.control) continue;
+    if (const Output* m = im.mapped(r)) {
+      data.push_back(*m);
+      continue;
+    }
+    Operation* src = im.nodes[im.index.at(r.node)].op;
+    FG_CHECK(r.index < src->num_outputs(), InvalidArgument, who, ": input '", r.node, ":", r.index, "' names output ",
+             r.index, " but '", src->name(), "' (", src->type(), ") has ", src->num_outputs(), " outputs");
+    data.push_back(src->output(r.index));
+  }
+  return data;
+}
+
+// The node's control inputs, all from nodes built before it.
+std::vector<Operation*> control_inputs(const Import& im, const NodeInfo& n) {
+  std::vector<Operation*> control;
+  for (const InputRef& r : n.inputs)
+    if (r.control) control.push_back(im.nodes[im.index.at(r.node)].op);
+  return control;
+}
+
+// A node's attrs as flowgraph holds them, and the def it is built with.
+struct ResolvedNode {
+  const OpDef* reg = nullptr;  // the registered def of its type, if any
+  bool opaque = false;         // built with the opaque def of its type instead
+  AttrMap attrs;
+  std::map<std::string, std::string> raw;  // attrs kept as the file's bytes
+};
+
+// Reads the attrs and decides registered or opaque: a node is opaque when its type is not
+// registered, or when a value its def relies on (an attr, an input) has no flowgraph form.
+ResolvedNode resolve_def(const Import& im, const tensorflow::NodeDef& nd, const std::string& full,
+                         const std::vector<Output>& data) {
+  ResolvedNode r;
+  r.reg = im.registry.find(nd.op());
+  std::set<std::string> reg_attrs;
+  if (r.reg) reg_attrs = known_attrs(*r.reg);
+  r.opaque = r.reg == nullptr;
+  // Sorted, so opaque attrs and error messages do not depend on the map's hash order.
+  std::map<std::string, const tensorflow::AttrValue*> sorted;
+  for (const auto& [name, value] : nd.attr()) sorted[name] = &value;
+  for (const auto& [name, value] : sorted) {
+    AttrValue v;
+    if (attr_from_proto(*value, str_cat(full, " attr '", name, "'"), &v)) {
+      if (reg_attrs.count(name) && has_unsupported_dtype(v)) r.opaque = true;
+      // TF's encoding may differ from flowgraph's for the same value (`float_val: 0` for
+      // a zeros tensor); keep the file's bytes so the node exports as it came.
+      std::string bytes = value->SerializeAsString();
+      if (attr_to_proto(v).SerializeAsString() != bytes) r.raw[name] = std::move(bytes);
+      r.attrs[name] = std::move(v);
+    } else {
+      r.raw[name] = value->SerializeAsString();
+      if (reg_attrs.count(name)) r.opaque = true;
+    }
+  }
+  for (const Output& x : data)
+    if (!is_supported_dtype(x.dtype())) r.opaque = true;
+  return r;
+}
+
+// Attr kinds the registered op relies on must be right before the builder reads them.
+void check_attr_kinds(const OpDef& reg, AttrMap& attrs, const std::string& who) {
+  for (const auto& [name, def_value] : reg.attr_defaults) {
+    auto it = attrs.find(name);
+    if (it == attrs.end() || std::holds_alternative<std::monostate>(def_value)) continue;
+    if (it->second.index() != def_value.index() && is_empty_list(it->second)) it->second = empty_list_like(def_value);
+    FG_CHECK(it->second.index() == def_value.index(), InvalidArgument, who, ": attr '", name, "' is a ",
+             attr_kind_name(it->second), ", expected a ", attr_kind_name(def_value));
+  }
+  for (const std::string& name : known_attrs(reg)) {
+    auto it = attrs.find(name);
+    if (it == attrs.end()) continue;
+    bool is_type = reg.allowed_types.count(name) > 0, is_number = false;
+    for (const auto* args : {&reg.inputs, &reg.outputs})
+      for (const ArgDef& a : *args) {
+        is_type = is_type || a.type_attr == name;
+        is_number = is_number || a.number_attr == name;
+      }
+    FG_CHECK(!is_type || std::holds_alternative<DType>(it->second), InvalidArgument, who, ": attr '", name,
+             "' is a ", attr_kind_name(it->second), ", expected a type");
+    FG_CHECK(!is_number || std::holds_alternative<int64_t>(it->second), InvalidArgument, who, ": attr '", name,
+             "' is a ", attr_kind_name(it->second), ", expected an int");
+  }
+}
+
+// An opaque node takes its inputs as they come; its outputs are as many as the file uses or
+// declares, typed from its attrs and shaped by the shapes TF wrote.
+void add_opaque_inputs_and_outputs(OpBuilder& b, const NodeInfo& n, const ResolvedNode& r,
+                                   const std::vector<Output>& data, const std::string& who) {
+  const tensorflow::NodeDef& nd = *n.def;
+  for (const Output& x : data) b.input(x);
+  int count = n.max_output_ref + 1;
+  if (r.reg) count = std::max(count, static_cast<int>(r.reg->outputs.size()));
+  std::vector<Shape> shapes;
+  auto os = nd.attr().find("_output_shapes");
+  if (os != nd.attr().end()) {
+    count = std::max(count, os->second.list().shape_size());
+    for (const auto& s : os->second.list().shape()) shapes.push_back(shape_from_proto(s, who));
+  }
+  shapes.resize(count, Shape::unknown());
+  b.opaque_outputs(opaque_output_dtypes(r.reg, r.attrs, count), shapes);
+}
+
+// A registered node's inputs, matched to its def's args (list args take their attr's count).
+void add_registered_inputs(OpBuilder& b, const OpDef& reg, const tensorflow::NodeDef& nd, const AttrMap& attrs,
+                           const std::vector<Output>& data, const std::string& who) {
+  size_t pos = 0;
+  for (const ArgDef& arg : reg.inputs) {
+    if (arg.number_attr.empty()) {
+      FG_CHECK(pos < data.size(), InvalidArgument, who, ": has ", data.size(), " inputs; input '", arg.name,
+               "' is missing");
+      b.input(data[pos++]);
+      continue;
+    }
+    auto it = attrs.find(arg.number_attr);
+    FG_CHECK(it != attrs.end(), InvalidArgument, who, ": missing attr '", arg.number_attr, "'");
+    const int64_t count = std::get<int64_t>(it->second);
+    FG_CHECK(count >= 0 && pos + count <= data.size(), InvalidArgument, who, ": attr ", arg.number_attr, " = ", count,
+             " but the node has ", data.size(), " inputs");
+    b.input_list(std::vector<Output>(data.begin() + pos, data.begin() + pos + count));
+    pos += count;
+  }
+  FG_CHECK(pos == data.size(), InvalidArgument, who, ": has ", data.size(), " inputs, ", nd.op(), " takes ", pos);
+}
+
+// TF's shape inference sees through Shape/Reshape chains flowgraph's does not; the shapes TF
+// wrote refine ours (never contradict them: a clash keeps flowgraph's).
+void refine_shapes(Operation* op, const tensorflow::NodeDef& nd, const std::string& who) {
+  auto os = nd.attr().find("_output_shapes");
+  if (os == nd.attr().end() || os->second.list().shape_size() != op->num_outputs()) return;
+  for (int k = 0; k < op->num_outputs(); ++k) {
+    const Shape s = shape_from_proto(os->second.list().shape(k), who);
+    if (op->output_shape(k).compatible_with(s)) op->set_output_shape(k, s);
+  }
+}
+
+// Builds one node, its inputs already built; errors name it.
+void build_node(Import& im, NodeInfo& n) {
+  const tensorflow::NodeDef& nd = *n.def;
+  const std::string full = im.result.prefix + nd.name();
+  const std::string who = str_cat("import_graph_def: node '", full, "' (", nd.op(), ")");
+  try {
+    const std::vector<Output> data = data_inputs(im, n, who);
+    ResolvedNode r = resolve_def(im, nd, full, data);
+    if (!r.opaque) check_attr_kinds(*r.reg, r.attrs, who);
+    const OpDef& def = r.opaque ? im.registry.opaque_def(nd.op()) : *r.reg;
+    OpBuilder b(im.g, def, full + "/");  // trailing '/': this exact name, marked as used
+    if (r.opaque) add_opaque_inputs_and_outputs(b, n, r, data, who);
+    else add_registered_inputs(b, *r.reg, nd, r.attrs, data, who);
+    for (auto& [name, v] : r.attrs) b.attr(name, std::move(v));
+    for (auto& [name, bytes] : r.raw) b.opaque_attr(name, std::move(bytes));
+    for (Operation* c : control_inputs(im, n)) b.control_input(c);
+    b.device(nd.device());
+    n.op = b.build();
+    im.result.operations.push_back(n.op);
+    if (!r.opaque) refine_shapes(n.op, nd, who);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.find(full) != std::string::npos) throw;
+    rethrow_with_context(e, who + ": ");
+  }
+}
+
+// The scopes of imported names are taken too, so a later name_scope("dnn") or Saver ("save")
+// opens "dnn_1/" instead of colliding with imported nodes.
+void reserve_imported_scopes(Graph& g, const ImportResult& result) {
+  for (const Operation* op : result.operations)
+    for (size_t slash = op->name().find('/'); slash != std::string::npos; slash = op->name().find('/', slash + 1))
+      g.scoped_op_name(op->name().substr(0, slash + 1), "");
+}
+
+}  // namespace
+
+ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, const ImportGraphDefOptions& options) {
+  Import im{g, graph_def, options, OpRegistry::global()};
+  // Checked before touching the graph.
+  index_nodes(im);
+  resolve_input_map(im);
+  parse_inputs(im);
+  order_by_dependencies(im);
+  open_scope(im);
   // Imported nodes keep exactly the control inputs the file gives them.
   auto no_deps = g.control_dependencies({});
-
-  OpRegistry& registry = OpRegistry::global();
   // All or nothing: a node that fails removes the ones imported before it.
-  const int64_t ops_before = g.num_operations();
   struct Rollback {
     Graph& g;
     int64_t n;
     bool armed = true;
     ~Rollback() { if (armed) g.truncate_operations(n); }
-  } rollback{g, ops_before};
-  for (int i : order) {
-    NodeInfo& n = nodes[i];
-    const tensorflow::NodeDef& nd = *n.def;
-    const std::string full = result.prefix + nd.name();
-    const std::string who = str_cat("import_graph_def: node '", full, "' (", nd.op(), ")");
-    try {
-      std::vector<Output> data;
-      std::vector<Operation*> control;
-      for (const InputRef& r : n.inputs) {
-        if (!r.control) {
-          auto m = input_map.find(str_cat(r.node, ":", r.index));
-          if (m != input_map.end()) {
-            data.push_back(m->second);
-            continue;
-          }
-        }
-        Operation* src = nodes[index.at(r.node)].op;
-        if (r.control) {
-          control.push_back(src);
-          continue;
-        }
-        FG_CHECK(r.index < src->num_outputs(), InvalidArgument, who, ": input '", r.node, ":", r.index,
-                 "' names output ", r.index, " but '", src->name(), "' (", src->type(), ") has ", src->num_outputs(),
-                 " outputs");
-        data.push_back(src->output(r.index));
-      }
-
-      const OpDef* reg = registry.find(nd.op());
-      std::set<std::string> reg_attrs;
-      if (reg) reg_attrs = known_attrs(*reg);
-      bool opaque = reg == nullptr;
-      AttrMap attrs;
-      std::map<std::string, std::string> raw;
-      // Sorted, so opaque attrs and error messages do not depend on the map's hash order.
-      std::map<std::string, const tensorflow::AttrValue*> sorted;
-      for (const auto& [name, value] : nd.attr()) sorted[name] = &value;
-      for (const auto& [name, value] : sorted) {
-        AttrValue v;
-        if (attr_from_proto(*value, str_cat(full, " attr '", name, "'"), &v)) {
-          if (reg_attrs.count(name) && has_unsupported_dtype(v)) opaque = true;
-          // TF's encoding may differ from flowgraph's for the same value (`float_val: 0` for
-          // a zeros tensor); keep the file's bytes so the node exports as it came.
-          std::string bytes = value->SerializeAsString();
-          if (attr_to_proto(v).SerializeAsString() != bytes) raw[name] = std::move(bytes);
-          attrs[name] = std::move(v);
-        } else {
-          raw[name] = value->SerializeAsString();
-          if (reg_attrs.count(name)) opaque = true;
-        }
-      }
-      for (const Output& x : data)
-        if (!is_supported_dtype(x.dtype())) opaque = true;
-
-      if (!opaque) {
-        // Attr kinds the op relies on must be right before the builder reads them.
-        for (const auto& [name, def_value] : reg->attr_defaults) {
-          auto it = attrs.find(name);
-          if (it == attrs.end() || std::holds_alternative<std::monostate>(def_value)) continue;
-          if (it->second.index() != def_value.index() && is_empty_list(it->second))
-            it->second = empty_list_like(def_value);
-          FG_CHECK(it->second.index() == def_value.index(), InvalidArgument, who, ": attr '", name, "' is a ",
-                   attr_kind_name(it->second), ", expected a ", attr_kind_name(def_value));
-        }
-        for (const std::string& name : reg_attrs) {
-          auto it = attrs.find(name);
-          if (it == attrs.end()) continue;
-          bool is_type = reg->allowed_types.count(name) > 0, is_number = false;
-          for (const auto* args : {&reg->inputs, &reg->outputs})
-            for (const ArgDef& a : *args) {
-              is_type = is_type || a.type_attr == name;
-              is_number = is_number || a.number_attr == name;
-            }
-          FG_CHECK(!is_type || std::holds_alternative<DType>(it->second), InvalidArgument, who, ": attr '", name,
-                   "' is a ", attr_kind_name(it->second), ", expected a type");
-          FG_CHECK(!is_number || std::holds_alternative<int64_t>(it->second), InvalidArgument, who, ": attr '",
-                   name, "' is a ", attr_kind_name(it->second), ", expected an int");
-        }
-      }
-
-      const OpDef& def = opaque ? registry.opaque_def(nd.op()) : *reg;
-      OpBuilder b(g, def, full + "/");  // trailing '/': this exact name, marked as used
-      if (opaque) {
-        for (const Output& x : data) b.input(x);
-        int count = n.max_output_ref + 1;
-        if (reg) count = std::max(count, static_cast<int>(reg->outputs.size()));
-        std::vector<Shape> shapes;
-        auto os = nd.attr().find("_output_shapes");
-        if (os != nd.attr().end()) {
-          count = std::max(count, os->second.list().shape_size());
-          for (const auto& s : os->second.list().shape()) shapes.push_back(shape_from_proto(s, who));
-        }
-        shapes.resize(count, Shape::unknown());
-        b.opaque_outputs(opaque_output_dtypes(reg, attrs, count), shapes);
-      } else {
-        size_t pos = 0;
-        for (const ArgDef& arg : reg->inputs) {
-          if (arg.number_attr.empty()) {
-            FG_CHECK(pos < data.size(), InvalidArgument, who, ": has ", data.size(), " inputs; input '", arg.name,
-                     "' is missing");
-            b.input(data[pos++]);
-            continue;
-          }
-          auto it = attrs.find(arg.number_attr);
-          FG_CHECK(it != attrs.end(), InvalidArgument, who, ": missing attr '", arg.number_attr, "'");
-          const int64_t count = std::get<int64_t>(it->second);
-          FG_CHECK(count >= 0 && pos + count <= data.size(), InvalidArgument, who, ": attr ", arg.number_attr, " = ",
-                   count, " but the node has ", data.size(), " inputs");
-          b.input_list(std::vector<Output>(data.begin() + pos, data.begin() + pos + count));
-          pos += count;
-        }
-        FG_CHECK(pos == data.size(), InvalidArgument, who, ": has ", data.size(), " inputs, ", nd.op(),
-                 " takes ", pos);
-      }
-      for (auto& [name, v] : attrs) b.attr(name, std::move(v));
-      for (auto& [name, bytes] : raw) b.opaque_attr(name, std::move(bytes));
-      for (Operation* c : control) b.control_input(c);
-      b.device(nd.device());
-      n.op = b.build();
-      result.operations.push_back(n.op);
-      // TF's shape inference sees through Shape/Reshape chains flowgraph's does not; the
-      // shapes TF wrote refine ours (never contradict them: a clash keeps flowgraph's).
-      if (auto os = nd.attr().find("_output_shapes"); !opaque && os != nd.attr().end() &&
-                                                      os->second.list().shape_size() == n.op->num_outputs()) {
-        for (int k = 0; k < n.op->num_outputs(); ++k) {
-          const Shape s = shape_from_proto(os->second.list().shape(k), who);
-          if (n.op->output_shape(k).compatible_with(s)) n.op->set_output_shape(k, s);
-        }
-      }
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      if (what.find(full) != std::string::npos) throw;
-      rethrow_with_context(e, who + ": ");
-    }
-  }
+  } rollback{g, g.num_operations()};
+  for (int i : im.order) build_node(im, im.nodes[i]);
   rollback.armed = false;
-  // The scopes of imported names are taken too, so a later name_scope("dnn") or Saver
-  // ("save") opens "dnn_1/" instead of colliding with imported nodes.
-  for (const Operation* op : result.operations)
-    for (size_t slash = op->name().find('/'); slash != std::string::npos; slash = op->name().find('/', slash + 1))
-      g.scoped_op_name(op->name().substr(0, slash + 1), "");
-  return result;
+  reserve_imported_scopes(g, im.result);
+  return std::move(im.result);
 }
 
 }  // namespace fg

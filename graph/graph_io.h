@@ -43,7 +43,8 @@ struct ImportResult {
 // Rebuilds the GraphDef's nodes in topological order (any node order is accepted). Unknown
 // inputs, cycles and malformed attrs are InvalidArgument naming the node; unsupported dtypes
 // inside an otherwise known op make that node opaque rather than failing the import.
-// All or nothing: after an error the graph holds the operations it held before.
+// All or nothing: after an error the graph holds the operations it held before. Types are looked
+// up in OpRegistry::global(): FailedPrecondition before register_ops() (ops/register.h) ran.
 ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, const ImportGraphDefOptions& options = {});
 
 // Conversions of single attr values, for meta-graph and saver code. attr_from_proto returns

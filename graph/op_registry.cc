@@ -1,6 +1,7 @@
 #include "graph/op_registry.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace fg {
 
@@ -71,6 +72,32 @@ OpDef& OpDef::type_attr(const std::string& name, std::vector<DType> allowed) {
 
 // ---- OpRegistry
 
+namespace {
+OpRegistry& global_registry() {
+  static OpRegistry registry;
+  return registry;
+}
+std::atomic<bool> g_global_loaded{false};
+}  // namespace
+
+OpRegistry& OpRegistry::global() {
+  FG_CHECK(g_global_loaded.load(std::memory_order_acquire), FailedPrecondition,
+           "flowgraph's ops are not registered: call fg::register_ops() (ops/register.h) before building or "
+           "importing a graph through OpBuilder or import_graph_def (op builders such as placeholder, Session "
+           "and import_meta_graph call it themselves)");
+  return global_registry();
+}
+
+void OpRegistry::load_global(void (*library)(OpRegistry&)) {
+  static std::once_flag once;
+  std::call_once(once, [library] {
+    OpRegistry& r = global_registry();
+    library(r);
+    r.finish_registration();
+    g_global_loaded.store(true, std::memory_order_release);
+  });
+}
+
 OpDef& OpRegistry::add(const std::string& type) {
   auto& slot = defs_[type];
   FG_CHECK(!slot, Internal, "op type '", type, "' registered twice");
@@ -117,8 +144,58 @@ const OpDef& OpRegistry::opaque_def(const std::string& type) {
     slot->type = type;
     slot->opaque = true;
     slot->stateful = true;  // unknown semantics: never treat two such nodes as interchangeable
+    // A registered type's traits hold whatever its dtypes (a string Const is still a constant).
+    if (const OpDef* reg = find(type)) {
+      slot->holds_variable = reg->holds_variable;
+      slot->forwards_input = reg->forwards_input;
+      slot->constant_attr = reg->constant_attr;
+    }
   }
   return *slot;
+}
+
+void OpRegistry::resolve(Fusion& f) const {
+  auto def_of = [&](const std::string& type) -> const OpDef* {
+    if (type.empty()) return nullptr;
+    const OpDef* d = find(type);
+    FG_CHECK(d, Internal, "fusion of ", f.producer, " into ", f.consumer, " names op type '", type,
+             "', which is not registered");
+    return d;
+  };
+  f.consumer_def = def_of(f.consumer);
+  f.producer_def = def_of(f.producer);
+  f.inner_def = def_of(f.inner);
+}
+
+void OpRegistry::add_fusion(Fusion f) {
+  if (finished_) resolve(f);
+  fusions_.push_back(std::move(f));
+}
+
+void OpRegistry::finish_registration() {
+  for (Fusion& f : fusions_) resolve(f);
+  finished_ = true;
+}
+
+// ---- traits
+
+Operation* referenced_variable(const Output& ref) {
+  // Ends at the variable or at an op that makes no reference; inputs precede their consumers,
+  // so the walk cannot loop.
+  for (Output o = ref; o && o.index() == 0; o = o.op()->input(0)) {
+    Operation* op = o.op();
+    const OpDef& def = op->def();
+    if (def.holds_variable) return op;
+    if (!def.forwards_input || def.inputs.empty() || !def.inputs[0].is_ref || op->num_inputs() == 0) return nullptr;
+  }
+  return nullptr;
+}
+
+const Tensor* constant_value(const Operation& op) {
+  const std::string& attr = op.def().constant_attr;
+  if (attr.empty()) return nullptr;
+  auto it = op.attrs().find(attr);
+  return it == op.attrs().end() ? nullptr : std::get_if<Tensor>(&it->second);
 }
 
 // ---- InferenceContext / GradContext
@@ -139,11 +216,7 @@ Shape shape_from_shape_input(InferenceContext& c, int i) {
   return Shape::unknown();
 }
 
-const Tensor* InferenceContext::input_constant(int i) const {
-  const Operation* src = op_.input(i).op();
-  if (src->type() != "Const") return nullptr;
-  return &src->attr<Tensor>("value");
-}
+const Tensor* InferenceContext::input_constant(int i) const { return constant_value(*op_.input(i).op()); }
 
 void InferenceContext::fail(const std::string& msg) const {
   throw InvalidArgument(str_cat(op_.type(), " '", op_.name(), "': ", msg));
@@ -249,7 +322,7 @@ Operation* OpBuilder::build() {
     }
     for (int k = 0; k < n; ++k, ++pos) {
       const Output& x = inputs_[pos];
-      if (arg.is_ref && x.op()->def().type != "VariableV2" && x.op()->def().type != "Variable")
+      if (arg.is_ref && !referenced_variable(x))
         fail("input '", arg.name, "' must be a variable reference, got '", x.name(), "' (", x.op()->type(), ")");
       if (arg.fixed != DType::kInvalid) {
         if (x.dtype() != arg.fixed)

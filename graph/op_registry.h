@@ -1,15 +1,29 @@
-// One record per op type: inputs, outputs, attrs with defaults, shape function, CPU kernel and
-// gradient. Op families register theirs from one place (ops/register.cc):
+// One record per op type: inputs, outputs, attrs with defaults, shape function, CPU kernel,
+// gradient, and the traits the runtime reads. flowgraph's op families fill the process-wide
+// registry through register_ops() (ops/register.h); an op of your own registers the same way
+// (kernels map buffers to Eigen with core/eigen.h):
 //
-//   r.add("Relu").input("features", "T").output("activations", "T").type_attr("T", kFloatTypes)
-//    .shape(same_shape_as_input0).kernel(relu_kernel).gradient(relu_grad);
+//   register_ops();  // flowgraph's ops first: the registry answers no lookup before them
+//   OpRegistry::global().add("TimesTwo").input("x", "T").output("y", "T").type_attr("T", kFloatTypes)
+//       .shape(unchanged_shape)
+//       .kernel_fn([](KernelContext& ctx) {
+//         const Tensor& x = ctx.input(0);
+//         Tensor y = ctx.allocate_output(0, x.dtype(), x.shape());
+//         dispatch_float(x.dtype(), "TimesTwo", [&]<typename T>() { as_array<T>(y) = T(2) * as_array<T>(x); });
+//       })
+//       .gradient([](GradContext& c) -> std::vector<Output> {
+//         return {OpBuilder(c.grad(0), "TimesTwo", "").input(c.grad(0)).build_output()};
+//       });
 //
-// and build nodes with OpBuilder:
+// and build its nodes with OpBuilder, as the op families' builder functions do:
 //
-//   Output y = OpBuilder(x, "Relu", name.empty() ? "Relu" : name).input(x).build()->output(0);
+//   Graph g;
+//   Output x = placeholder(g, f32, {2}, "x");
+//   Output y = OpBuilder(g, "TimesTwo", "twice").input(x).build_output();
+//   Tensor y_value = Session(g).run({{x, Tensor::from_vector<float>({1, 2})}}, y);  // [2, 4]
 //
-// The registry is filled once, before any graph is built; afterwards it is read-only and safe to
-// share between threads.
+// The registry is filled before graphs are built; afterwards it is read-only and safe to share
+// between threads.
 #pragma once
 #include <map>
 #include <mutex>
@@ -93,6 +107,17 @@ struct OpDef {
   // are not matched to args and its outputs are declared by the importer.
   bool opaque = false;
 
+  // Traits: what the graph and runtime layers know about an op, declared with it, so that they
+  // never decide anything by comparing type names.
+  // Holds a variable: each Session keeps a slot for the node, and output 0 refers to it
+  // (VariableV2). Reference inputs take such outputs.
+  bool holds_variable = false;
+  // Output 0 is input 0's value, unchanged (Identity, StopGradient): a plan reads the input
+  // directly and runs no step. Through a reference input, output 0 is the same reference.
+  bool forwards_input = false;
+  // Output 0 is the Tensor in this attr (Const's "value"); shape functions may read it.
+  std::string constant_attr;
+
   // Fluent construction.
   OpDef& input(const std::string& name, const std::string& type_attr_or_dtype);
   OpDef& input(const std::string& name, DType fixed);
@@ -109,6 +134,9 @@ struct OpDef {
   OpDef& gradient(GradFn g) { grad_fn = g; return *this; }
   OpDef& not_differentiable() { no_gradient = true; return *this; }
   OpDef& set_stateful() { stateful = true; return *this; }
+  OpDef& variable() { holds_variable = true; return *this; }
+  OpDef& forwarding() { forwards_input = true; return *this; }
+  OpDef& constant(const std::string& value_attr) { constant_attr = value_attr; return *this; }
 };
 
 inline const std::vector<DType> kFloatTypes = {DType::kFloat, DType::kDouble};
@@ -132,13 +160,23 @@ struct Fusion {
   // Extra condition on the pair (dtype, attrs); none = always.
   bool (*applies)(const Operation& consumer, const Operation& producer) = nullptr;
   std::string inner;
+  // The defs those names denote, set by OpRegistry::finish_registration: a Session matches
+  // nodes by def, so a carried (opaque) node of the same type never takes a fused kernel.
+  const OpDef* consumer_def = nullptr;
+  const OpDef* producer_def = nullptr;
+  const OpDef* inner_def = nullptr;
 };
 
 class OpRegistry {
  public:
-  // The process-wide registry, with every built-in op registered on first use. Defined by the
-  // ops layer (ops/register.cc), which alone knows the op families.
+  // The process-wide registry, once a library of ops was loaded into it (load_global; the ops
+  // layer's register_ops() loads flowgraph's, and the op builders that start a graph, Session
+  // and train's importers call it). FailedPrecondition before that, so that nothing reads a
+  // registry without flowgraph's ops.
   static OpRegistry& global();
+  // Fills the process-wide registry: the first call runs `library` on it and ends registration
+  // (finish_registration); later calls return at once. Thread-safe.
+  static void load_global(void (*library)(OpRegistry&));
   OpDef& add(const std::string& type);
   const OpDef* find(const std::string& type) const;  // nullptr if unknown
   const OpDef& get(const std::string& type) const;   // NotFound if unknown
@@ -150,19 +188,31 @@ class OpRegistry {
   const OpDef& placeholder_def(const std::string& type);
   // A kernel-less, gradient-less def of `type` for importing nodes flowgraph cannot run: types
   // it does not register (SaveV2), and registered types used with unsupported dtypes (a
-  // DT_STRING Const). Kept apart from the registered defs, so find(type) is unaffected.
-  // Safe to call from several threads.
+  // DT_STRING Const, which keeps Const's traits). Kept apart from the registered defs, so
+  // find(type) is unaffected. Safe to call from several threads.
   const OpDef& opaque_def(const std::string& type);
   // Fusions are registered beside their ops (ops/training.cc registers GD-into-GEMM).
-  void add_fusion(Fusion f) { fusions_.push_back(std::move(f)); }
+  void add_fusion(Fusion f);
   const std::vector<Fusion>& fusions() const { return fusions_; }
+  // Ends the registration of a library of ops: resolves the fusions' type names to defs
+  // (Internal if one names no registered type). Fusions added later resolve at once.
+  void finish_registration();
 
  private:
+  void resolve(Fusion& f) const;
   std::map<std::string, std::unique_ptr<OpDef>> defs_;
   std::vector<Fusion> fusions_;
+  bool finished_ = false;
   std::mutex opaque_mu_;
   std::map<std::string, std::unique_ptr<OpDef>> opaque_defs_;
 };
+
+// The variable node a reference refers to (through ops that forward a reference input), or
+// nullptr when `ref` is no variable reference.
+Operation* referenced_variable(const Output& ref);
+
+// The value of a constant node (a def with constant_attr holding a Tensor), else nullptr.
+const Tensor* constant_value(const Operation& op);
 
 // Builds one node: resolves its name in the current scope, checks input dtypes against the
 // OpDef, fills default attrs, adds the current control dependencies, runs the shape function.

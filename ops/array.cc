@@ -7,12 +7,15 @@
 #include "core/parallel.h"
 #include "graph/op_registry.h"
 #include "ops/math.h"
+#include "ops/register.h"
 
 namespace fg {
 
 // ---- builders
+// Those that can start a graph (a Graph&, no input) register the ops first (ops/register.h).
 
 Output placeholder(Graph& g, DType dtype, const Shape& shape, const std::string& name) {
+  register_ops();
   return OpBuilder(g, "Placeholder", name).attr("dtype", dtype).attr("shape", shape).build_output();
 }
 
@@ -34,6 +37,7 @@ Output placeholder_with_default(Graph& g, const Tensor& value, const Shape& shap
 
 Output constant(Graph& g, const Tensor& value, const std::string& name) {
   FG_CHECK(value.valid(), InvalidArgument, "constant '", name, "': empty tensor");
+  register_ops();
   return OpBuilder(g, "Const", name.empty() ? "Const" : name).attr("dtype", value.dtype()).attr("value", value).build_output();
 }
 
@@ -54,9 +58,13 @@ Output stop_gradient(const Output& x, const std::string& name) {
   return OpBuilder(x, "StopGradient", name).input(x).build_output();
 }
 
-Operation* no_op(Graph& g, const std::string& name) { return OpBuilder(g, "NoOp", name).build(); }
+Operation* no_op(Graph& g, const std::string& name) {
+  register_ops();
+  return OpBuilder(g, "NoOp", name).build();
+}
 
 Operation* group(Graph& g, const std::vector<Operation*>& ops, const std::string& name) {
+  register_ops();
   OpBuilder b(g, "NoOp", name.empty() ? "group_deps" : name);
   for (Operation* op : ops) b.control_input(op);
   return b.build();
@@ -317,12 +325,13 @@ void register_array_ops(OpRegistry& r) {
   r.add("Placeholder").output("output", "dtype").attr("dtype").attr("shape", Shape::unknown())
       .shape(placeholder_shape).kernel_fn(placeholder_kernel).set_stateful();
   r.add("PlaceholderWithDefault").input("input", "dtype").output("output", "dtype").attr("dtype").attr("shape")
-      .shape(pwd_shape).kernel_fn(forward_kernel).gradient(identity_grad);
-  r.add("Const").output("output", "dtype").attr("value").attr("dtype").shape(const_shape).kernel_fn(const_kernel);
+      .shape(pwd_shape).kernel_fn(forward_kernel).forwarding().gradient(identity_grad);
+  r.add("Const").output("output", "dtype").attr("value").attr("dtype").shape(const_shape).kernel_fn(const_kernel)
+      .constant("value");
   r.add("Identity").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
-      .gradient(identity_grad);
+      .forwarding().gradient(identity_grad);
   r.add("StopGradient").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
-      .not_differentiable();
+      .forwarding().not_differentiable();
   r.add("NoOp").kernel_fn(noop_kernel);
   r.add("Reshape").input("tensor", "T").input("shape", "Tshape").output("output", "T")
       .type_attr("Tshape", {DType::kInt32, DType::kInt64}).shape(reshape_shape).kernel_fn(reshape_kernel)

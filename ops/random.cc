@@ -10,6 +10,7 @@
 #include "core/parallel.h"
 #include "core/random.h"
 #include "graph/op_registry.h"
+#include "ops/register.h"
 #include "ops/array.h"
 #include "ops/math.h"
 
@@ -40,6 +41,7 @@ Output random_tensor(Graph& g, Dist dist, const std::variant<Shape, Output>& sha
   const char* op_type = dist == Dist::kUniform ? "RandomUniform"
                         : dist == Dist::kNormal ? "RandomStandardNormal" : "TruncatedNormal";
   const std::string who = name.empty() ? default_name : name;
+  register_ops();  // a random op can start a graph
   FG_CHECK(is_floating(dtype), InvalidArgument, who, ": dtype must be float32 or float64, got ", dtype_name(dtype));
   // The static shape's Const is int32 when every dim fits, int64 otherwise (as TF converts it).
   Tensor dims;

@@ -1,4 +1,6 @@
-// The one place that knows every op family: fills the process-wide registry on first use.
+// The one place that knows every op family.
+#include "ops/register.h"
+
 #include "graph/op_registry.h"
 #include "ops/array.h"
 #include "ops/cumulative.h"
@@ -13,22 +15,19 @@
 
 namespace fg {
 
-OpRegistry& OpRegistry::global() {
-  static OpRegistry* registry = [] {
-    auto* r = new OpRegistry();
-    register_array_ops(*r);
-    register_math_ops(*r);
-    register_nn_ops(*r);
-    register_random_ops(*r);
-    register_state_ops(*r);
-    register_training_ops(*r);
-    register_shape_ops(*r);
-    register_indexing_ops(*r);
-    register_cumulative_ops(*r);  // after the math family: it gives Prod its gradient
-    register_nn_loss_ops(*r);
-    return r;
-  }();
-  return *registry;
+void register_ops() {
+  OpRegistry::load_global([](OpRegistry& r) {
+    register_array_ops(r);
+    register_math_ops(r);
+    register_nn_ops(r);
+    register_random_ops(r);
+    register_state_ops(r);
+    register_training_ops(r);
+    register_shape_ops(r);
+    register_indexing_ops(r);
+    register_cumulative_ops(r);  // after the math family: it gives Prod its gradient
+    register_nn_loss_ops(r);
+  });
 }
 
 }  // namespace fg

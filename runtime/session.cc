@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <unordered_set>
 
 #include "graph/op_registry.h"
+#include "ops/register.h"
+#include "runtime/plan.h"
 
 namespace fg {
 
@@ -15,29 +16,6 @@ Targets::Targets(const std::vector<CollectionItem>& items) {
 Targets::Targets(std::initializer_list<Targets> parts) {
   for (const Targets& p : parts) ops_.insert(ops_.end(), p.ops_.begin(), p.ops_.end());
 }
-
-struct Step {
-  Operation* op = nullptr;
-  Kernel kernel = nullptr;
-  const AttrMap* attrs = nullptr;          // the op's, or fused_attrs
-  std::shared_ptr<AttrMap> fused_attrs;    // consumer's + producer's attrs of a fused step
-  std::vector<int> inputs;          // value ids (-1 for reference inputs)
-  std::vector<char> last_use;       // move the value out instead of copying
-  std::vector<VariableSlot*> refs;  // slots behind reference inputs
-  std::vector<int> outputs;         // value ids (-1: fed by the caller, or never read)
-  std::atomic<uint64_t>* counter = nullptr;
-  // A variable whose value a later step reads: read in the run loop itself, with no kernel call
-  // (six of a 3-layer MLP's ten steps at inference).
-  VariableSlot* read_slot = nullptr;
-};
-
-struct Plan {
-  std::vector<Step> steps;
-  int num_values = 0;
-  std::vector<Output> feeds;
-  std::vector<int> feed_ids;
-  std::vector<int> fetch_ids;
-};
 
 namespace {
 
@@ -63,11 +41,9 @@ void make_plan_key(PlanKey& key, const std::vector<Output>& feeds, const std::ve
   for (Operation* t : targets) key.push_back(reinterpret_cast<uintptr_t>(t));
 }
 
-bool is_variable_op(const Operation* op) { return op->type() == "VariableV2" || op->type() == "Variable"; }
-
 }  // namespace
 
-Session::Session(Graph& graph) : graph_(graph) {}
+Session::Session(Graph& graph) : graph_(graph) { register_ops(); }
 Session::~Session() = default;
 
 size_t Session::num_cached_plans() const {
@@ -101,216 +77,21 @@ std::shared_ptr<const Plan> Session::get_plan(const std::vector<Output>& feeds, 
 
 std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
                                              const std::vector<Operation*>& targets) {
-  auto plan = std::make_shared<Plan>();
-  std::unordered_map<Output, int, OutputHash> value_id;
-  auto id_of = [&](const Output& o) {
-    auto [it, inserted] = value_id.emplace(o, plan->num_values);
-    if (inserted) ++plan->num_values;
-    return it->second;
-  };
-  std::unordered_set<Output, OutputHash> fed;
-  for (const Output& f : feeds) {
-    FG_CHECK(f && f.graph() == &graph_, InvalidArgument, "Session::run: a fed tensor is not in this session's graph");
-    FG_CHECK(fed.insert(f).second, InvalidArgument, "Session::run: tensor '", f.name(), "' is fed twice");
-    plan->feeds.push_back(f);
-    plan->feed_ids.push_back(id_of(f));
-  }
-  for (const Output& f : fetches)
-    FG_CHECK(f && f.graph() == &graph_, InvalidArgument, "Session::run: a fetched tensor is not in this session's graph");
-  for (Operation* t : targets)
-    FG_CHECK(t && t->graph() == &graph_, InvalidArgument, "Session::run: a target op is not in this session's graph");
-
-  // Post-order DFS over the ops the fetches and targets need; fed tensors and reference edges
-  // (Assign's variable) are not dependencies.
-  std::vector<Operation*> order;
-  std::unordered_map<Operation*, int> state;  // 1 = on stack, 2 = done
-  auto visit = [&](Operation* root) {
-    std::vector<std::pair<Operation*, size_t>> stack;
-    if (state[root] == 2) return;
-    stack.push_back({root, 0});
-    state[root] = 1;
-    while (!stack.empty()) {
-      auto& [op, next] = stack.back();
-      const size_t n_in = op->num_inputs(), n_ctl = op->control_inputs().size();
-      if (next < n_in + n_ctl) {
-        Operation* dep = nullptr;
-        if (next < n_in) {
-          const Output in = op->input(static_cast<int>(next));
-          const bool is_ref = op->def().inputs.size() > next && op->def().inputs[next].is_ref;
-          if (!fed.count(in) && !is_ref) dep = in.op();
-        } else {
-          dep = op->control_inputs()[next - n_in];
-        }
-        ++next;
-        if (dep) {
-          int& s = state[dep];
-          FG_CHECK(s != 1, InvalidArgument, "Session::run: the graph has a cycle through '", dep->name(), "'");
-          if (s == 0) {
-            s = 1;
-            stack.push_back({dep, 0});
-          }
-        }
-      } else {
-        state[op] = 2;
-        order.push_back(op);
-        stack.pop_back();
-      }
-    }
-  };
-  for (const Output& f : fetches) if (!fed.count(f)) visit(f.op());
-  for (Operation* t : targets) visit(t);
-
-  // Plan-level fusions (OpRegistry::fusions), decided on the graph's own uses: a fused consumer
-  // reads its producer's inputs and the producer leaves the plan.
-  struct Input {
-    Output value;
-    bool is_ref;
-  };
-  auto own_inputs = [](Operation* op) {
-    std::vector<Input> v;
-    for (int i = 0; i < op->num_inputs(); ++i)
-      v.push_back({op->input(i), op->def().inputs.size() > static_cast<size_t>(i) && op->def().inputs[i].is_ref});
-    return v;
-  };
-  std::unordered_map<Operation*, std::vector<Input>> fused_inputs;
-  std::unordered_map<Operation*, const Fusion*> fused_with;
-  std::unordered_map<Operation*, std::vector<Operation*>> fused_ops;  // absorbed ops, innermost first
-  std::unordered_set<Operation*> absorbed;
-  const auto& fusions = OpRegistry::global().fusions();
-  if (fusions_enabled_.load(std::memory_order_relaxed) && !fusions.empty()) {
-    std::unordered_map<Output, int, OutputHash> uses;
-    std::unordered_set<Operation*> in_plan(order.begin(), order.end()), pinned(targets.begin(), targets.end());
-    for (Operation* op : order) {
-      for (const Input& in : own_inputs(op)) if (!in.is_ref) ++uses[in.value];
-      for (Operation* c : op->control_inputs()) pinned.insert(c);
-    }
-    for (const Output& f : fetches) pinned.insert(f.op());
-    for (Operation* op : order) {
-      if (absorbed.count(op)) continue;
-      const std::vector<Input> ins = own_inputs(op);
-      for (const Fusion& f : fusions) {
-        if (f.consumer != op->type() || f.input >= op->num_inputs() || ins[f.input].is_ref) continue;
-        const Output in = ins[f.input].value;
-        Operation* p = in.op();
-        if (p->type() != f.producer || p->num_outputs() != 1 || fed.count(in) || !in_plan.count(p) ||
-            pinned.count(p) || uses[in] != 1 || absorbed.count(p))
-          continue;
-        // A plain fusion takes an unfused producer; a chained one, a producer fused with `inner`.
-        const auto inner = fused_with.find(p);
-        if (f.inner.empty() ? inner != fused_with.end()
-                            : inner == fused_with.end() || fused_ops[p].back()->type() != f.inner)
-          continue;
-        if (f.applies && !f.applies(*op, *p)) continue;
-        std::vector<Input> merged(ins.begin(), ins.begin() + f.input);
-        for (const Input& pi : f.inner.empty() ? own_inputs(p) : fused_inputs[p]) merged.push_back(pi);
-        merged.insert(merged.end(), ins.begin() + f.input + 1, ins.end());
-        fused_inputs[op] = std::move(merged);
-        fused_with[op] = &f;
-        std::vector<Operation*> chain = f.inner.empty() ? std::vector<Operation*>{} : fused_ops[p];
-        chain.push_back(p);
-        fused_ops[op] = std::move(chain);
-        if (!f.inner.empty()) {
-          fused_inputs.erase(p);
-          fused_with.erase(p);
-          fused_ops.erase(p);
-        }
-        absorbed.insert(p);
-        break;
-      }
-    }
-  }
-  // Identity ops forward their input's value, so the plan reads that value directly and runs no
-  // step for them (one step fewer per variable read). Not one with control inputs, whose place in
-  // the order matters, nor a target or a fed one.
-  std::unordered_map<Output, Output, OutputHash> forwarded;
-  {
-    std::unordered_set<Operation*> target_ops(targets.begin(), targets.end());
-    for (Operation* op : order) {
-      if (absorbed.count(op) || op->type() != "Identity" || op->num_inputs() != 1 || !op->control_inputs().empty() ||
-          target_ops.count(op) || fed.count(op->output(0)))
-        continue;
-      Output source = op->input(0);
-      if (auto it = forwarded.find(source); it != forwarded.end()) source = it->second;  // order is topological
-      forwarded.emplace(op->output(0), source);
-      absorbed.insert(op);
-    }
-  }
-  auto resolved = [&](const Output& o) {
-    auto it = forwarded.find(o);
-    return it != forwarded.end() ? it->second : o;
-  };
-  auto inputs_of = [&](Operation* op) {
-    auto it = fused_inputs.find(op);
-    std::vector<Input> ins = it != fused_inputs.end() ? it->second : own_inputs(op);
-    for (Input& in : ins)
-      if (!in.is_ref) in.value = resolved(in.value);
-    return ins;
-  };
-
-  // Count readers so the last one can take the buffer.
-  std::unordered_map<int, int> readers;
-  std::unordered_set<int> fetched;
-  for (Operation* op : order) {
-    if (absorbed.count(op)) continue;
-    for (const Input& in : inputs_of(op))
-      if (!in.is_ref) ++readers[id_of(in.value)];
-  }
-  for (const Output& f : fetches) {
-    plan->fetch_ids.push_back(id_of(resolved(f)));
-    fetched.insert(plan->fetch_ids.back());
-  }
-
+  PlanCompilation c(graph_, feeds, fetches, targets);
+  check_signature(c);
+  order_needed_ops(c);
+  if (fusions_enabled_.load(std::memory_order_relaxed)) apply_fusions(c, OpRegistry::global().fusions());
+  forward_inputs(c);
+  count_reads(c);
+  emit_steps(c);
   std::unique_lock lock(mu_);
-  for (Operation* op : order) {
-    if (absorbed.count(op)) continue;
-    Step s;
-    s.op = op;
-    s.kernel = op->def().kernel;
-    s.attrs = &op->attrs();
-    if (auto f = fused_with.find(op); f != fused_with.end()) {
-      s.kernel = f->second->kernel;
-      // Every absorbed op's attrs, innermost first, so outer ops and the consumer win a clash.
-      s.fused_attrs = std::make_shared<AttrMap>();
-      for (Operation* absorbed_op : fused_ops[op])
-        for (const auto& [name, value] : absorbed_op->attrs()) (*s.fused_attrs)[name] = value;
-      for (const auto& [name, value] : op->attrs()) (*s.fused_attrs)[name] = value;
-      s.attrs = s.fused_attrs.get();
-    }
-    if (!s.kernel)
-      throw Unimplemented(str_cat("No CPU kernel for op type '", op->type(), "' (node '", op->name(),
-                                  "'); flowgraph can import and carry it but not run it"));
-    const std::vector<Input> ins = inputs_of(op);
-    const int n = static_cast<int>(ins.size());
-    s.inputs.resize(n, -1);
-    s.last_use.resize(n, 0);
-    s.refs.resize(n, nullptr);
-    for (int i = 0; i < n; ++i) {
-      const Output in = ins[i].value;
-      if (ins[i].is_ref) {
-        FG_CHECK(is_variable_op(in.op()), InvalidArgument, "node '", op->name(), "': reference input ", i,
-                 " is not a variable");
-        s.refs[i] = slot_for(in.op());
-        continue;
-      }
-      const int id = id_of(in);
-      s.inputs[i] = id;
-      s.last_use[i] = (--readers[id] == 0 && !fetched.count(id)) ? 1 : 0;
-    }
-    if (is_variable_op(op)) {
-      s.refs.push_back(slot_for(op));
-      if (s.kernel == op->def().kernel) s.read_slot = s.refs.back();
-    }
-    for (int j = 0; j < op->num_outputs(); ++j) {
-      const Output o = op->output(j);
-      const bool needed = value_id.count(o) && !fed.count(o);
-      s.outputs.push_back(needed ? value_id[o] : -1);
-    }
+  bind_variables(c, [&](const Operation* var) { return slot_for(var); });
+  attach_counters(c, [&](const Operation* op) {
     auto& counter = counters_[op];
     if (!counter) counter = std::make_unique<std::atomic<uint64_t>>(0);
-    s.counter = counter.get();
-    plan->steps.push_back(std::move(s));
-  }
-  return plan;
+    return counter.get();
+  });
+  return std::move(c.plan);
 }
 
 namespace {
@@ -491,7 +272,7 @@ void Callable::operator()(std::span<const Tensor> feeds, std::vector<Tensor>& fe
 }
 
 Tensor Session::variable_value(const Operation* var_op) {
-  FG_CHECK(var_op && is_variable_op(var_op), NotFound, "Session: '", var_op ? var_op->name() : "<null>",
+  FG_CHECK(var_op && var_op->def().holds_variable, NotFound, "Session: '", var_op ? var_op->name() : "<null>",
            "' is not a variable");
   VariableSlot* slot;
   {
@@ -502,7 +283,7 @@ Tensor Session::variable_value(const Operation* var_op) {
 }
 
 void Session::set_variable_value(const Operation* var_op, const Tensor& value) {
-  FG_CHECK(var_op && is_variable_op(var_op), NotFound, "Session: '", var_op ? var_op->name() : "<null>",
+  FG_CHECK(var_op && var_op->def().holds_variable, NotFound, "Session: '", var_op ? var_op->name() : "<null>",
            "' is not a variable");
   FG_CHECK(value.dtype() == var_op->output_dtype(0), InvalidArgument, "Session: variable '", var_op->name(),
            "' has dtype ", dtype_name(var_op->output_dtype(0)), ", got ", dtype_name(value.dtype()));

@@ -13,6 +13,7 @@
 #include "ops/initializers.h"
 #include "ops/math.h"
 #include "ops/nn.h"
+#include "ops/register.h"
 #include "ops/state.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
@@ -203,6 +204,7 @@ void set_const(tensorflow::NodeDef* n, const Tensor& value) {
 }
 
 TEST(GraphIo, NodesInAnyOrderImportTopologically) {
+  register_ops();  // the first use of a graph is an import
   tensorflow::GraphDef gd;
   set_type(add_node(gd, "sum", "AddV2", {"a", "b:0", "^c"}), "T", tensorflow::DT_FLOAT);
   set_const(add_node(gd, "b", "Const"), Tensor(2.f));
@@ -247,6 +249,7 @@ TEST(GraphIo, PrefixesUniquifyAndInputMapReplacesTensors) {
 }
 
 TEST(GraphIo, MalformedGraphDefsAreInvalidArgumentNamingTheNode) {
+  register_ops();  // the first use of a graph is an import
   Graph g;
   {
     tensorflow::GraphDef gd;
@@ -289,6 +292,7 @@ TEST(GraphIo, MalformedGraphDefsAreInvalidArgumentNamingTheNode) {
 }
 
 TEST(GraphIo, UnknownOpsImportAndFailOnlyWhenRun) {
+  register_ops();  // the first use of a graph is an import
   tensorflow::GraphDef gd;
   set_const(add_node(gd, "c", "Const"), Tensor::from_vector<float>({1, 2}));
   auto* mystery = add_node(gd, "mystery", "MysteryOp", {"c"});
@@ -328,6 +332,7 @@ TEST(GraphIo, UnknownOpsImportAndFailOnlyWhenRun) {
 }
 
 TEST(GraphIo, TensorFlowEncodingsSurviveTheRoundTrip) {
+  register_ops();  // the first use of a graph is an import
   // TF writes tf.zeros([3]) as one float_val; flowgraph would write tensor_content.
   tensorflow::GraphDef gd;
   auto* z = add_node(gd, "zeros", "Const");

@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <functional>
+
 #include "flowgraph.h"
 #include "graph/op_registry.h"
+#include "tests/test_util.h"
 
 namespace fg {
 namespace {
@@ -173,6 +177,7 @@ TEST(Graph, VariableCollectionsAndTrainable) {
 }
 
 TEST(Graph, MissingGradientIsUnimplementedNamingTheOp) {
+  register_ops();  // the registry is read before any builder runs
   Graph g;
   if (!OpRegistry::global().find("TestOpaqueOp"))
     OpRegistry::global().add("TestOpaqueOp").input("x", "T").output("y", "T").shape(unchanged_shape);
@@ -186,6 +191,55 @@ TEST(Graph, MissingGradientIsUnimplementedNamingTheOp) {
     EXPECT_NE(m.find("opaque"), std::string::npos) << m;
     EXPECT_NE(m.find("TestOpaqueOp"), std::string::npos) << m;
   }
+}
+
+// The graph layer owns the registry, and the ops layer fills it (ops/register.h): until then a
+// lookup is FailedPrecondition naming register_ops(), not an empty answer, and a builder that
+// starts a graph fills it. Checked in a fresh process, where nothing has filled it yet.
+TEST(Graph, RegistryAnswersNothingBeforeRegisterOps) {
+  if (!std::getenv("FG_TEST_FRESH_REGISTRY")) {
+    EXPECT_TRUE(testing::run_test_in_child("FG_TEST_FRESH_REGISTRY=1", "Graph.RegistryAnswersNothingBeforeRegisterOps"));
+    return;
+  }
+  auto expect_not_registered = [](const std::function<void()>& fn) {
+    try {
+      fn();
+      ADD_FAILURE() << "expected FailedPrecondition";
+    } catch (const FailedPrecondition& e) {
+      EXPECT_NE(std::string(e.what()).find("register_ops()"), std::string::npos) << e.what();
+    }
+  };
+  Graph g;
+  expect_not_registered([] { OpRegistry::global(); });
+  expect_not_registered([&] { OpBuilder(g, "NoOp", "n"); });
+  tensorflow::GraphDef gd;
+  gd.add_node()->set_name("n");
+  gd.mutable_node(0)->set_op("NoOp");
+  expect_not_registered([&] { import_graph_def(g, gd); });
+  EXPECT_EQ(g.num_operations(), 0);
+  EXPECT_TRUE(placeholder(g, f32, {2}, "x"));  // a builder that starts a graph registers the ops
+  EXPECT_NE(OpRegistry::global().find("MatMul"), nullptr);
+  EXPECT_EQ(import_graph_def(g, gd).operations.size(), 1u);
+}
+
+// Shape functions read constant inputs through the constant trait (OpDef::constant_attr), so any
+// op declaring it is seen through, and an op without it is not, whatever its attrs.
+void test_constant_shape(InferenceContext& c) { c.set_output(0, c.attr<Tensor>("v").shape()); }
+
+TEST(Graph, ShapeFunctionsSeeConstantsByTrait) {
+  register_ops();  // the registry is read before any builder runs
+  if (!OpRegistry::global().find("TestConstant"))
+    OpRegistry::global().add("TestConstant").output("output", "dtype").attr("v").attr("dtype")
+        .shape(test_constant_shape).constant("v");
+  Graph g;
+  auto x = placeholder(g, f32, {6}, "x");
+  Output dims = OpBuilder(g, "TestConstant", "dims").attr("dtype", i32)
+                    .attr("v", Tensor::from_vector<int32_t>({2, 3})).build_output();
+  ASSERT_NE(constant_value(*dims.op()), nullptr);
+  EXPECT_EQ(reshape(x, dims).shape(), Shape({2, 3}));
+  EXPECT_EQ(reshape(x, identity(dims)).shape(), Shape({-1, -1})) << "an Identity is no constant";
+  EXPECT_EQ(constant_value(*identity(dims).op()), nullptr);
+  EXPECT_EQ(constant_value(*x.op()), nullptr);
 }
 
 TEST(Graph, GradientsStopAtStopGradientAndIntegers) {

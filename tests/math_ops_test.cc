@@ -10,6 +10,7 @@
 #include "graph/op_registry.h"
 #include "ops/array.h"
 #include "ops/math.h"
+#include "ops/register.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
 
@@ -369,6 +370,7 @@ TEST(MathUnary, LargeInputRunsInParallelChunks) {
 // ---------------------------------------------------------------- in-place reuse
 
 TEST(MathInPlace, KernelsReuseAUniquelyOwnedInput) {
+  register_ops();  // the registry is read before any builder runs
   const OpRegistry& reg = OpRegistry::global();
   AttrMap attrs;
   const std::string name = "node";  // KernelContext keeps a reference to it

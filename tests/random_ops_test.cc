@@ -10,6 +10,7 @@
 #include "ops/array.h"
 #include "ops/math.h"
 #include "ops/random.h"
+#include "ops/register.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
 
@@ -118,6 +119,7 @@ TEST(RandomOps, NormalAndTruncatedOpNamesMatchTF) {
 }
 
 TEST(RandomOps, RegisteredStatefulAndNotDifferentiable) {
+  register_ops();  // the registry is read before any builder runs
   for (const auto& [type, build] : all_builders()) {
     const OpDef& def = OpRegistry::global().get(type);
     EXPECT_TRUE(def.stateful) << type;

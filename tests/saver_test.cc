@@ -26,6 +26,7 @@
 #include "ops/math.h"
 #include "ops/state.h"
 #include "proto/tensor_bundle.pb.h"
+#include "proto/variable.pb.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
 #include "train/checkpoint_files.h"
@@ -429,6 +430,36 @@ TEST(Saver, MetaGraphWithoutSaverAndMixedCollections) {
   EXPECT_FALSE(fs::exists(dir / "mixed.meta"));
   const auto meta = to_meta_graph_def(g, {.collection_list = {"variables"}});
   EXPECT_EQ(meta.collection_def().size(), 1u);
+}
+
+// A variable collection must describe variables: each bad VariableDef is an error naming the
+// collection, and the import leaves the graph and its collections as they were.
+TEST(Saver, MetaGraphVariableCollectionsHoldOnlyVariables) {
+  Graph g;
+  build_model(g);
+  const tensorflow::MetaGraphDef good = to_meta_graph_def(g);
+  auto with_bad_variable = [&](const std::function<void(tensorflow::VariableDef&)>& edit) {
+    tensorflow::MetaGraphDef meta = good;
+    auto* list = (*meta.mutable_collection_def())["variables"].mutable_bytes_list();
+    tensorflow::VariableDef d;
+    EXPECT_TRUE(d.ParseFromString(list->value(0)));
+    edit(d);
+    list->set_value(0, d.SerializeAsString());
+    return meta;
+  };
+  Graph g2;
+  const auto before = g2.num_operations();
+  expect_error([&] { import_meta_graph(g2, with_bad_variable([](auto& d) { d.set_variable_name("X:0"); })); },
+               Code::kInvalidArgument, {"collection 'variables'", "'X:0' is a Placeholder, not a variable"});
+  expect_error([&] { import_meta_graph(g2, with_bad_variable([](auto& d) { d.set_is_resource(true); })); },
+               Code::kUnimplemented, {"collection 'variables'", "resource variable"});
+  tensorflow::MetaGraphDef garbage = good;
+  (*garbage.mutable_collection_def())["variables"].mutable_bytes_list()->set_value(0, "\xff\xff");
+  expect_error([&] { import_meta_graph(g2, garbage); }, Code::kDataLoss, {"collection 'variables'", "VariableDef"});
+  EXPECT_EQ(g2.num_operations(), before);
+  EXPECT_TRUE(g2.get_collection("variables").empty());
+  EXPECT_FALSE(import_meta_graph(g2, good).has_value()) << "no SaverDef, no Saver";
+  EXPECT_EQ(g2.get_variables("variables").size(), global_variables(g).size());
 }
 
 // A child process dies (SIGXFSZ, inside write(2)) halfway through saving step 2: step 1's

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "flowgraph.h"
+#include "graph/graph_io.h"
 #include "graph/op_registry.h"
 
 namespace fg {
@@ -189,6 +190,81 @@ TEST(Session, IdentityOpsForwardTheirInput) {
   EXPECT_EQ(s.run(chain).to_vector<float>(), (std::vector<float>{21, 22}));
 }
 
+// Forwarding is a trait of the op (OpDef::forwards_input), not of the Identity type: StopGradient
+// and an unfed PlaceholderWithDefault run no step either, and compute what TF's would.
+TEST(Session, EveryForwardingOpRunsNoStep) {
+  Graph g;
+  auto x = placeholder(g, f32, {2}, "x");
+  auto scale = placeholder_with_default(g, Tensor::from_vector<float>({1, 1}), {2}, "scale");
+  auto y = stop_gradient(identity(x, "id"), "stop") * scale;
+  Session s(g);
+  s.set_profiling(true);
+  EXPECT_EQ(s.run({{x, Tensor::from_vector<float>({2, 3})}}, y).to_vector<float>(), (std::vector<float>{2, 3}));
+  EXPECT_EQ(s.run({{x, Tensor::from_vector<float>({2, 3})}, {scale, Tensor::from_vector<float>({10, 100})}}, y)
+                .to_vector<float>(),
+            (std::vector<float>{20, 300}));
+  EXPECT_EQ(s.run(stop_gradient(scale, "stop_default")).to_vector<float>(), (std::vector<float>{1, 1}));
+  const auto prof = s.profile();
+  ASSERT_FALSE(prof.empty());
+  for (const auto& op : prof) EXPECT_TRUE(op.type == "Mul" || op.type == "Const") << op.name << " (" << op.type << ") ran";
+}
+
+// A reference reaches its variable through ops that forward a reference input (as TF's
+// RefIdentity does): the builder accepts it where a variable is expected, and an Assign through
+// it updates the variable the Session holds.
+TEST(Session, ReferencesReachTheirVariableThroughForwardingOps) {
+  register_ops();  // the registry is read before any builder runs
+  if (!OpRegistry::global().find("TestRefForward"))
+    OpRegistry::global().add("TestRefForward").ref_input("ref", "T").output("output", "T").shape(unchanged_shape)
+        .forwarding();
+  Graph g;
+  auto v = variable(constant(g, Tensor::from_vector<float>({1, 2})), {.name = "v"});
+  Output through = OpBuilder(g, "TestRefForward", "through").input(v.ref()).build_output();
+  Output set = OpBuilder(g, "Assign", "set").input(through).input(constant(g, Tensor::from_vector<float>({5, 6})))
+                   .build_output();
+  EXPECT_EQ(referenced_variable(through), v.op);
+  EXPECT_EQ(referenced_variable(v.value()), nullptr) << "a read is a value, not a reference";
+  try {
+    OpBuilder(g, "Assign", "bad").input(v.value()).input(set).build();
+    ADD_FAILURE() << "an Assign to a read built";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("'v/read:0' (Identity)"), std::string::npos) << e.what();
+  }
+  Session s(g);
+  s.run(global_variables_initializer(g));
+  s.run(set.op());
+  EXPECT_EQ(s.run(v.value()).to_vector<float>(), (std::vector<float>{5, 6}));
+}
+
+// TF's variable op before TF 1.0 ("Variable") is a variable as VariableV2 is, imported or built.
+TEST(Session, LegacyVariableOpHoldsAVariable) {
+  register_ops();  // the registry is read before any builder runs
+  tensorflow::GraphDef gd;
+  auto* var = gd.add_node();
+  var->set_name("w");
+  var->set_op("Variable");
+  (*var->mutable_attr())["dtype"] = attr_to_proto(f32);
+  (*var->mutable_attr())["shape"] = attr_to_proto(Shape{2});
+  auto* init = gd.add_node();
+  init->set_name("init_value");
+  init->set_op("Const");
+  (*init->mutable_attr())["dtype"] = attr_to_proto(f32);
+  (*init->mutable_attr())["value"] = attr_to_proto(Tensor::from_vector<float>({3, 4}));
+  auto* assign = gd.add_node();
+  assign->set_name("w/Assign");
+  assign->set_op("Assign");
+  assign->add_input("w");
+  assign->add_input("init_value");
+  Graph g;
+  import_graph_def(g, gd, {.prefix = ""});
+  Operation* w = g.get_operation_by_name("w");
+  EXPECT_FALSE(w->def().opaque);
+  Session s(g);
+  s.run(g.get_operation_by_name("w/Assign"));
+  EXPECT_EQ(s.variable_value(w).to_vector<float>(), (std::vector<float>{3, 4}));
+  EXPECT_EQ(s.run(identity(w->output(0), "read")).to_vector<float>(), (std::vector<float>{3, 4}));
+}
+
 // A run's working vectors are kept per thread. A kernel that runs another session on the same
 // thread must get vectors of its own, or the inner run would clear the outer run's values.
 Session* g_inner_session = nullptr;
@@ -198,6 +274,7 @@ void runs_inner_session_kernel(KernelContext& ctx) {
 }
 
 TEST(Session, AKernelMayRunAnotherSession) {
+  register_ops();  // the registry is read before any builder runs
   if (!OpRegistry::global().find("TestRunsInnerSession"))
     OpRegistry::global().add("TestRunsInnerSession").input("x", "T").output("y", "T").shape(unchanged_shape)
         .kernel_fn(runs_inner_session_kernel);

@@ -11,6 +11,7 @@
 #include "graph/graph_io.h"
 #include "graph/op_registry.h"
 #include "graph/tensor_proto.h"
+#include "ops/register.h"
 #include "proto/variable.pb.h"
 #include "train/tensor_bundle.h"
 
@@ -222,12 +223,13 @@ std::optional<Saver> import_meta_graph(Graph& g, const std::string& path, const 
 }
 
 namespace {
-std::optional<Saver> import_collections_and_saver(Graph& g, const tensorflow::MetaGraphDef& meta,
-                                                  const std::string& scope);
+void restore_collections(Graph& g, const tensorflow::MetaGraphDef& meta, const std::string& scope);
+std::optional<Saver> restore_saver(Graph& g, const tensorflow::MetaGraphDef& meta, const std::string& scope);
 }  // namespace
 
 std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef& meta,
                                        const ImportMetaGraphOptions& options) {
+  register_ops();
   ImportGraphDefOptions io;
   io.prefix = options.import_scope;
   ImportResult imported;
@@ -245,7 +247,8 @@ std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef&
   std::vector<std::pair<std::string, std::vector<CollectionItem>>> saved_collections;
   for (const auto& [key, col] : meta.collection_def()) saved_collections.emplace_back(key, g.get_collection(key));
   try {
-    return import_collections_and_saver(g, meta, scope);
+    restore_collections(g, meta, scope);
+    return restore_saver(g, meta, scope);
   } catch (...) {
     for (const auto& [key, items] : saved_collections) {
       g.clear_collection(key);
@@ -258,68 +261,91 @@ std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef&
 
 namespace {
 
-std::optional<Saver> import_collections_and_saver(Graph& g, const tensorflow::MetaGraphDef& meta,
-                                                  const std::string& scope) {
-  // Variables first, so other collections naming a variable's tensor get the Variable back.
+// What the collections of one meta-graph share while they are restored.
+struct CollectionImport {
+  Graph& g;
+  const std::string& scope;
+  std::set<std::string> trainable_names;                  // old TF wrote no `trainable` field
+  std::unordered_map<const Operation*, Variable> variables;  // by variable op, as restored
+};
+
+// The collection keys, sorted, variable collections first so that other collections naming a
+// variable's tensor get the Variable back.
+std::vector<std::string> collection_order(const tensorflow::MetaGraphDef& meta) {
   std::vector<std::string> keys;
   for (const auto& [key, col] : meta.collection_def()) keys.push_back(key);
   std::sort(keys.begin(), keys.end());
   std::stable_partition(keys.begin(), keys.end(), [](const std::string& k) { return is_variable_collection(k); });
+  return keys;
+}
 
-  std::set<std::string> trainable_names;  // old TF wrote no `trainable` field
+std::set<std::string> trainable_variable_names(const tensorflow::MetaGraphDef& meta) {
+  std::set<std::string> names;
   if (auto it = meta.collection_def().find(GraphKeys::TRAINABLE_VARIABLES); it != meta.collection_def().end())
     for (const auto& bytes : it->second.bytes_list().value()) {
       tensorflow::VariableDef d;
-      if (d.ParseFromString(bytes)) trainable_names.insert(d.variable_name());
+      if (d.ParseFromString(bytes)) names.insert(d.variable_name());
     }
+  return names;
+}
 
-  std::unordered_map<const Operation*, Variable> variables;
-  for (const std::string& key : keys) {
+// Names of ops ("train_op") or tensors ("loss:0"); a variable's tensor comes back as its Variable.
+void restore_node_list(CollectionImport& ci, const std::string& key, const tensorflow::CollectionDef& col,
+                       const std::string& who) {
+  for (const std::string& name : col.node_list().value()) {
+    const std::string full = with_scope(ci.scope, name);
+    try {
+      if (name.find(':') == std::string::npos) {
+        ci.g.add_to_collection(key, ci.g.get_operation_by_name(full));
+        continue;
+      }
+      const Output o = ci.g.get_tensor_by_name(full);
+      auto v = ci.variables.find(o.op());
+      if (o.index() == 0 && v != ci.variables.end()) ci.g.add_to_collection(key, v->second);
+      else ci.g.add_to_collection(key, o);
+    } catch (const Error& e) {
+      throw NotFound(str_cat(who, " names '", full, "': ", e.what()));
+    }
+  }
+}
+
+// A VariableDef of a variable collection, as the Variable it describes (one per variable op).
+const Variable& restore_variable(CollectionImport& ci, const std::string& bytes, const std::string& who) {
+  tensorflow::VariableDef d;
+  FG_CHECK(d.ParseFromString(bytes), DataLoss, who, " holds an item that is not a VariableDef");
+  FG_CHECK(!d.is_resource(), Unimplemented, who, ": '", d.variable_name(),
+           "' is a resource variable, which flowgraph does not support");
+  Graph& g = ci.g;
+  const std::string& scope = ci.scope;
+  const Output ref = g.get_tensor_by_name(with_scope(scope, d.variable_name()));
+  FG_CHECK(ref.op()->def().holds_variable, InvalidArgument, who, ": '", ref.name(), "' is a ", ref.op()->type(),
+           ", not a variable");
+  auto [it, inserted] = ci.variables.try_emplace(ref.op());
+  Variable& v = it->second;
+  if (inserted) {
+    v.op = ref.op();
+    if (!d.initializer_name().empty()) v.initializer = g.get_operation_by_name(with_scope(scope, d.initializer_name()));
+    if (!d.snapshot_name().empty()) v.snapshot = g.get_tensor_by_name(with_scope(scope, d.snapshot_name()));
+    if (!d.initial_value_name().empty())
+      v.initial_value = g.get_tensor_by_name(with_scope(scope, d.initial_value_name()));
+    v.trainable = d.trainable() || ci.trainable_names.count(d.variable_name()) > 0;
+  }
+  return v;
+}
+
+void restore_collections(Graph& g, const tensorflow::MetaGraphDef& meta, const std::string& scope) {
+  CollectionImport ci{g, scope, trainable_variable_names(meta), {}};
+  for (const std::string& key : collection_order(meta)) {
     const tensorflow::CollectionDef& col = meta.collection_def().at(key);
     const std::string who = str_cat("import_meta_graph: collection '", key, "'");
     switch (col.kind_case()) {
       case tensorflow::CollectionDef::kNodeList:
-        for (const std::string& name : col.node_list().value()) {
-          const std::string full = with_scope(scope, name);
-          try {
-            if (name.find(':') == std::string::npos) {
-              g.add_to_collection(key, g.get_operation_by_name(full));
-              continue;
-            }
-            const Output o = g.get_tensor_by_name(full);
-            auto v = variables.find(o.op());
-            if (o.index() == 0 && v != variables.end()) g.add_to_collection(key, v->second);
-            else g.add_to_collection(key, o);
-          } catch (const Error& e) {
-            throw NotFound(str_cat(who, " names '", full, "': ", e.what()));
-          }
-        }
+        restore_node_list(ci, key, col, who);
         break;
       case tensorflow::CollectionDef::kBytesList:
         for (const std::string& bytes : col.bytes_list().value()) {
-          if (!is_variable_collection(key)) {
-            g.add_to_collection(key, bytes);
-            continue;
-          }
-          tensorflow::VariableDef d;
-          FG_CHECK(d.ParseFromString(bytes), DataLoss, who, " holds an item that is not a VariableDef");
-          FG_CHECK(!d.is_resource(), Unimplemented, who, ": '", d.variable_name(),
-                   "' is a resource variable, which flowgraph does not support");
-          const Output ref = g.get_tensor_by_name(with_scope(scope, d.variable_name()));
-          FG_CHECK(ref.op()->type() == "VariableV2" || ref.op()->type() == "Variable", InvalidArgument, who, ": '",
-                   ref.name(), "' is a ", ref.op()->type(), ", not a variable");
-          auto [it, inserted] = variables.try_emplace(ref.op());
-          Variable& v = it->second;
-          if (inserted) {
-            v.op = ref.op();
-            if (!d.initializer_name().empty())
-              v.initializer = g.get_operation_by_name(with_scope(scope, d.initializer_name()));
-            if (!d.snapshot_name().empty()) v.snapshot = g.get_tensor_by_name(with_scope(scope, d.snapshot_name()));
-            if (!d.initial_value_name().empty())
-              v.initial_value = g.get_tensor_by_name(with_scope(scope, d.initial_value_name()));
-            v.trainable = d.trainable() || trainable_names.count(d.variable_name()) > 0;
-          }
-          g.add_to_collection(key, v);
+          if (is_variable_collection(key)) g.add_to_collection(key, restore_variable(ci, bytes, who));
+          else g.add_to_collection(key, bytes);
         }
         break;
       case tensorflow::CollectionDef::kInt64List:
@@ -332,7 +358,10 @@ std::optional<Saver> import_collections_and_saver(Graph& g, const tensorflow::Me
         break;  // any_list (and empty collections): TF skips them too
     }
   }
+}
 
+// The file's Saver, its names under the import scope; none when the meta-graph has no SaverDef.
+std::optional<Saver> restore_saver(Graph& g, const tensorflow::MetaGraphDef& meta, const std::string& scope) {
   if (!meta.has_saver_def() || meta.saver_def().restore_op_name().empty()) return std::nullopt;
   tensorflow::SaverDef def = meta.saver_def();
   def.set_filename_tensor_name(with_scope(scope, def.filename_tensor_name()));

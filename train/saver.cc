@@ -6,6 +6,7 @@
 #include <set>
 
 #include "graph/op_registry.h"
+#include "ops/register.h"
 #include "proto/attr_value.pb.h"
 #include "runtime/session.h"
 #include "train/checkpoint_files.h"
@@ -40,6 +41,7 @@ Output string_const(Graph& g, const std::vector<std::string>& values, bool scala
 // TF's Saver graph (BaseSaverBuilder, V2, one shard), node for node; returns its SaverDef.
 tensorflow::SaverDef build_saver_ops(Graph& g, const std::map<std::string, Variable>& vars,
                                      const SaverOptions& options) {
+  register_ops();
   auto no_deps = g.control_dependencies({});
   auto scope = g.name_scope(options.name.empty() ? "save" : options.name);
   std::vector<std::string> names, slices;
@@ -106,10 +108,10 @@ tensorflow::SaverDef build_saver_ops(Graph& g, const std::map<std::string, Varia
   return def;
 }
 
-// The string values of an opaque string Const (a saver's tensor_names), or nullopt.
+// The string values of an opaque string constant (a saver's tensor_names), or nullopt.
 std::optional<std::vector<std::string>> string_const_values(const Operation* op) {
-  if (op->type() != "Const") return std::nullopt;
-  auto it = op->opaque_attrs().find("value");
+  if (op->def().constant_attr.empty()) return std::nullopt;
+  auto it = op->opaque_attrs().find(op->def().constant_attr);
   if (it == op->opaque_attrs().end()) return std::nullopt;
   tensorflow::AttrValue v;
   if (!v.ParseFromString(it->second) || v.tensor().dtype() != tensorflow::DT_STRING) return std::nullopt;
@@ -124,10 +126,15 @@ std::map<const Operation*, Variable> known_variables(const Graph& g) {
   return r;
 }
 
-void collect_assigns(Operation* op, std::vector<Operation*>& out, int depth) {
+// The ops that restore_op groups: its control inputs, and theirs when a control input is itself
+// a group (a sharded saver's restore_shard), i.e. has no data inputs or outputs.
+void collect_restores(Operation* op, std::vector<Operation*>& out, int depth) {
   for (Operation* c : op->control_inputs()) {
-    if (c->type() == "Assign") out.push_back(c);
-    else if (c->type() == "NoOp" && depth < 2) collect_assigns(c, out, depth + 1);  // sharded: restore_shard
+    if (c->num_inputs() == 0 && c->num_outputs() == 0) {
+      if (depth < 2) collect_restores(c, out, depth + 1);
+    } else {
+      out.push_back(c);
+    }
   }
 }
 
@@ -194,12 +201,15 @@ Saver Saver::from_saver_def(Graph& g, const tensorflow::SaverDef& saver_def) {
   Operation* restore = g.get_operation_by_name(saver_def.restore_op_name());
   const auto known = known_variables(g);
   std::vector<Operation*> assigns;
-  collect_assigns(restore, assigns, 0);
+  collect_restores(restore, assigns, 0);
   std::map<std::string, Variable> vars;
   for (Operation* a : assigns) {
-    Operation* var = a->input(0).op();
+    // An assignment of a RestoreV2 output to a variable. RestoreV2 is TF's file reader, named
+    // as TF's saver graph names it (flowgraph carries it, as the importer carries node types).
+    if (a->num_inputs() != 2) continue;
+    Operation* var = referenced_variable(a->input(0));
     const Output value = a->input(1);
-    if (var->type() != "VariableV2" || value.op()->type() != "RestoreV2" || value.op()->num_inputs() < 3) continue;
+    if (!var || value.op()->type() != "RestoreV2" || value.op()->num_inputs() < 3) continue;
     const auto names = string_const_values(value.op()->input(1).op());
     const auto slices = string_const_values(value.op()->input(2).op());
     if (!names || value.index() >= static_cast<int>(names->size())) continue;
