@@ -61,6 +61,12 @@ OpDef& OpDef::list_output(const std::string& name, const std::string& type_attr,
   outputs.push_back(a);
   return *this;
 }
+OpDef& OpDef::ref_output(const std::string& name, const std::string& type_attr) {
+  ArgDef a{name, type_attr};
+  a.is_ref = true;
+  outputs.push_back(a);
+  return *this;
+}
 OpDef& OpDef::attr(const std::string& name, AttrValue default_value) {
   attr_defaults.emplace_back(name, std::move(default_value));
   return *this;

@@ -39,7 +39,7 @@ struct ArgDef {
   std::string name;
   std::string type_attr;             // "T": dtype taken from / stored in this attr
   DType fixed = DType::kInvalid;     // or a fixed dtype
-  bool is_ref = false;               // a variable reference (Assign's "ref")
+  bool is_ref = false;               // a variable reference (Assign's "ref", VariableV2's output)
   std::string number_attr;           // "N": a list input of N tensors (AddN)
 };
 
@@ -127,6 +127,7 @@ struct OpDef {
   OpDef& output(const std::string& name, DType fixed);
   // N outputs of one dtype, N the int attr `number_attr` (Unpack's "output: num * T").
   OpDef& list_output(const std::string& name, const std::string& type_attr, const std::string& number_attr);
+  OpDef& ref_output(const std::string& name, const std::string& type_attr);
   OpDef& attr(const std::string& name, AttrValue default_value = {});
   OpDef& type_attr(const std::string& name, std::vector<DType> allowed);
   OpDef& shape(ShapeFn fn) { shape_fn = fn; return *this; }
