@@ -25,6 +25,7 @@ struct Step {
   std::vector<char> last_use;       // move the value out instead of copying
   std::vector<VariableSlot*> refs;  // slots behind reference inputs
   std::vector<int> outputs;         // value ids (-1: fed by the caller, or never read)
+  std::vector<DType> output_dtypes;
   std::atomic<uint64_t>* counter = nullptr;
   // A variable whose value a later step reads: read in the run loop itself, with no kernel call
   // (six of a 3-layer MLP's ten steps at inference).
@@ -235,6 +236,61 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
       absorbed.insert(op);
     }
   }
+  // Grouped ops (OpDef::group_kernel): the ops of such a type with equal attrs, none downstream of
+  // another, run as one step. Whatever depends on any of them moves after the groups and the rest
+  // keeps its order before them, so the plan stays topological (and the same on every process
+  // that runs the same graph, which collectives need).
+  std::unordered_map<Operation*, std::vector<Operation*>> groups;  // first member -> all members
+  std::unordered_set<Operation*> grouped_away;                     // the other members
+  if (fusions_enabled_.load(std::memory_order_relaxed)) {
+    auto groupable = [&](Operation* op) {
+      const OpDef& d = op->def();
+      return d.group_kernel && !absorbed.count(op) && !fused_with.count(op) && d.inputs.size() == 1 &&
+             d.outputs.size() == 1 && op->num_inputs() == 1 && op->num_outputs() == 1 && !d.inputs[0].is_ref;
+    };
+    if (std::count_if(order.begin(), order.end(), groupable) >= 2) {
+      auto same_attrs = [](const Operation* a, const Operation* b) {
+        if (&a->def() != &b->def() || a->attrs().size() != b->attrs().size()) return false;
+        for (auto ia = a->attrs().begin(), ib = b->attrs().begin(); ia != a->attrs().end(); ++ia, ++ib)
+          if (ia->first != ib->first || attr_to_string(ia->second) != attr_to_string(ib->second)) return false;
+        return true;
+      };
+      std::unordered_set<Operation*> members, downstream;
+      std::vector<std::vector<Operation*>> buckets;
+      for (Operation* op : order) {
+        auto after = [&](Operation* dep) { return members.count(dep) || downstream.count(dep); };
+        bool is_after = false;
+        for (const Input& in : own_inputs(op))
+          if (!in.is_ref && !fed.count(in.value) && after(in.value.op())) is_after = true;
+        for (Operation* c : op->control_inputs())
+          if (after(c)) is_after = true;
+        if (is_after) {
+          downstream.insert(op);
+        } else if (groupable(op)) {
+          members.insert(op);
+          auto b = std::find_if(buckets.begin(), buckets.end(), [&](const auto& v) { return same_attrs(v[0], op); });
+          if (b == buckets.end()) buckets.push_back({op});
+          else b->push_back(op);
+        }
+      }
+      std::vector<Operation*> before, leaders, rest;
+      for (auto& b : buckets)
+        if (b.size() >= 2) {
+          leaders.push_back(b[0]);
+          grouped_away.insert(b.begin() + 1, b.end());
+          groups[b[0]] = std::move(b);
+        }
+      if (!groups.empty()) {
+        for (Operation* op : order) {
+          if (groups.count(op) || grouped_away.count(op)) continue;
+          (downstream.count(op) ? rest : before).push_back(op);
+        }
+        order = std::move(before);
+        order.insert(order.end(), leaders.begin(), leaders.end());
+        order.insert(order.end(), rest.begin(), rest.end());
+      }
+    }
+  }
   auto resolved = [&](const Output& o) {
     auto it = forwarded.find(o);
     return it != forwarded.end() ? it->second : o;
@@ -247,13 +303,20 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
     return ins;
   };
 
+  // A step's ops: the op itself, or a group's members.
+  auto step_ops = [&](Operation* op) {
+    auto it = groups.find(op);
+    return it != groups.end() ? it->second : std::vector<Operation*>{op};
+  };
+
   // Count readers so the last one can take the buffer.
   std::unordered_map<int, int> readers;
   std::unordered_set<int> fetched;
   for (Operation* op : order) {
     if (absorbed.count(op)) continue;
-    for (const Input& in : inputs_of(op))
-      if (!in.is_ref) ++readers[id_of(in.value)];
+    for (Operation* m : step_ops(op))
+      for (const Input& in : inputs_of(m))
+        if (!in.is_ref) ++readers[id_of(in.value)];
   }
   for (const Output& f : fetches) {
     plan->fetch_ids.push_back(id_of(resolved(f)));
@@ -262,7 +325,7 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
 
   std::unique_lock lock(mu_);
   for (Operation* op : order) {
-    if (absorbed.count(op)) continue;
+    if (absorbed.count(op) || grouped_away.count(op)) continue;
     Step s;
     s.op = op;
     s.kernel = op->def().kernel;
@@ -276,10 +339,16 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
       for (const auto& [name, value] : op->attrs()) (*s.fused_attrs)[name] = value;
       s.attrs = s.fused_attrs.get();
     }
+    const std::vector<Operation*> ops = step_ops(op);
+    if (ops.size() > 1) s.kernel = op->def().group_kernel;
     if (!s.kernel)
       throw Unimplemented(str_cat("No CPU kernel for op type '", op->type(), "' (node '", op->name(),
                                   "'); flowgraph can import and carry it but not run it"));
-    const std::vector<Input> ins = inputs_of(op);
+    std::vector<Input> ins;
+    for (Operation* m : ops) {
+      std::vector<Input> m_ins = inputs_of(m);
+      ins.insert(ins.end(), m_ins.begin(), m_ins.end());
+    }
     const int n = static_cast<int>(ins.size());
     s.inputs.resize(n, -1);
     s.last_use.resize(n, 0);
@@ -300,11 +369,13 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
       s.refs.push_back(slot_for(op));
       if (s.kernel == op->def().kernel) s.read_slot = s.refs.back();
     }
-    for (int j = 0; j < op->num_outputs(); ++j) {
-      const Output o = op->output(j);
-      const bool needed = value_id.count(o) && !fed.count(o);
-      s.outputs.push_back(needed ? value_id[o] : -1);
-    }
+    for (Operation* m : ops)
+      for (int j = 0; j < m->num_outputs(); ++j) {
+        const Output o = m->output(j);
+        const bool needed = value_id.count(o) && !fed.count(o);
+        s.outputs.push_back(needed ? value_id[o] : -1);
+        s.output_dtypes.push_back(o.dtype());
+      }
     auto& counter = counters_[op];
     if (!counter) counter = std::make_unique<std::atomic<uint64_t>>(0);
     s.counter = counter.get();
@@ -404,9 +475,9 @@ void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std
     }
     for (size_t j = 0; j < s.outputs.size(); ++j) {
       if (s.outputs[j] < 0) continue;
-      if (!outputs[j].valid() || outputs[j].dtype() != s.op->output_dtype(static_cast<int>(j)))
+      if (!outputs[j].valid() || outputs[j].dtype() != s.output_dtypes[j])
         throw Internal(str_cat("kernel of '", s.op->name(), "' (", s.op->type(), ") produced no ",
-                               dtype_name(s.op->output_dtype(static_cast<int>(j))), " value for output ", j));
+                               dtype_name(s.output_dtypes[j]), " value for output ", j));
       values[s.outputs[j]] = std::move(outputs[j]);
     }
     inputs.clear();
