@@ -1,0 +1,21 @@
+// The dist layer's MPI state, shared by its own files (not installed, not for users).
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+
+namespace fg::dist::internal {
+
+// flowgraph's own duplicate of MPI_COMM_WORLD (a program's own MPI traffic cannot interleave with
+// it), with MPI_ERRORS_RETURN; FailedPrecondition naming `who` before init() or after finalize().
+MPI_Comm comm(const char* who);
+// Largest tensor, in bytes, packed with others into one allreduce (FG_FUSION_THRESHOLD); tests
+// and benchmarks set it to see both ways.
+int64_t fusion_threshold();
+void set_fusion_threshold(int64_t bytes);
+// MPI_Allreduce calls that carried tensors (not the agreement on what to reduce), since start.
+int64_t allreduce_calls();
+// Throws Internal naming `what` and MPI's message when `rc` is not MPI_SUCCESS.
+void check(int rc, const char* what);
+
+}  // namespace fg::dist::internal
