@@ -2,11 +2,13 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <thread>
 
 #include "dist/internal.h"
 #include "graph/op_registry.h"
@@ -91,6 +93,17 @@ void check(int rc, const char* what) {
   int len = 0;
   MPI_Error_string(rc, msg, &len);
   throw Internal(str_cat(what, " failed: ", std::string(msg, len)));
+}
+
+void wait(MPI_Request& request, const char* what) {
+  using clock = std::chrono::steady_clock;
+  const auto spin_until = clock::now() + std::chrono::microseconds(300);
+  for (;;) {
+    int done = 0;
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+    if (done) return;
+    if (clock::now() > spin_until) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
 }
 
 }  // namespace internal

@@ -17,5 +17,9 @@ void set_fusion_threshold(int64_t bytes);
 int64_t allreduce_calls();
 // Throws Internal naming `what` and MPI's message when `rc` is not MPI_SUCCESS.
 void check(int rc, const char* what);
+// Completes `request` the way flowgraph's pool waits for work: MPI_Test in a loop for 300 us, then
+// with a nap between tests. MPI's own wait spins, and a rank spinning for a slower one takes CPU
+// that, on a loaded machine, the slower rank itself needs (their share is their session's).
+void wait(MPI_Request& request, const char* what);
 
 }  // namespace fg::dist::internal

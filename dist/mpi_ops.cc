@@ -64,7 +64,10 @@ void allreduce_kernel(KernelContext& ctx) {
   }
   const int64_t fingerprint = static_cast<int64_t>(h >> 1);
   int64_t agree[6] = {n, total, fingerprint, -int64_t{n}, -total, -fingerprint};
-  internal::check(MPI_Allreduce(MPI_IN_PLACE, agree, 6, MPI_INT64_T, MPI_MAX, c), "MPIAllreduce: MPI_Allreduce");
+  MPI_Request request;
+  internal::check(MPI_Iallreduce(MPI_IN_PLACE, agree, 6, MPI_INT64_T, MPI_MAX, c, &request),
+                  "MPIAllreduce: MPI_Iallreduce");
+  internal::wait(request, "MPIAllreduce: MPI_Test");
   if (agree[0] != n || -agree[3] != n || agree[1] != total || -agree[4] != total || agree[2] != fingerprint ||
       -agree[5] != fingerprint) {
     int rank = 0;
