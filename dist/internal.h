@@ -13,8 +13,10 @@ MPI_Comm comm(const char* who);
 // and benchmarks set it to see both ways.
 int64_t fusion_threshold();
 void set_fusion_threshold(int64_t bytes);
-// MPI_Allreduce calls that carried tensors (not the agreement on what to reduce), since start.
+// MPI_Allreduce calls that carried tensors (not the agreement on what to reduce), since start,
+// and the CPU time the calling threads spent in MPIAllreduce kernels (waiting included).
 int64_t allreduce_calls();
+double allreduce_cpu_seconds();
 // Throws Internal naming `what` and MPI's message when `rc` is not MPI_SUCCESS.
 void check(int rc, const char* what);
 // Completes `request` the way flowgraph's pool waits for work: MPI_Test in a loop for 300 us, then

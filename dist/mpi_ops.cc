@@ -1,6 +1,7 @@
 // tf.contrib.mpi_collectives' op types (MPIAllreduce, MPISize, MPIRank, MPILocalRank): TF's
 // names, inputs, outputs and attrs; float64 added to MPIAllreduce's types for float64 models.
 #include <mpi.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +16,13 @@ namespace fg::dist {
 namespace {
 
 std::atomic<int64_t> g_allreduce_calls{0};
+std::atomic<int64_t> g_allreduce_cpu_ns{0};
+
+int64_t thread_cpu_ns() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+}
 
 uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
   const auto* p = static_cast<const unsigned char*>(data);
@@ -49,6 +57,10 @@ void sum_in_place(MPI_Comm c, void* data, int64_t count, DType dtype) {
 // as few MPI_Allreduce calls as the threshold allows; larger ones are reduced in place alone.
 void allreduce_kernel(KernelContext& ctx) {
   const MPI_Comm c = internal::comm("MPIAllreduce");
+  struct CpuTimer {
+    int64_t start = thread_cpu_ns();
+    ~CpuTimer() { g_allreduce_cpu_ns.fetch_add(thread_cpu_ns() - start, std::memory_order_relaxed); }
+  } cpu_timer;
   const int n = ctx.num_inputs();
   const DType dtype = ctx.input(0).dtype();
   // First agree on what is reduced: a rank that reduced other shapes would read past a buffer or
@@ -140,6 +152,7 @@ std::vector<Output> allreduce_grad(GradContext& c) {
 }  // namespace
 
 int64_t internal::allreduce_calls() { return g_allreduce_calls.load(std::memory_order_relaxed); }
+double internal::allreduce_cpu_seconds() { return 1e-9 * static_cast<double>(g_allreduce_cpu_ns.load()); }
 
 void register_mpi_ops(OpRegistry& r) {
   r.add("MPIAllreduce").input("tensor", "T").output("sum", "T")
