@@ -100,6 +100,11 @@ struct OpDef {
   std::map<std::string, std::vector<DType>> allowed_types;
   ShapeFn shape_fn = nullptr;
   Kernel kernel = nullptr;
+  // Optional: runs every op of this type in a plan (same attrs, none downstream of another) as
+  // one step, seeing all their inputs and filling all their outputs in plan order. A plan-level
+  // rewrite like Fusion (the graph keeps one node per op): a collective sends many small tensors
+  // as one message. For types with one input and one output.
+  Kernel group_kernel = nullptr;
   GradFn grad_fn = nullptr;
   bool stateful = false;       // never pruned as a duplicate; random ops, variables, assigns
   bool no_gradient = false;    // differentiation stops here silently (StopGradient, comparisons)
@@ -132,6 +137,7 @@ struct OpDef {
   OpDef& type_attr(const std::string& name, std::vector<DType> allowed);
   OpDef& shape(ShapeFn fn) { shape_fn = fn; return *this; }
   OpDef& kernel_fn(Kernel k) { kernel = k; return *this; }
+  OpDef& grouped(Kernel k) { group_kernel = k; return *this; }
   OpDef& gradient(GradFn g) { grad_fn = g; return *this; }
   OpDef& not_differentiable() { no_gradient = true; return *this; }
   OpDef& set_stateful() { stateful = true; return *this; }

@@ -1,5 +1,7 @@
 #include "runtime/plan.h"
 
+#include <algorithm>
+
 namespace fg {
 
 namespace {
@@ -36,6 +38,11 @@ std::vector<StepInput> PlanCompilation::inputs_of(Operation* op) const {
   for (StepInput& in : ins)
     if (!in.is_ref) in.value = resolved(in.value);
   return ins;
+}
+
+std::vector<Operation*> PlanCompilation::step_ops(Operation* op) const {
+  auto it = groups.find(op);
+  return it != groups.end() ? it->second : std::vector<Operation*>{op};
 }
 
 void check_signature(PlanCompilation& c) {
@@ -148,12 +155,68 @@ void forward_inputs(PlanCompilation& c) {
   }
 }
 
+// Ops whose type has a group kernel (OpDef::group_kernel, one input and one output each), with
+// equal attrs and none downstream of another, run as one step: a collective sends their tensors
+// as one message. Whatever depends on a member moves after the groups and the rest keeps its order
+// before them, so the plan stays topological, and the same on every process that runs the same
+// graph, which collectives need. Fused consumers and absorbed ops are not grouped.
+void group_ops(PlanCompilation& c) {
+  auto groupable = [&](Operation* op) {
+    const OpDef& d = op->def();
+    return d.group_kernel && !c.absorbed.count(op) && !c.fused.count(op) && d.inputs.size() == 1 &&
+           d.outputs.size() == 1 && op->num_inputs() == 1 && op->num_outputs() == 1 && !d.inputs[0].is_ref;
+  };
+  if (std::count_if(c.order.begin(), c.order.end(), groupable) < 2) return;
+  auto same_attrs = [](const Operation* a, const Operation* b) {
+    if (&a->def() != &b->def() || a->attrs().size() != b->attrs().size()) return false;
+    for (auto ia = a->attrs().begin(), ib = b->attrs().begin(); ia != a->attrs().end(); ++ia, ++ib)
+      if (ia->first != ib->first || attr_to_string(ia->second) != attr_to_string(ib->second)) return false;
+    return true;
+  };
+  std::unordered_set<Operation*> members, downstream;
+  std::vector<std::vector<Operation*>> buckets;  // by attrs, in order of first appearance
+  for (Operation* op : c.order) {
+    auto after = [&](Operation* dep) { return members.count(dep) || downstream.count(dep); };
+    bool is_after = false;
+    for (const StepInput& in : own_inputs(op))
+      if (!in.is_ref && !c.fed.count(in.value) && after(in.value.op())) is_after = true;
+    for (Operation* ctl : op->control_inputs())
+      if (after(ctl)) is_after = true;
+    if (is_after) {
+      downstream.insert(op);
+    } else if (groupable(op)) {
+      members.insert(op);
+      auto b = std::find_if(buckets.begin(), buckets.end(), [&](const auto& v) { return same_attrs(v[0], op); });
+      if (b == buckets.end()) buckets.push_back({op});
+      else b->push_back(op);
+    }
+  }
+  std::unordered_set<Operation*> grouped;  // every member of a group of two or more
+  std::vector<Operation*> leaders;
+  for (auto& b : buckets)
+    if (b.size() >= 2) {
+      leaders.push_back(b[0]);
+      grouped.insert(b.begin(), b.end());
+      c.groups[b[0]] = std::move(b);
+    }
+  if (leaders.empty()) return;
+  std::vector<Operation*> before, rest;
+  for (Operation* op : c.order) {
+    if (grouped.count(op)) continue;
+    (downstream.count(op) ? rest : before).push_back(op);
+  }
+  c.order = std::move(before);
+  c.order.insert(c.order.end(), leaders.begin(), leaders.end());
+  c.order.insert(c.order.end(), rest.begin(), rest.end());
+}
+
 // Readers of each value, so that the last one can take the buffer; fetched values are kept.
 void count_reads(PlanCompilation& c) {
   for (Operation* op : c.order) {
     if (c.absorbed.count(op)) continue;
-    for (const StepInput& in : c.inputs_of(op))
-      if (!in.is_ref) ++c.readers[c.id_of(in.value)];
+    for (Operation* m : c.step_ops(op))
+      for (const StepInput& in : c.inputs_of(m))
+        if (!in.is_ref) ++c.readers[c.id_of(in.value)];
   }
   for (const Output& f : c.fetches) {
     c.plan->fetch_ids.push_back(c.id_of(c.resolved(f)));
@@ -177,10 +240,16 @@ void emit_steps(PlanCompilation& c) {
       for (const auto& [name, value] : op->attrs()) (*s.fused_attrs)[name] = value;
       s.attrs = s.fused_attrs.get();
     }
+    const std::vector<Operation*> ops = c.step_ops(op);
+    if (ops.size() > 1) s.kernel = op->def().group_kernel;
     if (!s.kernel)
       throw Unimplemented(str_cat("No CPU kernel for op type '", op->type(), "' (node '", op->name(),
                                   "'); flowgraph can import and carry it but not run it"));
-    const std::vector<StepInput> ins = c.inputs_of(op);
+    std::vector<StepInput> ins;
+    for (Operation* m : ops) {
+      const std::vector<StepInput> m_ins = c.inputs_of(m);
+      ins.insert(ins.end(), m_ins.begin(), m_ins.end());
+    }
     const int n = static_cast<int>(ins.size());
     s.inputs.resize(n, -1);
     s.last_use.resize(n, 0);
@@ -198,11 +267,13 @@ void emit_steps(PlanCompilation& c) {
     }
     if (op->def().holds_variable) vars.push_back(op);
     s.refs.resize(vars.size(), nullptr);
-    for (int j = 0; j < op->num_outputs(); ++j) {
-      const Output o = op->output(j);
-      auto id = c.value_id.find(o);
-      s.outputs.push_back(id != c.value_id.end() && !c.fed.count(o) ? id->second : -1);
-    }
+    for (Operation* m : ops)
+      for (int j = 0; j < m->num_outputs(); ++j) {
+        const Output o = m->output(j);
+        auto id = c.value_id.find(o);
+        s.outputs.push_back(id != c.value_id.end() && !c.fed.count(o) ? id->second : -1);
+        s.output_dtypes.push_back(o.dtype());
+      }
     c.plan->steps.push_back(std::move(s));
     c.ref_variables.push_back(std::move(vars));
   }

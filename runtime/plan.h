@@ -5,6 +5,7 @@
 //   order_needed_ops(c);     // what the fetches and targets need, dependencies first
 //   apply_fusions(c, OpRegistry::global().fusions());
 //   forward_inputs(c);       // ops with the forwards_input trait run no step
+//   group_ops(c);            // a group kernel's ops that do not feed one another: one step
 //   count_reads(c);          // each value's readers, so the last one may take the buffer
 //   emit_steps(c);           // one step per remaining op: kernel, value ids, last uses
 //   bind_variables(c, slot_for);  attach_counters(c, counter_for);   // the Session's state
@@ -34,6 +35,7 @@ struct Step {
   std::vector<char> last_use;       // move the value out instead of copying
   std::vector<VariableSlot*> refs;  // slots behind reference inputs, then a variable op's own
   std::vector<int> outputs;         // value ids (-1: fed by the caller, or never read)
+  std::vector<DType> output_dtypes;  // what the kernel must produce for each of outputs
   std::atomic<uint64_t>* counter = nullptr;
   // A variable whose value a later step reads: read in the run loop itself, with no kernel call.
   VariableSlot* read_slot = nullptr;
@@ -78,6 +80,9 @@ struct PlanCompilation {
   std::unordered_map<Operation*, FusedOp> fused;          // by consumer
   std::unordered_set<Operation*> absorbed;                // ops that run no step of their own
   std::unordered_map<Output, Output, OutputHash> forwarded;  // a forwarding op's output -> its source
+  // Grouped ops: a group's first member -> all its members in plan order. Only the first stays
+  // in `order`; its step runs the group kernel on every member's inputs and outputs.
+  std::unordered_map<Operation*, std::vector<Operation*>> groups;
   std::unordered_map<int, int> readers;                   // by value id
   std::unordered_set<int> fetched;
   // Per step, the variable op behind each entry of its refs (bound to slots by bind_variables).
@@ -87,12 +92,15 @@ struct PlanCompilation {
   // The step inputs of `op`: its own, or its fused ones, with forwarded values resolved.
   std::vector<StepInput> inputs_of(Operation* op) const;
   Output resolved(const Output& o) const;
+  // The ops one step of `op` runs: its group's members, or `op` alone.
+  std::vector<Operation*> step_ops(Operation* op) const;
 };
 
 void check_signature(PlanCompilation& c);
 void order_needed_ops(PlanCompilation& c);
 void apply_fusions(PlanCompilation& c, const std::vector<Fusion>& fusions);
 void forward_inputs(PlanCompilation& c);
+void group_ops(PlanCompilation& c);
 void count_reads(PlanCompilation& c);
 void emit_steps(PlanCompilation& c);
 void bind_variables(PlanCompilation& c, const std::function<VariableSlot*(const Operation*)>& slot_for);

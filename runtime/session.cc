@@ -82,6 +82,7 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
   order_needed_ops(c);
   if (fusions_enabled_.load(std::memory_order_relaxed)) apply_fusions(c, OpRegistry::global().fusions());
   forward_inputs(c);
+  if (fusions_enabled_.load(std::memory_order_relaxed)) group_ops(c);
   count_reads(c);
   emit_steps(c);
   std::unique_lock lock(mu_);
@@ -185,9 +186,9 @@ void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std
     }
     for (size_t j = 0; j < s.outputs.size(); ++j) {
       if (s.outputs[j] < 0) continue;
-      if (!outputs[j].valid() || outputs[j].dtype() != s.op->output_dtype(static_cast<int>(j)))
+      if (!outputs[j].valid() || outputs[j].dtype() != s.output_dtypes[j])
         throw Internal(str_cat("kernel of '", s.op->name(), "' (", s.op->type(), ") produced no ",
-                               dtype_name(s.op->output_dtype(static_cast<int>(j))), " value for output ", j));
+                               dtype_name(s.output_dtypes[j]), " value for output ", j));
       values[s.outputs[j]] = std::move(outputs[j]);
     }
     inputs.clear();

@@ -76,8 +76,9 @@ class Session {
   size_t num_cached_plans() const;
 
   // Plan-level fusions (OpRegistry::fusions, e.g. a MatMul whose only use is
-  // ApplyGradientDescent's delta runs as one in-place GEMM) are on by default; off recompiles
-  // every plan op by op (for tests comparing the two, and for profiling single ops).
+  // ApplyGradientDescent's delta runs as one in-place GEMM) and group kernels (OpDef::group_kernel)
+  // are on by default; off recompiles every plan op by op (for tests comparing the two, and for
+  // profiling single ops).
   void set_fusions_enabled(bool on);
 
   // Per-op timing of every run while enabled (TF's RunOptions FULL_TRACE, summed): what a

@@ -63,10 +63,14 @@ TEST(TfOpDefsData, ParsesAndHoldsEveryOpFlowgraphRegisters) {
   const TfOpDefs& defs = TfOpDefs::tf1_any();
   EXPECT_GE(TfOpDefs::tf1_10().num_types(), 150u);
   // Each definition is well formed: args name their attrs, and those attrs exist.
-  for (const char* file : {"tf1_op_defs.pbtxt", "tf1_later_op_defs.pbtxt"}) {
+  for (const char* file : {"tf1_op_defs.pbtxt", "tf1_later_op_defs.pbtxt", "tf1_contrib_op_defs.pbtxt"}) {
     const TfOpDefs one = TfOpDefs::from_files({std::string(FG_SOURCE_DIR) + "/tests/data/" + file});
     EXPECT_GT(one.num_types(), 0u) << file;
   }
+  // Contrib's ops are TF's only for the graphs that ask for them: a core graph holding one is not.
+  EXPECT_TRUE(defs.find("MPIAllreduce").empty());
+  EXPECT_FALSE(TfOpDefs::tf1_with_contrib().find("MPIAllreduce").empty());
+  EXPECT_EQ(TfOpDefs::tf1_with_contrib().num_types(), defs.num_types() + 4);
   // Types flowgraph registers that TF 1.x does not: only the batch-norm kernel the
   // control-flow work replaces by TF's own ops.
   const std::set<std::string> not_tf_yet = {"FusedBatchNormDynamic", "FusedBatchNormDynamicGrad"};
@@ -80,9 +84,10 @@ TEST(TfOpDefsData, ParsesAndHoldsEveryOpFlowgraphRegisters) {
 }
 
 TEST(TfOpDefsData, EveryArgAndAttrResolves) {
-  const TfOpDefs defs = TfOpDefs::from_files({std::string(FG_SOURCE_DIR) + "/tests/data/tf1_op_defs.pbtxt",
-                                              std::string(FG_SOURCE_DIR) + "/tests/data/tf1_later_op_defs.pbtxt"});
-  for (const std::string& type : OpRegistry::global().types())
+  const TfOpDefs& defs = TfOpDefs::tf1_with_contrib();
+  std::set<std::string> types = {"MPIAllreduce", "MPISize", "MPIRank", "MPILocalRank"};  // dist/'s
+  for (const std::string& type : OpRegistry::global().types()) types.insert(type);
+  for (const std::string& type : types)
     for (const auto& def : defs.find(type)) {  // toy test ops have none
       std::set<std::string> attrs;
       for (const auto& a : def.attr()) EXPECT_TRUE(attrs.insert(a.name()).second) << type << " attr " << a.name();
