@@ -60,6 +60,7 @@ void expect_meta_is_tf(const tensorflow::MetaGraphDef& meta) {
 // ---- the data and the checker
 
 TEST(TfOpDefsData, ParsesAndHoldsEveryOpFlowgraphRegisters) {
+  register_ops();
   const TfOpDefs& defs = TfOpDefs::tf1_any();
   EXPECT_GE(TfOpDefs::tf1_10().num_types(), 150u);
   // Each definition is well formed: args name their attrs, and those attrs exist.
@@ -81,6 +82,7 @@ TEST(TfOpDefsData, ParsesAndHoldsEveryOpFlowgraphRegisters) {
 }
 
 TEST(TfOpDefsData, EveryArgAndAttrResolves) {
+  register_ops();
   const TfOpDefs defs = TfOpDefs::from_files({std::string(FG_SOURCE_DIR) + "/tests/data/tf1_op_defs.pbtxt",
                                               std::string(FG_SOURCE_DIR) + "/tests/data/tf1_later_op_defs.pbtxt"});
   for (const std::string& type : OpRegistry::global().types())
