@@ -917,9 +917,7 @@ void broadcast_to_shape(InferenceContext& c) {
 
 void broadcast_to_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const auto dims = int_values(ctx.input(1), "shape");
-  for (int64_t d : dims) FG_CHECK(d >= 0, InvalidArgument, "BroadcastTo: negative dimension in shape ", Shape(dims));
-  const Shape target(dims);
+  const Shape target = shape_from_dims(int_values(ctx.input(1), "shape"), "BroadcastTo");
   bool ok = x.rank() <= target.rank();
   for (int i = 0; ok && i < x.rank(); ++i) {
     const int64_t dx = x.dim(i), dt = target.dim(i + target.rank() - x.rank());
