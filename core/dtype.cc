@@ -1,5 +1,7 @@
 #include "core/dtype.h"
 
+#include <iterator>
+
 namespace fg {
 
 size_t dtype_size(DType t) {
@@ -22,8 +24,16 @@ std::string dtype_name(DType t) {
     case DType::kInt64: return "int64";
     case DType::kUInt8: return "uint8";
     case DType::kBool: return "bool";
-    default: return str_cat("<invalid dtype ", static_cast<int>(t), ">");
+    default: break;
   }
+  // TF types flowgraph carries in imported graphs but has no Tensor for.
+  static const char* const carried[] = {nullptr,  nullptr,     nullptr,    nullptr,  nullptr,  "int16",
+                                        "int8",   "string",    "complex64", nullptr, "bool",   "qint8",
+                                        "quint8", "qint32",    "bfloat16", "qint16",  "quint16", "uint16",
+                                        "complex128", "float16", "resource", "variant", "uint32", "uint64"};
+  const int i = static_cast<int>(t);
+  if (i > 0 && i < static_cast<int>(std::size(carried)) && carried[i]) return carried[i];
+  return str_cat("<invalid dtype ", i, ">");
 }
 
 bool is_floating(DType t) { return t == DType::kFloat || t == DType::kDouble; }

@@ -629,7 +629,9 @@ void matmul_kernel(KernelContext& ctx) {
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
   const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
-  const auto [m, k, n] = matmul_dims(a, b, ta, tb);
+  // Named variables, not a structured binding: lambdas below capture them (clang before 16 cannot).
+  const MatMulDims dims = matmul_dims(a, b, ta, tb);
+  const int64_t m = dims.m, k = dims.k, n = dims.n;
   Tensor out = Tensor::empty(a.dtype(), {m, n});
   dispatch_set<TypeSet::kSigned>(a.dtype(), ctx.op_name(), [&]<typename T>() {
     gemm<T>(ta, tb, m, n, k, T(1), a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), T(0), out.data<T>(), n);
@@ -917,9 +919,7 @@ void broadcast_to_shape(InferenceContext& c) {
 
 void broadcast_to_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const auto dims = int_values(ctx.input(1), "shape");
-  for (int64_t d : dims) FG_CHECK(d >= 0, InvalidArgument, "BroadcastTo: negative dimension in shape ", Shape(dims));
-  const Shape target(dims);
+  const Shape target = shape_from_dims(int_values(ctx.input(1), "shape"), "BroadcastTo");
   bool ok = x.rank() <= target.rank();
   for (int i = 0; ok && i < x.rank(); ++i) {
     const int64_t dx = x.dim(i), dt = target.dim(i + target.rank() - x.rank());

@@ -558,7 +558,9 @@ void matmul_bias_add_kernel(KernelContext& ctx) {
   check_data_format(ctx.attr<std::string>("data_format"));
   const Tensor &a = ctx.input(0), &b = ctx.input(1), &bias = ctx.input(2);
   const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
-  const auto [m, k, n] = matmul_dims(a, b, ta, tb);
+  // Named variables, not a structured binding: lambdas below capture them (clang before 16 cannot).
+  const MatMulDims dims = matmul_dims(a, b, ta, tb);
+  const int64_t m = dims.m, k = dims.k, n = dims.n;
   check_bias(bias, Shape{m, n});
   const F f = make_functor<F>(ctx);
   Tensor out = Tensor::empty(a.dtype(), {m, n});
@@ -582,7 +584,9 @@ void matmul_activation_grad_kernel(KernelContext& ctx) {
   constexpr int kA = kGradInput, kOther = kGradInput == 0 ? 2 : 0;
   const Tensor &a = ctx.input(kA), &b = ctx.input(kA + 1), &other = ctx.input(kOther);
   const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
-  const auto [m, k, n] = matmul_dims(a, b, ta, tb);
+  // Named variables, not a structured binding: lambdas below capture them (clang before 16 cannot).
+  const MatMulDims dims = matmul_dims(a, b, ta, tb);
+  const int64_t m = dims.m, k = dims.k, n = dims.n;
   FG_CHECK(other.shape() == Shape({m, n}), InvalidArgument, F::kType, ": ", F::kArgs[0], " and ", F::kArgs[1],
            " must have the same shape, got ", Shape({m, n}), " and ", other.shape());
   const F f = make_functor<F>(ctx);

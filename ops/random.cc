@@ -84,8 +84,7 @@ Shape read_shape(const Tensor& t) {
   if (t.dtype() == DType::kInt32) for (int32_t d : t.flat<int32_t>()) dims.push_back(d);
   else if (t.dtype() == DType::kInt64) for (int64_t d : t.flat<int64_t>()) dims.push_back(d);
   else throw InvalidArgument(str_cat("shape must be int32 or int64, got ", dtype_name(t.dtype())));
-  for (int64_t d : dims) FG_CHECK(d >= 0, InvalidArgument, "shape dims must be non-negative, got ", Shape(dims));
-  return Shape(dims);
+  return shape_from_dims(dims, "shape");
 }
 
 // Where a kernel call draws from: the Philox key and the first block reserved for it.

@@ -8,6 +8,7 @@
 #include "ops/math.h"
 #include "ops/nn.h"
 #include "ops/nn_losses.h"
+#include "ops/numerics.h"
 #include "ops/random.h"
 #include "ops/shape_ops.h"
 #include "ops/state.h"
@@ -20,6 +21,7 @@ void register_ops() {
     register_array_ops(r);
     register_math_ops(r);
     register_nn_ops(r);
+    register_numerics_ops(r);
     register_random_ops(r);
     register_state_ops(r);
     register_training_ops(r);

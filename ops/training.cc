@@ -157,7 +157,9 @@ void apply_gradient_descent_kernel(KernelContext& ctx) {
 void apply_gradient_descent_matmul_kernel(KernelContext& ctx) {
   const Tensor &a = ctx.input(2), &b = ctx.input(3);
   const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
-  const auto [m, k, n] = matmul_dims(a, b, ta, tb);
+  // Named variables, not a structured binding: lambdas below capture them (clang before 16 cannot).
+  const MatMulDims dims = matmul_dims(a, b, ta, tb);
+  const int64_t m = dims.m, k = dims.k, n = dims.n;
   RefUpdate u(ctx, 1, a.dtype(), Shape{m, n});
   dispatch_float(a.dtype(), "ApplyGradientDescent", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 1, "alpha");
