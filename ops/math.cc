@@ -19,8 +19,8 @@ namespace fg {
 
 namespace {
 
-const std::vector<DType> kSignedTypes = {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64};
-const std::vector<DType> kIndexTypes = {DType::kInt32, DType::kInt64};
+const std::vector<DType>& kSignedTypes = dtypes_of(TypeSet::kSigned);
+const std::vector<DType>& kIndexTypes = dtypes_of(TypeSet::kIndex);
 
 Graph& graph_of(const Output& x, const char* op_type) {
   FG_CHECK(x, InvalidArgument, op_type, ": input is a none tensor");
@@ -275,29 +275,6 @@ bool is_float_matmul(const Operation& consumer, const Operation& producer) {
 
 namespace {
 
-// ---- type dispatch over the sets the op families accept
-
-enum class TypeSet { kFloat, kSigned, kNumeric, kAll };
-
-template <TypeSet S, typename Fn>
-void dispatch_set(DType t, const std::string& who, Fn&& fn) {
-  if constexpr (S == TypeSet::kFloat) {
-    dispatch_float(t, who.c_str(), fn);
-  } else if constexpr (S == TypeSet::kSigned) {
-    switch (t) {
-      case DType::kInt32: fn.template operator()<int32_t>(); return;
-      case DType::kInt64: fn.template operator()<int64_t>(); return;
-      case DType::kFloat: fn.template operator()<float>(); return;
-      case DType::kDouble: fn.template operator()<double>(); return;
-      default: throw_bad_dtype(who.c_str(), t, "float32, float64, int32 or int64");
-    }
-  } else if constexpr (S == TypeSet::kNumeric) {
-    dispatch_numeric(t, who.c_str(), fn);
-  } else {
-    dispatch_all(t, who.c_str(), fn);
-  }
-}
-
 // ---- the broadcasting engine shared by every binary element-wise kernel
 
 // Output dims with runs of dims that broadcast the same way merged, and each operand's strides
@@ -387,18 +364,6 @@ void broadcast_apply(const Broadcast& p, const A* a, const B* b, O* out, F f, in
   else run.template operator()<0, 0>();
 }
 
-// An input's buffer for the output when it holds the whole output (so it is never broadcast and
-// its layout is the output's) and nothing else reads it.
-Tensor forward_any_or_allocate(KernelContext& ctx, std::initializer_list<int> candidates, DType dtype,
-                               const Shape& shape) {
-  const int64_t n = shape.num_elements();
-  for (int i : candidates) {
-    const Tensor& in = ctx.input(i);
-    if (in.dtype() == dtype && in.num_elements() == n && in.unique()) return ctx.forward_input_or_allocate(i, dtype, shape);
-  }
-  return Tensor::empty(dtype, shape);
-}
-
 // ---- binary element-wise functors: apply(a, b), the accepted types, and a relative cost.
 
 template <typename T>
@@ -458,11 +423,11 @@ void binary_kernel(KernelContext& ctx) {
   const Tensor& y = ctx.input(1);
   FG_CHECK(x.dtype() == y.dtype(), InvalidArgument, "operands have different dtypes: ", dtype_name(x.dtype()),
            " and ", dtype_name(y.dtype()));
-  dispatch_set<F::kTypes>(x.dtype(), ctx.op_name(), [&]<typename T>() {
+  dispatch<F::kTypes>(x.dtype(), ctx.op_name().c_str(), [&]<typename T>() {
     using O = decltype(F::template apply<T>(T(), T()));
     if constexpr (requires { F::template check<T>(x, y); }) F::template check<T>(x, y);
     const Broadcast p = make_broadcast(x.shape(), y.shape());
-    Tensor out = forward_any_or_allocate(ctx, {0, 1}, dtype_of<O>(), Shape(p.out_dims));
+    Tensor out = ctx.forward_any_input_or_allocate({0, 1}, dtype_of<O>(), Shape(p.out_dims));
     broadcast_apply(p, x.data<T>(), y.data<T>(), out.data<O>(), [](T a, T b) { return F::template apply<T>(a, b); },
                     F::kCost);
     ctx.set_output(0, out);
@@ -498,7 +463,7 @@ FG_UNARY_FUNCTOR(CeilF, kFloat, 1, x.ceil())
 template <class F>
 void unary_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  dispatch_set<F::kTypes>(x.dtype(), ctx.op_name(), [&]<typename T>() {
+  dispatch<F::kTypes>(x.dtype(), ctx.op_name().c_str(), [&]<typename T>() {
     Tensor y = ctx.forward_input_or_allocate(0, x.dtype(), x.shape());
     auto in = as_array<T>(x);
     auto out = as_array<T>(y);
@@ -540,7 +505,7 @@ void select_kernel(KernelContext& ctx) {
            "condition must be a scalar, a vector matching the first dimension of 'then', or of its shape; got ",
            cond.shape(), " for 'then' of shape ", t.shape());
   dispatch_all(t.dtype(), ctx.op_name().c_str(), [&]<typename T>() {
-    Tensor out = forward_any_or_allocate(ctx, {1, 2}, t.dtype(), t.shape());
+    Tensor out = ctx.forward_any_input_or_allocate({1, 2}, t.dtype(), t.shape());
     const bool* c = cond.data<bool>();
     const T* pt = t.data<T>();
     const T* pe = e.data<T>();
@@ -626,7 +591,7 @@ void matmul_kernel(KernelContext& ctx) {
   const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
   const auto [m, k, n] = matmul_dims(a, b, ta, tb);
   Tensor out = Tensor::empty(a.dtype(), {m, n});
-  dispatch_set<TypeSet::kSigned>(a.dtype(), ctx.op_name(), [&]<typename T>() {
+  dispatch<TypeSet::kSigned>(a.dtype(), ctx.op_name().c_str(), [&]<typename T>() {
     gemm<T>(ta, tb, m, n, k, T(1), a.data<T>(), a.dim(1), b.data<T>(), b.dim(1), T(0), out.data<T>(), n);
   });
   ctx.set_output(0, out);
@@ -786,7 +751,7 @@ void reduction_kernel(KernelContext& ctx) {
     ctx.set_output(0, x.reshaped(out_shape));
     return;
   }
-  dispatch_set<Red::kTypes>(x.dtype(), ctx.op_name(), [&]<typename T>() {
+  dispatch<Red::kTypes>(x.dtype(), ctx.op_name().c_str(), [&]<typename T>() {
     Tensor out = Tensor::empty(x.dtype(), out_shape);
     if (x.num_elements() == 0) {
       T fill = Red::template identity<T>();
@@ -1149,7 +1114,7 @@ void register_math_ops(OpRegistry& r) {
 
   auto comparison = [&](const char* type, Kernel k, const std::vector<DType>& types) {
     r.add(type).input("x", "T").input("y", "T").output("z", DType::kBool).type_attr("T", types)
-        .shape(broadcast_shape_fn).kernel_fn(k).not_differentiable();
+        .shape(broadcast_shape_fn).kernel_fn(k).not_differentiable("boolean output");
   };
   comparison("Equal", binary_kernel<EqualF>, kAllTypes);
   comparison("Less", binary_kernel<LessF>, kNumericTypes);
@@ -1174,9 +1139,9 @@ void register_math_ops(OpRegistry& r) {
   unary_op("Reciprocal", unary_kernel<ReciprocalF>, reciprocal_grad, kFloatTypes);
   // Piecewise constant: TF's gradient functions for these return None.
   r.add("Floor").input("x", "T").output("y", "T").type_attr("T", kFloatTypes).shape(unchanged_shape)
-      .kernel_fn(unary_kernel<FloorF>).not_differentiable();
+      .kernel_fn(unary_kernel<FloorF>).not_differentiable("piecewise constant");
   r.add("Ceil").input("x", "T").output("y", "T").type_attr("T", kFloatTypes).shape(unchanged_shape)
-      .kernel_fn(unary_kernel<CeilF>).not_differentiable();
+      .kernel_fn(unary_kernel<CeilF>).not_differentiable("piecewise constant");
 
   r.add("AddN").list_input("inputs", "T", "N").output("sum", "T").attr("N").type_attr("T", kNumericTypes)
       .shape(addn_shape).kernel_fn(addn_kernel).gradient(addn_grad);
@@ -1200,7 +1165,7 @@ void register_math_ops(OpRegistry& r) {
     r.add(type).input("input", "T").input("dimension", "Tidx").output("output", "output_type")
         .attr("output_type", DType::kInt64).attr("Tidx", DType::kInt32).type_attr("T", kNumericTypes)
         .type_attr("Tidx", kIndexTypes).type_attr("output_type", kIndexTypes).shape(arg_shape).kernel_fn(k)
-        .not_differentiable();
+        .not_differentiable("integer output");
   };
   arg_op("ArgMax", arg_kernel<true>);
   arg_op("ArgMin", arg_kernel<false>);
@@ -1210,7 +1175,7 @@ void register_math_ops(OpRegistry& r) {
       .kernel_fn(broadcast_to_kernel).gradient(broadcast_to_grad);
   r.add("BroadcastGradientArgs").input("s0", "T").input("s1", "T").output("r0", "T").output("r1", "T")
       .attr("T", DType::kInt32).type_attr("T", kIndexTypes).shape(bga_shape).kernel_fn(bga_kernel)
-      .not_differentiable();
+      .not_differentiable("integer output");
 }
 
 }  // namespace fg

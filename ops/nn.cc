@@ -26,15 +26,6 @@ namespace fg {
 
 namespace {
 
-template <typename Fn>
-decltype(auto) dispatch_index(DType t, const char* who, Fn&& fn) {
-  switch (t) {
-    case DType::kInt32: return fn.template operator()<int32_t>();
-    case DType::kInt64: return fn.template operator()<int64_t>();
-    default: throw_bad_dtype(who, t, "int32 or int64");
-  }
-}
-
 Output relu_grad_op(const Output& gradients, const Output& features) {
   return OpBuilder(gradients, "ReluGrad", "ReluGrad").input(gradients).input(features).build_output();
 }
@@ -289,16 +280,6 @@ F make_functor(const KernelContext& ctx) {
   else return F{};
 }
 
-// An input's buffer for the output when nothing else holds it: activations run in place.
-Tensor forward_any_input_or_allocate(KernelContext& ctx, int num_inputs, DType dtype, const Shape& shape) {
-  for (int i = 0; i < num_inputs; ++i) {
-    const Tensor& in = ctx.input(i);
-    if (in.unique() && in.dtype() == dtype && in.num_elements() == shape.num_elements())
-      return ctx.forward_input_or_allocate(i, dtype, shape);
-  }
-  return Tensor::empty(dtype, shape);
-}
-
 template <class F>
 void elementwise_kernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
@@ -309,7 +290,8 @@ void elementwise_kernel(KernelContext& ctx) {
   }
   const F f = make_functor<F>(ctx);
   auto run = [&]<typename T>() {
-    Tensor y = forward_any_input_or_allocate(ctx, F::kArity, x.dtype(), x.shape());
+    Tensor y = F::kArity == 1 ? ctx.forward_input_or_allocate(0, x.dtype(), x.shape())
+                               : ctx.forward_any_input_or_allocate({0, 1}, x.dtype(), x.shape());
     auto out = as_array<T>(y);
     auto a = as_array<T>(x);
     if constexpr (F::kArity == 1) {
@@ -760,7 +742,7 @@ void sparse_xent_kernel(KernelContext& ctx) {
            " and labels shape ", labels.shape());
   const int64_t n = features.dim(0), classes = features.dim(1);
   const DType dtype = features.dtype();
-  dispatch_index(labels.dtype(), "SparseSoftmaxCrossEntropyWithLogits", [&]<typename L>() {
+  dispatch<TypeSet::kIndex>(labels.dtype(), "SparseSoftmaxCrossEntropyWithLogits", [&]<typename L>() {
     const L* lab = labels.data<L>();
     for (int64_t i = 0; i < n; ++i) {
       FG_CHECK(lab[i] >= 0 && lab[i] < classes, InvalidArgument, "Received a label value of ",
@@ -834,7 +816,7 @@ void in_top_k_kernel(KernelContext& ctx) {
   FG_CHECK(k_t.rank() == 0, InvalidArgument, "k must be a scalar, got shape ", k_t.shape());
   const int64_t n = pred.dim(0), classes = pred.dim(1);
   Tensor out = Tensor::empty(DType::kBool, {n});
-  dispatch_index(targets.dtype(), "InTopKV2", [&]<typename L>() {
+  dispatch<TypeSet::kIndex>(targets.dtype(), "InTopKV2", [&]<typename L>() {
     const int64_t k = static_cast<int64_t>(k_t.scalar<L>());
     const L* tgt = targets.data<L>();
     const float* p = pred.data<float>();
@@ -883,7 +865,7 @@ void squared_difference_kernel(KernelContext& ctx) {
   const int64_t inner = rank == 0 ? 1 : out_shape.dim(-1);
   const int64_t rows = inner == 0 ? 0 : out_shape.num_elements() / inner;
   const int64_t ix = rank == 0 ? 0 : sx[rank - 1], iy = rank == 0 ? 0 : sy[rank - 1];
-  Tensor out = forward_any_input_or_allocate(ctx, 2, x.dtype(), out_shape);
+  Tensor out = ctx.forward_any_input_or_allocate({0, 1}, x.dtype(), out_shape);
   dispatch_numeric(x.dtype(), "SquaredDifference", [&]<typename T>() {
     const T* px = x.data<T>();
     const T* py = y.data<T>();
@@ -1501,7 +1483,7 @@ void register_nn_ops(OpRegistry& r) {
 
   r.add("InTopKV2").input("predictions", DType::kFloat).input("targets", "T").input("k", "T")
       .output("precision", DType::kBool).attr("T", DType::kInt32).type_attr("T", {DType::kInt32, DType::kInt64})
-      .shape(in_top_k_shape).kernel_fn(in_top_k_kernel).not_differentiable();
+      .shape(in_top_k_shape).kernel_fn(in_top_k_kernel).not_differentiable("boolean output");
 }
 
 }  // namespace fg

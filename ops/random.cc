@@ -204,7 +204,7 @@ void register_random_op(OpRegistry& r, const char* type, Kernel kernel) {
   r.add(type).input("shape", "T").output("output", "dtype")
       .attr("seed", int64_t{0}).attr("seed2", int64_t{0}).attr("dtype")
       .type_attr("dtype", kFloatTypes).type_attr("T", {DType::kInt32, DType::kInt64})
-      .shape(random_shape).kernel_fn(kernel).not_differentiable().set_stateful();
+      .shape(random_shape).kernel_fn(kernel).not_differentiable("random values").set_stateful();
 }
 
 }  // namespace

@@ -164,16 +164,17 @@ void assign_update_kernel(KernelContext& ctx) {
 
 void register_state_ops(OpRegistry& r) {
   r.add("VariableV2").output("ref", "dtype").attr("shape").attr("dtype").attr("container", std::string())
-      .attr("shared_name", std::string()).shape(variable_shape).kernel_fn(variable_kernel).set_stateful();
+      .attr("shared_name", std::string()).shape(variable_shape).kernel_fn(variable_kernel).set_stateful()
+      .not_differentiable("a leaf: no inputs");
   r.add("Assign").ref_input("ref", "T").input("value", "T").output("output_ref", "T")
       .attr("validate_shape", true).attr("use_locking", true).shape(assign_shape).kernel_fn(assign_kernel)
-      .set_stateful().not_differentiable();
+      .set_stateful().not_differentiable("stateful update");
   r.add("AssignAdd").ref_input("ref", "T").input("value", "T").output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
-      .kernel_fn(assign_update_kernel<1>).set_stateful().not_differentiable();
+      .kernel_fn(assign_update_kernel<1>).set_stateful().not_differentiable("stateful update");
   r.add("AssignSub").ref_input("ref", "T").input("value", "T").output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
-      .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable();
+      .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable("stateful update");
 }
 
 }  // namespace fg

@@ -263,7 +263,7 @@ void register_training_ops(OpRegistry& r) {
     for (const char* n : refs) d.ref_input(n, "T");
     for (const char* n : scalars) d.input(n, "T");
     d.input(grad, "T").output("out", "T").attr("use_locking", false).type_attr("T", kFloatTypes)
-        .shape(apply_shape).kernel_fn(k).set_stateful().not_differentiable();
+        .shape(apply_shape).kernel_fn(k).set_stateful().not_differentiable("stateful update");
     return d;
   };
   def("ApplyGradientDescent", {"var"}, {"alpha"}, "delta", apply_gradient_descent_kernel);
@@ -273,7 +273,8 @@ void register_training_ops(OpRegistry& r) {
   OpDef& momentum = r.add("ApplyMomentum");
   momentum.ref_input("var", "T").ref_input("accum", "T").input("lr", "T").input("grad", "T").input("momentum", "T")
       .output("out", "T").attr("use_locking", false).attr("use_nesterov", false).type_attr("T", kFloatTypes)
-      .shape(apply_shape).kernel_fn(apply_momentum_kernel).set_stateful().not_differentiable();
+      .shape(apply_shape).kernel_fn(apply_momentum_kernel).set_stateful()
+      .not_differentiable("stateful update");
   def("ApplyAdagrad", {"var", "accum"}, {"lr"}, "grad", apply_adagrad_kernel).attr("update_slots", true);
   def("ApplyRMSProp", {"var", "ms", "mom"}, {"lr", "rho", "momentum", "epsilon"}, "grad", apply_rms_prop_kernel);
   def("ApplyCenteredRMSProp", {"var", "mg", "ms", "mom"}, {"lr", "rho", "momentum", "epsilon"}, "grad",
