@@ -4,6 +4,7 @@
 
 #include "core/parallel.h"
 #include "graph/op_registry.h"
+#include "ops/internal/register.h"
 #include "ops/math.h"
 
 namespace fg {

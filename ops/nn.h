@@ -83,8 +83,3 @@ Output in_top_k(const Output& predictions, const Output& targets, int64_t k, con
 Output in_top_k(const Output& predictions, const Output& targets, const Output& k, const std::string& name = "");
 
 }  // namespace fg::nn
-
-namespace fg {
-class OpRegistry;
-void register_nn_ops(OpRegistry& r);
-}  // namespace fg

@@ -11,6 +11,7 @@
 #include "core/random.h"
 #include "graph/op_registry.h"
 #include "ops/array.h"
+#include "ops/internal/register.h"
 #include "ops/math.h"
 
 namespace fg {

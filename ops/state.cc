@@ -6,6 +6,7 @@
 #include "graph/op_registry.h"
 #include "ops/array.h"
 #include "ops/initializers.h"
+#include "ops/internal/register.h"
 #include "ops/math.h"
 
 namespace fg {
