@@ -99,10 +99,10 @@ void broadcast_to_kernel(KernelContext& ctx) {
   const Broadcast p = make_broadcast(x.shape(), target);
   dispatch_all(x.dtype(), "BroadcastTo", [&]<typename T>() {
     Tensor out = Tensor::empty(x.dtype(), target);
-    auto a = as_array<T>(x);
-    auto o = as_array<T>(out);
+    const T* a = x.data<T>();
+    T* o = out.data<T>();
     for_each_run(p, 1, [&]<int SA, int>(int64_t i, int64_t oa, int64_t, int64_t len) {
-      o.segment(i, len) = stretch<SA>(a, oa, len);
+      assign_coefficients(o + i, stretch<SA>(a, oa, len), len);
     });
     ctx.set_output(0, out);
   });

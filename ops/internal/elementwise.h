@@ -13,7 +13,9 @@
 //   register_activations<Relu, Softsign>(registry);  // ops/internal/dense_fusion.h: ops, grads, fusions
 //
 // `apply<T>` maps Eigen array expressions (a contiguous stretch of each input, or one broadcast value
-// repeated) to the output's expression, so exp, log, tanh and the like run vectorized. A description
+// repeated) to the output's expression. Runs of one shape (unary ops, gradient ops) evaluate it with
+// Eigen's vectorized functions (exp, log, tanh...); a broadcasting op's stretches are written one
+// coefficient at a time, a loop the compiler vectorizes for arithmetic. A description
 // may also read attrs in a constructor from the KernelContext (LeakyRelu's alpha), declare them in
 // `static void declare(OpDef&)`, and check its inputs before the parallel loop in
 // `template <typename T> static void check(const Tensor&, const Tensor&)` (kernels must not throw
@@ -88,9 +90,16 @@ void for_each_run(const Broadcast& p, int64_t cost, Run&& run) {
 
 // One operand of a stretch: `len` elements from `offset` (stride 1), or element `offset` repeated.
 template <int S, typename T>
-auto stretch(const ArrayMap<T>& a, int64_t offset, int64_t len) {
-  if constexpr (S == 1) return a.segment(offset, len);
-  else return Eigen::Array<T, Eigen::Dynamic, 1>::Constant(len, a[offset]);
+auto stretch(const T* base, int64_t offset, int64_t len) {
+  if constexpr (S == 1) return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(base + offset, len);
+  else return Eigen::Array<T, Eigen::Dynamic, 1>::Constant(len, base[offset]);
+}
+// Writes a stretch's expression one coefficient at a time: for the short stretches broadcasting
+// makes (a row each), the compiler's vectorization of this loop beats Eigen's per-call set-up of
+// its packet loop; long runs of one shape go through Eigen's packet path instead.
+template <typename O, class E>
+void assign_coefficients(O* out, const E& e, int64_t len) {
+  for (int64_t k = 0; k < len; ++k) out[k] = e.coeff(k);
 }
 
 // ---- descriptions
@@ -157,12 +166,21 @@ void elementwise_kernel(KernelContext& ctx) {
       if constexpr (requires { D::template check<T>(x, y); }) D::template check<T>(x, y);
       const Broadcast p = s.broadcasts ? make_broadcast(x.shape(), y.shape()) : same_shape(x.shape());
       Tensor out = ctx.forward_any_input_or_allocate({0, 1}, dtype_of<O>(), Shape(p.out_dims));
-      auto a = as_array<T>(x);
-      auto b = as_array<T>(y);
-      auto o = as_array<O>(out);
-      for_each_run(p, s.cost, [&]<int SA, int SB>(int64_t i, int64_t oa, int64_t ob, int64_t len) {
-        o.segment(i, len) = f.template apply<T>(stretch<SA>(a, oa, len), stretch<SB>(b, ob, len));
-      });
+      if constexpr (s.broadcasts) {
+        const T* a = x.data<T>();
+        const T* b = y.data<T>();
+        O* o = out.data<O>();
+        for_each_run(p, s.cost, [&]<int SA, int SB>(int64_t i, int64_t oa, int64_t ob, int64_t len) {
+          assign_coefficients(o + i, f.template apply<T>(stretch<SA>(a, oa, len), stretch<SB>(b, ob, len)), len);
+        });
+      } else {  // one run per block of the parallel loop: Eigen's packet path
+        auto a = as_array<T>(x);
+        auto b = as_array<T>(y);
+        auto o = as_array<O>(out);
+        for_each_run(p, s.cost, [&]<int, int>(int64_t i, int64_t oa, int64_t ob, int64_t len) {
+          o.segment(i, len) = f.template apply<T>(a.segment(oa, len), b.segment(ob, len));
+        });
+      }
       ctx.set_output(0, out);
     });
   }
