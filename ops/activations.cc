@@ -1,4 +1,4 @@
-// Activations (tf.nn's relu, elu, selu, leaky_relu, sigmoid, tanh, softplus, relu6) and their TF
+// Activations (tf.nn's relu, elu, selu, leaky_relu, sigmoid, tanh, softplus, relu6, softsign) and their TF
 // gradient ops, one description each; every activation also fuses into a dense layer's GEMM.
 //
 // Eigen's max/min follow std::max/std::min: a NaN in the left operand survives, which is how NaN
@@ -208,6 +208,28 @@ struct Relu6 {
   static std::vector<Output> gradient(GradContext& c) { return {build<Grad>(c.grad(0), c.output(0))}; }
 };
 
+// TF's SoftsignGrad(gradients, features) = gradients / (1 + |features|)^2.
+struct SoftsignGrad {
+  static constexpr Spec spec{.type = "SoftsignGrad", .inputs = {"gradients", "features"}, .output = "backprops",
+                             .types = TypeSet::kFloat, .cost = 4, .domains = {kAny, kKink}, .incoming = 0};
+  template <typename T, class G, class X> static auto apply(const G& g, const X& f) {
+    return g / (f.abs() + T(1)).square();
+  }
+  // d/dg = SoftsignGrad(gg, f); d/df = -2 g gg sign(f) / (1 + |f|)^3.
+  static std::vector<Output> gradient(GradContext& c) {
+    const Output g = c.input(0), f = c.input(1), gg = c.grad(0);
+    return {build<SoftsignGrad>(gg, f), -2.0 * build<SoftsignGrad>(gg * g, f) * sign(f) / (abs(f) + 1.0)};
+  }
+};
+// TF's softsign(x) = x / (1 + |x|).
+struct Softsign {
+  static constexpr Spec spec{.type = "Softsign", .inputs = {"features"}, .output = "activations",
+                             .types = TypeSet::kFloat, .cost = 4, .domains = {kKink}};
+  template <typename T, class X> static auto apply(const X& x) { return x / (x.abs() + T(1)); }
+  using Grad = SoftsignGrad;
+  static std::vector<Output> gradient(GradContext& c) { return {build<Grad>(c.grad(0), c.input(0))}; }
+};
+
 }  // namespace
 
 namespace nn {
@@ -223,11 +245,12 @@ Output sigmoid(const Output& x, const std::string& name) { return build<Sigmoid>
 Output tanh(const Output& x, const std::string& name) { return build<Tanh>(x, name); }
 Output softplus(const Output& features, const std::string& name) { return build<Softplus>(features, name); }
 Output relu6(const Output& features, const std::string& name) { return build<Relu6>(features, name); }
+Output softsign(const Output& features, const std::string& name) { return build<Softsign>(features, name); }
 
 }  // namespace nn
 
 void register_activation_ops(OpRegistry& r) {
-  register_activations<Relu, Elu, Selu, LeakyRelu, Sigmoid, Tanh, Softplus, Relu6>(r);
+  register_activations<Relu, Elu, Selu, LeakyRelu, Sigmoid, Tanh, Softplus, Relu6, Softsign>(r);
 }
 
 }  // namespace fg
