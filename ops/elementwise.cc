@@ -42,16 +42,6 @@ Broadcast make_broadcast(const Shape& a, const Shape& b) {
   return p;
 }
 
-Broadcast same_shape(const Shape& s) {
-  Broadcast p;
-  for (int64_t d : s.dims()) p.out_dims.push_back(d);
-  p.n = s.num_elements();
-  p.dims = {p.n};
-  p.sa = {1};
-  p.sb = {1};
-  return p;
-}
-
 void broadcast_shape_fn(InferenceContext& c) {
   c.set_output(0, broadcast_shapes(c.input_shape(0), c.input_shape(1), str_cat(c.op().type(), " '", c.op().name(), "'")));
 }

@@ -45,8 +45,12 @@ struct Broadcast {
 };
 // NumPy's rule; InvalidArgument "Incompatible shapes" when a and b do not broadcast.
 Broadcast make_broadcast(const Shape& a, const Shape& b);
-// Operands of one shape: a single run over all elements.
-Broadcast same_shape(const Shape& s);
+
+// Operands of one shape: run(i, len) on the blocks [i, i + len) of a parallel loop over n elements.
+template <typename Run>
+void for_each_block(int64_t n, int64_t cost, Run&& run) {
+  parallel_for(n, cost, [&](int64_t begin, int64_t end) { run(begin, end - begin); });
+}
 
 // Calls run.template operator()<SA, SB>(i, oa, ob, len), in parallel, for stretches of output
 // elements [i, i + len) along which operand a advances by SA (0 or 1) from its element oa and b by
@@ -149,8 +153,8 @@ void elementwise_kernel(KernelContext& ctx) {
       Tensor out = ctx.forward_input_or_allocate(0, x.dtype(), x.shape());
       auto a = as_array<T>(x);
       auto o = as_array<T>(out);
-      for_each_run(same_shape(x.shape()), s.cost, [&]<int, int>(int64_t i, int64_t oa, int64_t, int64_t len) {
-        o.segment(i, len) = f.template apply<T>(a.segment(oa, len));
+      for_each_block(x.num_elements(), s.cost, [&](int64_t i, int64_t len) {
+        o.segment(i, len) = f.template apply<T>(a.segment(i, len));
       });
       ctx.set_output(0, out);
     });
@@ -164,24 +168,26 @@ void elementwise_kernel(KernelContext& ctx) {
     dispatch<s.types>(x.dtype(), s.type, [&]<typename T>() {
       using O = std::conditional_t<s.bool_output, bool, T>;
       if constexpr (requires { D::template check<T>(x, y); }) D::template check<T>(x, y);
-      const Broadcast p = s.broadcasts ? make_broadcast(x.shape(), y.shape()) : same_shape(x.shape());
-      Tensor out = ctx.forward_any_input_or_allocate({0, 1}, dtype_of<O>(), Shape(p.out_dims));
       if constexpr (s.broadcasts) {
+        const Broadcast p = make_broadcast(x.shape(), y.shape());
+        Tensor out = ctx.forward_any_input_or_allocate({0, 1}, dtype_of<O>(), Shape(p.out_dims));
         const T* a = x.data<T>();
         const T* b = y.data<T>();
         O* o = out.data<O>();
         for_each_run(p, s.cost, [&]<int SA, int SB>(int64_t i, int64_t oa, int64_t ob, int64_t len) {
           assign_coefficients(o + i, f.template apply<T>(stretch<SA>(a, oa, len), stretch<SB>(b, ob, len)), len);
         });
-      } else {  // one run per block of the parallel loop: Eigen's packet path
+        ctx.set_output(0, out);
+      } else {  // Eigen's packet path over each block
+        Tensor out = ctx.forward_any_input_or_allocate({0, 1}, dtype_of<O>(), x.shape());
         auto a = as_array<T>(x);
         auto b = as_array<T>(y);
         auto o = as_array<O>(out);
-        for_each_run(p, s.cost, [&]<int, int>(int64_t i, int64_t oa, int64_t ob, int64_t len) {
-          o.segment(i, len) = f.template apply<T>(a.segment(oa, len), b.segment(ob, len));
+        for_each_block(x.num_elements(), s.cost, [&](int64_t i, int64_t len) {
+          o.segment(i, len) = f.template apply<T>(a.segment(i, len), b.segment(i, len));
         });
+        ctx.set_output(0, out);
       }
-      ctx.set_output(0, out);
     });
   }
 }
