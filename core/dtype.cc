@@ -39,6 +39,19 @@ std::string dtype_name(DType t) {
 bool is_floating(DType t) { return t == DType::kFloat || t == DType::kDouble; }
 bool is_integer(DType t) { return t == DType::kInt32 || t == DType::kInt64 || t == DType::kUInt8; }
 
+const std::vector<DType>& dtypes_of(TypeSet s) {
+  static const auto lists = [] {
+    std::vector<std::vector<DType>> l;
+    for (TypeSet set : {TypeSet::kFloat, TypeSet::kIndex, TypeSet::kSigned, TypeSet::kNumeric, TypeSet::kAll}) {
+      l.emplace_back();
+      for (DType t : {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64, DType::kUInt8, DType::kBool})
+        if (detail::type_set_has(set, t)) l.back().push_back(t);
+    }
+    return l;
+  }();
+  return lists.at(static_cast<size_t>(s));
+}
+
 void throw_bad_dtype(const char* who, DType t, const char* allowed) {
   throw InvalidArgument(str_cat(who, ": expected ", allowed, ", got ", dtype_name(t)));
 }

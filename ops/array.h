@@ -36,7 +36,4 @@ Output ones_like(const Output& x, const std::string& name = "");
 Output cast(const Output& x, DType dtype, const std::string& name = "");
 Output expand_dims(const Output& x, int64_t axis, const std::string& name = "");
 
-class OpRegistry;
-void register_array_ops(OpRegistry& r);
-
 }  // namespace fg

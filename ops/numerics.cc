@@ -6,6 +6,7 @@
 
 #include "core/parallel.h"
 #include "graph/op_registry.h"
+#include "ops/internal/register.h"
 #include "ops/array.h"
 
 namespace fg {

@@ -26,7 +26,5 @@ Output check_numerics(const Output& tensor, const std::string& message, const st
 // NoOp grouping the last. Throws InvalidArgument for a graph with no such tensor.
 Operation* add_check_numerics_ops(Graph& g);
 
-class OpRegistry;
-void register_numerics_ops(OpRegistry& r);
 
 }  // namespace fg

@@ -12,6 +12,7 @@
 #include "graph/op_registry.h"
 #include "ops/register.h"
 #include "ops/array.h"
+#include "ops/internal/register.h"
 #include "ops/math.h"
 
 namespace fg {
@@ -206,7 +207,7 @@ void register_random_op(OpRegistry& r, const char* type, Kernel kernel) {
   r.add(type).input("shape", "T").output("output", "dtype")
       .attr("seed", int64_t{0}).attr("seed2", int64_t{0}).attr("dtype")
       .type_attr("dtype", kFloatTypes).type_attr("T", {DType::kInt32, DType::kInt64})
-      .shape(random_shape).kernel_fn(kernel).not_differentiable().set_stateful();
+      .shape(random_shape).kernel_fn(kernel).not_differentiable("random values").set_stateful();
 }
 
 }  // namespace

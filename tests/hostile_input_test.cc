@@ -14,6 +14,7 @@
 #include "graph/graph_io.h"
 #include "graph/tensor_proto.h"
 #include "ops/array.h"
+#include "ops/register.h"
 #include "ops/initializers.h"
 #include "ops/math.h"
 #include "ops/state.h"
@@ -164,6 +165,7 @@ tensorflow::GraphDef const_graph(const std::vector<int64_t>& dims, const std::st
 }
 
 TEST(HostileFiles, ConstDeclaringAPetabyteIsRefusedBeforeAllocating) {
+  register_ops();  // the registry is read before any builder runs
   Graph g;
   const AllocatorStats before = allocator_stats();
   const tensorflow::GraphDef empty_value = const_graph({int64_t{1} << 48}, "");
@@ -181,6 +183,7 @@ TEST(HostileFiles, ConstDeclaringAPetabyteIsRefusedBeforeAllocating) {
 }
 
 TEST(HostileFiles, OutputShapesThatOverflowAreInvalidArgument) {
+  register_ops();  // the registry is read before any builder runs
   tensorflow::GraphDef gd;
   auto* n = gd.add_node();
   n->set_name("p");
@@ -207,6 +210,7 @@ tensorflow::GraphDef unknown_op_with_output(int64_t index) {
 }
 
 TEST(HostileFiles, UnknownOpDeclaringABillionOutputsIsRefusedAtImport) {
+  register_ops();  // the registry is read before any builder runs
   Graph g;
   expect_error_code([&] { import_graph_def(g, unknown_op_with_output(999999998)); }, Code::kInvalidArgument,
                     {"node 'import/a'", "declares 999999999 outputs"});
@@ -244,6 +248,7 @@ TEST(HostileFiles, GraphDefWhoseFillGetsTwoToTheSixtyTwoAtRunTimeIsOom) {
 }
 
 TEST(HostileFiles, Uint8FedIntoAStringTensorOfAnImportedGraphIsADtypeError) {
+  register_ops();  // the registry is read before any builder runs
   tensorflow::GraphDef gd;
   auto* p = gd.add_node();
   p->set_name("filename");
