@@ -160,10 +160,12 @@ void register_mpi_ops(OpRegistry& r) {
   r.add("MPIAllreduce").input("tensor", "T").output("sum", "T")
       .type_attr("T", {DType::kInt32, DType::kInt64, DType::kFloat}).shape(unchanged_shape)
       .kernel_fn(allreduce_kernel).grouped(allreduce_kernel).gradient(allreduce_grad);
-  r.add("MPISize").output("size", DType::kInt32).shape(scalar_shape).kernel_fn(mpi_size_kernel).not_differentiable();
-  r.add("MPIRank").output("rank", DType::kInt32).shape(scalar_shape).kernel_fn(mpi_rank_kernel).not_differentiable();
+  r.add("MPISize").output("size", DType::kInt32).shape(scalar_shape).kernel_fn(mpi_size_kernel)
+      .not_differentiable("integer output");
+  r.add("MPIRank").output("rank", DType::kInt32).shape(scalar_shape).kernel_fn(mpi_rank_kernel)
+      .not_differentiable("integer output");
   r.add("MPILocalRank").output("rank", DType::kInt32).shape(scalar_shape).kernel_fn(mpi_local_rank_kernel)
-      .not_differentiable();
+      .not_differentiable("integer output");
 }
 
 Output mpi_size(Graph& g, const std::string& name) {

@@ -16,7 +16,8 @@
 namespace fg::nn {
 
 Output relu(const Output& features, const std::string& name = "");
-// Activations, TF1's tf.nn spellings and op types (Elu, Selu, LeakyRelu, Sigmoid, Tanh, Softplus, Relu6).
+// Activations, TF1's tf.nn spellings and op types (Elu, Selu, LeakyRelu, Sigmoid, Tanh, Softplus, Relu6,
+// Softsign).
 // Each fits `Output (*)(const Output&, const std::string&)`, so `{.activation = nn::elu}` works.
 Output elu(const Output& features, const std::string& name = "");
 // scale * elu(x) with TF's alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946.
@@ -31,6 +32,8 @@ Output tanh(const Output& x, const std::string& name = "");
 // log(1 + exp(x)), accurate for every x: no overflow far right, no rounding to 0 far left.
 Output softplus(const Output& features, const std::string& name = "");
 Output relu6(const Output& features, const std::string& name = "");
+// x / (1 + |x|).
+Output softsign(const Output& features, const std::string& name = "");
 Output bias_add(const Output& value, const Output& bias, const std::string& name = "");
 Output softmax(const Output& logits, const std::string& name = "");
 Output log_softmax(const Output& logits, const std::string& name = "");
@@ -83,8 +86,3 @@ Output in_top_k(const Output& predictions, const Output& targets, int64_t k, con
 Output in_top_k(const Output& predictions, const Output& targets, const Output& k, const std::string& name = "");
 
 }  // namespace fg::nn
-
-namespace fg {
-class OpRegistry;
-void register_nn_ops(OpRegistry& r);
-}  // namespace fg

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/errors.h"
@@ -44,5 +45,18 @@ bool run_test_in_child(const std::string& env, const std::string& test_name);
 // Calls of the global operator new made on this thread so far (the test binary replaces it to
 // count them): heap allocations other than tensor buffers, which come from core/allocator.h.
 int64_t heap_allocations_on_this_thread();
+
+// Expects fn() to throw an fg::Error of `code` whose message contains every one of `needles`.
+template <typename Fn>
+void expect_error_code(Fn&& fn, Code code, const std::vector<std::string>& needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
+  } catch (const Error& e) {
+    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
+  }
+}
 
 }  // namespace fg::testing
