@@ -1,4 +1,4 @@
-// MNIST (IDX files) the way the seed prepares it: pixels / 255 as float32 [N, 784], int32
+// MNIST (IDX files) the way the TF1 chapter prepares it: pixels / 255 as float32 [N, 784], int32
 // labels, the first 5,000 training images held out for validation.
 //
 //   auto mnist = data::load_mnist(data::default_mnist_dir());
@@ -60,7 +60,7 @@ struct Shard {
   int64_t count = 1;
 };
 
-// The seed's shuffle_batch: a fresh permutation, split into len(X) // batch_size nearly equal
+// The TF1 chapter's shuffle_batch: a fresh permutation, split into len(X) // batch_size nearly equal
 // batches (np.array_split), gathered lazily one batch at a time with gather_rows (so uint8 images
 // come out as float32 batches in [0, 1]). With a shard, each batch is that shard's part of it:
 // the number of batches, and the random numbers drawn, do not depend on the shard.
