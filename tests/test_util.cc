@@ -1,5 +1,7 @@
 #include "tests/test_util.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -106,6 +108,22 @@ bool run_test_in_child(const std::string& env, const std::string& test_name) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string cmd = env + " '" + self + "' --gtest_filter='" + test_name + "' > /dev/null 2>&1";
   return std::system(cmd.c_str()) == 0;
+}
+
+TempDir::TempDir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info ? str_cat(info->test_suite_name(), ".", info->name()) : "fg";
+  for (char& c : name)
+    if (c == '/') c = '_';
+  const auto dir = std::filesystem::temp_directory_path() / str_cat("fg_", name, "_", ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  path_ = dir.string();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 }  // namespace fg::testing

@@ -46,6 +46,21 @@ bool run_test_in_child(const std::string& env, const std::string& test_name);
 // count them): heap allocations other than tensor buffers, which come from core/allocator.h.
 int64_t heap_allocations_on_this_thread();
 
+// A fresh directory for one test, under $TMPDIR and named after the test and the process,
+// removed with everything in it when this goes out of scope.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // Expects fn() to throw an fg::Error of `code` whose message contains every one of `needles`.
 template <typename Fn>
 void expect_error_code(Fn&& fn, Code code, const std::vector<std::string>& needles) {
