@@ -8,8 +8,8 @@
 // shuffled batch of 200 (--batch-size is the global batch), so the ranks together take the steps
 // one process would. Batch-norm statistics stay per rank, as in Horovod: each rank normalizes by
 // its own part's mean and variance and keeps its own moving averages (rank 0's are evaluated and
-// saved). Only rank 0 prints the per-epoch line and saves the model (into --dir, else a temporary
-// directory removed at exit).
+// saved). Only rank 0 prints the per-epoch line and saves the model (into --dir, else a new
+// directory under $TMPDIR, which stays after exit).
 #include "dist/dist.h"
 #include "flowgraph.h"
 #include "examples/example_util.h"
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
                        [&](const Tensor& xb, const Tensor& yb) { step({on, xb, yb}); }, "Validation Accuracy",
                        {dist::rank(), dist::size()}, root);
   if (root) {
-    examples::CheckpointDir checkpoints(dir);
+    examples::CheckpointDir checkpoints(dir, "batch_norm_mpi");
     std::printf("saved %s (%d ranks)\n", saver.save(sess, checkpoints / "my_model_final.ckpt").c_str(), dist::size());
   }
   return 0;
