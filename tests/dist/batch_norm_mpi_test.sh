@@ -14,7 +14,9 @@ if [ ! -s "$dir/train-images-idx3-ubyte" ]; then
   exit 77
 fi
 one=$("$single" --epochs 2 --data "$dir") || { echo "$one"; echo "FAIL: batch_norm"; exit 1; }
-many=$("$@" "$mpi" --epochs 2 --data "$dir") || { echo "$many"; echo "FAIL: batch_norm_mpi"; exit 1; }
+ckpt=$(mktemp -d)
+trap 'rm -rf "$ckpt"' EXIT
+many=$("$@" "$mpi" --epochs 2 --data "$dir" --dir "$ckpt") || { echo "$many"; echo "FAIL: batch_norm_mpi"; exit 1; }
 echo "$one"
 echo "$many"
 a=$(echo "$one" | sed -n 's/^Epoch: 1 Validation Accuracy: \([0-9.]*\).*/\1/p')
