@@ -159,6 +159,7 @@ inline const std::vector<DType> kNumericTypes = {DType::kFloat, DType::kDouble, 
                                                  DType::kInt64, DType::kUInt8};
 inline const std::vector<DType> kAllTypes = {DType::kFloat, DType::kDouble, DType::kInt32,
                                              DType::kInt64, DType::kUInt8, DType::kBool};
+inline const std::vector<DType> kIndexTypes = {DType::kInt32, DType::kInt64};
 
 // A plan-level rewrite, like TF Grappler's remapper: when input `input` of a `consumer` op is the
 // only use of a `producer` op's single output (not fetched, not fed, no control edge from it), a

@@ -22,12 +22,9 @@ namespace fg::train {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::slurp;
+using testing::spit;
 using testing::TempDir;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() && a.num_bytes() == b.num_bytes() &&
@@ -71,7 +68,7 @@ TEST(FreezeGraph, ExtractSubGraphKeepsWhatTheNodesNeedInOrder) {
   EXPECT_EQ(sub.node(1).name(), "b");
   EXPECT_EQ(sub.node(3).name(), "d");
   EXPECT_EQ(sub.versions().producer(), 27);
-  testing::expect_error_code([&] { extract_sub_graph(gd, {"nope"}); }, Code::kInvalidArgument,
+  testing::expect_error([&] { extract_sub_graph(gd, {"nope"}); }, Code::kInvalidArgument,
                              {"'nope' is not a node"});
 }
 
@@ -148,7 +145,7 @@ TEST(FreezeGraph, WhitelistBlacklistAndUninitializedVariables) {
   auto b = variable(constant(g, Tensor::from_vector<float>({1, 1}, {2})), {.name = "b"});
   auto out = identity(matmul(X, a) + b, "out");
   Session sess(g);
-  testing::expect_error_code([&] { convert_variables_to_constants(sess, to_graph_def(g), {"out"}); },
+  testing::expect_error([&] { convert_variables_to_constants(sess, to_graph_def(g), {"out"}); },
                              Code::kFailedPrecondition, {"'a'", "not initialized"});
   sess.run(global_variables_initializer(g));
   const auto only_a = convert_variables_to_constants(sess, to_graph_def(g), {"out"},
@@ -168,7 +165,7 @@ TEST(FreezeGraph, WhitelistBlacklistAndUninitializedVariables) {
   for (auto& node : *gd.mutable_node())
     for (auto& in : *node.mutable_input())
       if (in == "a") in = "renamed";
-  testing::expect_error_code([&] { convert_variables_to_constants(sess, gd, {"out"}); }, Code::kNotFound,
+  testing::expect_error([&] { convert_variables_to_constants(sess, gd, {"out"}); }, Code::kNotFound,
                              {"'renamed'"});
 }
 

@@ -127,9 +127,9 @@ TEST(Graph, CollectionsMatchScopeFromStart) {
 TEST(Graph, BadScopeRegexIsInvalidArgumentNamingThePattern) {
   Graph g;
   g.add_to_collection("mine", placeholder(g, f32, {}, "hidden1_x"));
-  testing::expect_error_code([&] { g.get_collection("mine", "hidden[12"); }, Code::kInvalidArgument,
+  testing::expect_error([&] { g.get_collection("mine", "hidden[12"); }, Code::kInvalidArgument,
                              {"'hidden[12'", "regular expression", "mine"});
-  testing::expect_error_code([&] { g.get_variables(GraphKeys::GLOBAL_VARIABLES, "(a"); }, Code::kInvalidArgument,
+  testing::expect_error([&] { g.get_variables(GraphKeys::GLOBAL_VARIABLES, "(a"); }, Code::kInvalidArgument,
                              {"'(a'"});
 }
 

@@ -19,12 +19,9 @@ namespace fg::saved_model {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::slurp;
+using testing::spit;
 using testing::TempDir;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 std::string bytes_of(const Tensor& t) { return std::string(static_cast<const char*>(t.raw_data()), t.num_bytes()); }
 
@@ -121,7 +118,7 @@ TEST(SavedModel, FreshProcessRunsServingDefault) {
   TempDir dir;
   const SavedMlp saved = save_mlp(dir / "export");
   std::ofstream(dir / "input.f32", std::ios::binary) << bytes_of(saved.x);
-  ASSERT_TRUE(testing::run_test_in_child("FG_SAVED_MODEL_CHILD_DIR='" + dir.path() + "'", "SavedModel.ChildLoadsAndRuns"));
+  ASSERT_TRUE(testing::run_test_in_child("FG_SAVED_MODEL_CHILD_DIR='" + dir.str() + "'", "SavedModel.ChildLoadsAndRuns"));
   ASSERT_TRUE(fs::exists(dir / "logits.child")) << "the child did not run";
   EXPECT_EQ(slurp(dir / "logits.child"), bytes_of(saved.logits));
 }
@@ -137,12 +134,12 @@ TEST(SavedModel, LoadIntoASessionTheTF1Way) {
                            g.get_tensor_by_name(sig.outputs().at("logits").name()));
   EXPECT_EQ(bytes_of(logits), bytes_of(saved.logits));
   // Running a signature with bad keys or dtypes names them.
-  testing::expect_error_code([&] { run_signature(sess, sig, {{"x", saved.x}}); }, Code::kInvalidArgument,
+  testing::expect_error([&] { run_signature(sess, sig, {{"x", saved.x}}); }, Code::kInvalidArgument,
                              {"no input 'x'", "'X'"});
-  testing::expect_error_code([&] { run_signature(sess, sig, {}); }, Code::kInvalidArgument, {"input 'X'", "not given"});
-  testing::expect_error_code([&] { run_signature(sess, sig, {{"X", Tensor(f64, {1, 784})}}); },
+  testing::expect_error([&] { run_signature(sess, sig, {}); }, Code::kInvalidArgument, {"input 'X'", "not given"});
+  testing::expect_error([&] { run_signature(sess, sig, {{"X", Tensor(f64, {1, 784})}}); },
                              Code::kInvalidArgument, {"'X'", "DT_FLOAT"});
-  testing::expect_error_code([&] { run_signature(sess, sig, {{"X", saved.x}}, {"nope"}); }, Code::kInvalidArgument,
+  testing::expect_error([&] { run_signature(sess, sig, {{"X", saved.x}}, {"nope"}); }, Code::kInvalidArgument,
                              {"no output 'nope'", "'logits'"});
 }
 
@@ -150,9 +147,9 @@ TEST(SavedModel, ErrorsLeaveNoHalfExport) {
   TempDir dir;
   save_mlp(dir / "export");
   // An existing directory is not overwritten (even an empty one).
-  testing::expect_error_code([&] { save_mlp(dir / "export"); }, Code::kAlreadyExists, {"already exists"});
+  testing::expect_error([&] { save_mlp(dir / "export"); }, Code::kAlreadyExists, {"already exists"});
   fs::create_directories(dir / "empty");
-  testing::expect_error_code([&] { save_mlp(dir / "empty"); }, Code::kAlreadyExists, {"already exists"});
+  testing::expect_error([&] { save_mlp(dir / "empty"); }, Code::kAlreadyExists, {"already exists"});
   // A signature naming a tensor the graph does not have.
   Graph g;
   auto x = placeholder(g, f32, {2}, "x");
@@ -162,7 +159,7 @@ TEST(SavedModel, ErrorsLeaveNoHalfExport) {
   sess.run(global_variables_initializer(g));
   tensorflow::SignatureDef sig = predict_signature_def({{"x", x}}, {{"y", y}});
   (*sig.mutable_outputs())["y"].set_name("missing:0");
-  testing::expect_error_code([&] { save(sess, dir / "bad", {.tags = {kServe}, .signatures = {{"s", sig}}}); },
+  testing::expect_error([&] { save(sess, dir / "bad", {.tags = {kServe}, .signatures = {{"s", sig}}}); },
                              Code::kInvalidArgument, {"'s'", "missing:0"});
   EXPECT_FALSE(fs::exists(dir / "bad"));
   // Uninitialized variables: FailedPrecondition, and nothing left beside the export either.
@@ -170,18 +167,18 @@ TEST(SavedModel, ErrorsLeaveNoHalfExport) {
   variable(constant(g2, Tensor::from_vector<float>({1, 2})), {.name = "w"});
   Session sess2(g2);
   EXPECT_THROW(save(sess2, dir / "uninit", {.tags = {kServe}}), FailedPrecondition);
-  EXPECT_EQ(files_under(dir.path()).count("uninit/"), 0u);
-  for (const auto& f : files_under(dir.path())) EXPECT_EQ(f.find(".saving-"), std::string::npos) << f;
+  EXPECT_EQ(files_under(dir.str()).count("uninit/"), 0u);
+  for (const auto& f : files_under(dir.str())) EXPECT_EQ(f.find(".saving-"), std::string::npos) << f;
 
   // Loading: tags must match exactly; missing and corrupt files are named.
   Graph g3;
   Session sess3(g3);
-  testing::expect_error_code([&] { load(sess3, {"serve", "gpu"}, dir / "export"); }, Code::kNotFound,
+  testing::expect_error([&] { load(sess3, {"serve", "gpu"}, dir / "export"); }, Code::kNotFound,
                              {"{gpu, serve}", "{serve}"});
-  testing::expect_error_code([&] { load(sess3, {"serve"}, dir / "nowhere"); }, Code::kNotFound,
+  testing::expect_error([&] { load(sess3, {"serve"}, dir / "nowhere"); }, Code::kNotFound,
                              {"nowhere/saved_model.pb"});
   std::ofstream(dir / "export/saved_model.pb", std::ios::binary | std::ios::trunc) << "\xff\xff";
-  testing::expect_error_code([&] { load(sess3, {"serve"}, dir / "export"); }, Code::kDataLoss, {"saved_model.pb"});
+  testing::expect_error([&] { load(sess3, {"serve"}, dir / "export"); }, Code::kDataLoss, {"saved_model.pb"});
 }
 
 // tools/freeze_graph --input_saved_model_dir: the SavedModel's graph and variables, frozen.

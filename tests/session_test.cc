@@ -88,17 +88,17 @@ TEST(Session, EmptyOrForeignTensorsAreNamed) {
   auto foreign = placeholder(other, f32, {}, "elsewhere");
   Session s(g);
   const Tensor one(1.0f);
-  testing::expect_error_code([&] { s.run({{X, one}}, {y, Output()}); }, Code::kInvalidArgument,
+  testing::expect_error([&] { s.run({{X, one}}, {y, Output()}); }, Code::kInvalidArgument,
                              {"fetched #1", "empty Output"});
-  testing::expect_error_code([&] { s.run({{X, one}}, {foreign * 3.0f}); }, Code::kInvalidArgument,
+  testing::expect_error([&] { s.run({{X, one}}, {foreign * 3.0f}); }, Code::kInvalidArgument,
                              {"fetched tensor 'mul:0'", "another graph"});
-  testing::expect_error_code([&] { s.run({{X, one}, {foreign, one}}, {y}); }, Code::kInvalidArgument,
+  testing::expect_error([&] { s.run({{X, one}, {foreign, one}}, {y}); }, Code::kInvalidArgument,
                              {"fed tensor 'elsewhere:0'", "another graph"});
-  testing::expect_error_code([&] { s.run({{Output(), one}}, {y}); }, Code::kInvalidArgument,
+  testing::expect_error([&] { s.run({{Output(), one}}, {y}); }, Code::kInvalidArgument,
                              {"fed #0", "empty Output"});
-  testing::expect_error_code([&] { s.run({{X, one}}, {y}, {foreign.op()}); }, Code::kInvalidArgument,
+  testing::expect_error([&] { s.run({{X, one}}, {y}, {foreign.op()}); }, Code::kInvalidArgument,
                              {"target op 'elsewhere'", "another graph"});
-  testing::expect_error_code([&] { s.make_callable({X}, {Output()}); }, Code::kInvalidArgument,
+  testing::expect_error([&] { s.make_callable({X}, {Output()}); }, Code::kInvalidArgument,
                              {"fetched #0", "empty Output"});
 }
 

@@ -25,16 +25,9 @@ namespace fg::summary {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::slurp;
+using testing::spit;
 using testing::TempDir;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
 
 double now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -83,7 +76,7 @@ TEST(Summary, RecordsAreFramedAsTFRecord) {
   EXPECT_FALSE(reader.read(&got));
   EXPECT_FALSE(reader.truncated());
   // kCreateNew never overwrites.
-  testing::expect_error_code([&] { RecordWriter again(path, RecordWriter::kCreateNew); }, Code::kAlreadyExists,
+  testing::expect_error([&] { RecordWriter again(path, RecordWriter::kCreateNew); }, Code::kAlreadyExists,
                              {path});
 }
 
@@ -115,7 +108,7 @@ TEST(Summary, ReaderStopsAtACutOffRecordAndRejectsABadCrc) {
     RecordReader r(path);
     std::string rec;
     ASSERT_TRUE(r.read(&rec));
-    testing::expect_error_code([&] { r.read(&rec); }, Code::kDataLoss,
+    testing::expect_error([&] { r.read(&rec); }, Code::kDataLoss,
                                {path, "offset " + std::to_string(first_size), "checksum"});
   }
   // A huge declared length whose crc checks out is not allocated: the file is too short for it.
@@ -128,7 +121,7 @@ TEST(Summary, ReaderStopsAtACutOffRecordAndRejectsABadCrc) {
   std::string rec;
   EXPECT_FALSE(r.read(&rec));
   EXPECT_TRUE(r.truncated());
-  testing::expect_error_code([&] { RecordReader missing(dir / "nope"); }, Code::kNotFound, {"nope"});
+  testing::expect_error([&] { RecordReader missing(dir / "nope"); }, Code::kNotFound, {"nope"});
 }
 
 TEST(Summary, FileWriterWritesTensorFlowsEventFile) {
@@ -211,16 +204,16 @@ TEST(Summary, FileWriterWritesTensorFlowsEventFile) {
 
 TEST(Summary, FlushMakesEventsVisibleAndClosedWritersRefuse) {
   TempDir dir;
-  FileWriter writer(dir.path());
+  FileWriter writer(dir.str());
   // The file_version event is on disk as soon as the writer exists.
   EXPECT_EQ(testing::read_event_file_independently(writer.path()).size(), 1u);
   writer.add_summary(scalar_value("a", 1), 1);
   writer.flush();
   EXPECT_EQ(testing::read_event_file_independently(writer.path()).size(), 2u);
   writer.close();
-  testing::expect_error_code([&] { writer.add_summary(scalar_value("a", 2), 2); }, Code::kFailedPrecondition,
+  testing::expect_error([&] { writer.add_summary(scalar_value("a", 2), 2); }, Code::kFailedPrecondition,
                              {"closed", writer.path()});
-  testing::expect_error_code([&] { writer.add_summary(std::string("\xff\xff\xff", 3), 2); },
+  testing::expect_error([&] { writer.add_summary(std::string("\xff\xff\xff", 3), 2); },
                              Code::kInvalidArgument, {"not a serialized Summary"});
   // reopen() starts another file (TF's name, made unique within the second).
   const std::string first = writer.path();
@@ -233,7 +226,7 @@ TEST(Summary, FlushMakesEventsVisibleAndClosedWritersRefuse) {
   ASSERT_EQ(second.size(), 2u);
   EXPECT_EQ(second[0].file_version, "brain.Event:2");
   EXPECT_EQ(second[1].step, 3);
-  EXPECT_EQ(event_files(dir.path()).size(), 2u);
+  EXPECT_EQ(event_files(dir.str()).size(), 2u);
 }
 
 TEST(Summary, LoadRunsCollectsScalarsPerRunAndTag) {
@@ -278,34 +271,34 @@ TEST(Summary, LoadRunsCollectsScalarsPerRunAndTag) {
   EXPECT_EQ(one[0].name, "run_b");
   const auto both = load_runs({dir / "logs/run_a", dir / "logs/run_b"});
   ASSERT_EQ(both.size(), 2u);
-  testing::expect_error_code([&] { load_runs({dir / "missing"}); }, Code::kNotFound, {"missing"});
+  testing::expect_error([&] { load_runs({dir / "missing"}); }, Code::kNotFound, {"missing"});
   fs::create_directories(dir / "empty");
-  testing::expect_error_code([&] { load_runs({dir / "empty"}); }, Code::kNotFound, {"no event files"});
+  testing::expect_error([&] { load_runs({dir / "empty"}); }, Code::kNotFound, {"no event files"});
 }
 
 TEST(Summary, CorruptEventFilesAreDataLoss) {
   TempDir dir;
   std::string path;
   {
-    FileWriter w(dir.path());
+    FileWriter w(dir.str());
     w.add_summary(scalar_value("loss", 1), 1);
     path = w.path();
   }
   std::string bytes = slurp(path);
   // A record that is framed right but is not an Event.
   RecordWriter(dir / "events.out.tfevents.garbage", RecordWriter::kCreateNew).write("\xff\xff\xff\xff");
-  testing::expect_error_code([&] { read_events(dir / "events.out.tfevents.garbage"); }, Code::kDataLoss,
+  testing::expect_error([&] { read_events(dir / "events.out.tfevents.garbage"); }, Code::kDataLoss,
                              {"events.out.tfevents.garbage", "not an Event"});
   bytes[bytes.size() - 6] ^= 1;
   spit(path, bytes);
-  testing::expect_error_code([&] { read_events(path); }, Code::kDataLoss, {path, "checksum"});
+  testing::expect_error([&] { read_events(path); }, Code::kDataLoss, {path, "checksum"});
   // Cut mid-record: the whole records are read, and the run says it was truncated.
   spit(path, bytes.substr(0, bytes.size() - 3));
   fs::remove(dir / "events.out.tfevents.garbage");
   bool truncated = false;
   EXPECT_EQ(read_events(path, &truncated).size(), 1u);
   EXPECT_TRUE(truncated);
-  EXPECT_TRUE(load_runs({dir.path()})[0].truncated);
+  EXPECT_TRUE(load_runs({dir.str()})[0].truncated);
 }
 
 }  // namespace
