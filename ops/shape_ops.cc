@@ -827,12 +827,12 @@ std::vector<Output> prevent_gradient_grad(GradContext& c) {
 
 void register_shape_ops(OpRegistry& r) {
   r.add("ShapeN").list_input("input", "T", "N").list_output("output", "out_type", "N").attr("N")
-      .attr("out_type", DType::kInt32).type_attr("T", kAllTypes).type_attr("out_type", kIndexTypes)
+      .attr("out_type", DType::kInt32).type_attr("T", kAllTypesAndString).type_attr("out_type", kIndexTypes)
       .shape(shape_n_shape).kernel_fn(shape_n_kernel).not_differentiable("integer output");
   r.add("Size").input("input", "T").output("output", "out_type").attr("out_type", DType::kInt32)
-      .type_attr("T", kAllTypes).type_attr("out_type", kIndexTypes).shape(scalar_shape).kernel_fn(size_kernel)
+      .type_attr("T", kAllTypesAndString).type_attr("out_type", kIndexTypes).shape(scalar_shape).kernel_fn(size_kernel)
       .not_differentiable("integer output");
-  r.add("Rank").input("input", "T").output("output", DType::kInt32).type_attr("T", kAllTypes).shape(scalar_shape)
+  r.add("Rank").input("input", "T").output("output", DType::kInt32).type_attr("T", kAllTypesAndString).shape(scalar_shape)
       .kernel_fn(rank_kernel).not_differentiable("integer output");
   r.add("Range").input("start", "Tidx").input("limit", "Tidx").input("delta", "Tidx").output("output", "Tidx")
       .attr("Tidx", DType::kInt32)

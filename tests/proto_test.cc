@@ -204,9 +204,11 @@ TEST_F(FixtureMeta, GraphNodesAndVersions) {
   ASSERT_NE(shape_const, nullptr);
   const Tensor dims = tensor_from_proto(shape_const->attr().at("value").tensor(), shape_const->name());
   EXPECT_EQ(dims.to_vector<int32_t>(), (std::vector<int32_t>{784, 300}));
-  // The saver's string Const is a type flowgraph does not hold.
-  expect_error([&] { tensor_from_proto(node("save/Const")->attr().at("value").tensor(), "save/Const"); },
-               Code::kUnimplemented, {"save/Const", "DT_STRING"});
+  // The saver's string Const: the checkpoint prefix TF's Saver was built with.
+  const Tensor prefix = tensor_from_proto(node("save/Const")->attr().at("value").tensor(), "save/Const");
+  EXPECT_EQ(prefix.dtype(), string_dtype);
+  EXPECT_EQ(prefix.shape(), Shape{});
+  EXPECT_EQ(prefix.scalar<std::string>(), "model");
 }
 
 TEST_F(FixtureMeta, SaverAndCollections) {
@@ -350,10 +352,10 @@ TEST(TensorProto, MismatchesAreInvalidArgument) {
 
   tensorflow::TensorProto none;
   expect_error([&] { tensor_from_proto(none, "unset"); }, Code::kInvalidArgument, {"unset", "DT_INVALID"});
-  tensorflow::TensorProto str;
-  str.set_dtype(tensorflow::DT_STRING);
-  str.add_string_val("a");
-  expect_error([&] { tensor_from_proto(str, "s"); }, Code::kUnimplemented, {"s", "DT_STRING"});
+  tensorflow::TensorProto half;
+  half.set_dtype(tensorflow::DT_HALF);
+  half.add_half_val(1);
+  expect_error([&] { tensor_from_proto(half, "h"); }, Code::kUnimplemented, {"h", "DT_HALF"});
 }
 
 TEST(TensorProto, ShapesAndDtypes) {

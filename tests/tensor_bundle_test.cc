@@ -253,6 +253,70 @@ TEST(TensorBundle, RoundTripsEveryDtype) {
     EXPECT_EQ(f.path().string().find("tempstate"), std::string::npos) << f.path();
 }
 
+// TF's layout for DT_STRING, spelled out: varint lengths, the masked crc of the lengths taken as
+// little-endian uint32s, the bytes; the entry's crc covers all three (lengths again as uint32s).
+TEST(TensorBundle, StringTensorsUseTensorFlowsLayout) {
+  TempDir dir;
+  const std::string prefix = dir / "strings";
+  const std::string long_one(300, 'x');  // a two-byte varint
+  const Tensor v = Tensor::from_vector<std::string>({"a", "", std::string("n\0l", 3), long_one}, {2, 2});
+  {
+    BundleWriter w(prefix);
+    w.add("names", v);
+    w.add("scalar", Tensor("model.ckpt"));
+    w.add("none", Tensor(string_dtype, {0}));
+    w.finish();
+  }
+  BundleReader r(prefix);
+  EXPECT_TRUE(r.read("names").equals(v));
+  EXPECT_EQ(r.read("scalar").scalar<std::string>(), "model.ckpt");
+  EXPECT_EQ(r.read("none").shape(), Shape{0});
+  EXPECT_EQ(r.dtype_and_shape("names").first, string_dtype);
+
+  const tensorflow::BundleEntryProto& e = r.entry("names");
+  const std::string data = slurp(data_filename(prefix));
+  std::string lengths = std::string("\x01\x00\x03\xac\x02", 5);
+  uint32_t c = 0;
+  for (uint32_t len : {1u, 0u, 3u, 300u}) c = crc32c::extend(c, &len, 4);
+  const uint32_t length_crc = crc32c::mask(c);
+  std::string want = lengths + std::string(reinterpret_cast<const char*>(&length_crc), 4) + "a" +
+                     std::string("n\0l", 3) + long_one;
+  c = crc32c::extend(crc32c::extend(c, &length_crc, 4), want.data() + 9, want.size() - 9);
+  ASSERT_EQ(e.size(), static_cast<int64_t>(want.size()));
+  EXPECT_EQ(data.substr(e.offset(), e.size()), want);
+  EXPECT_EQ(crc32c::unmask(e.crc32c()), c);
+  EXPECT_EQ(r.entry("none").size(), 4);  // only the lengths' crc
+
+  // Corrupt lengths, bytes or crcs are DataLoss naming the tensor.
+  const std::string good_data = data;
+  const auto corrupt = [&](int64_t at, const std::string& needle) {
+    std::string bad = good_data;
+    bad[e.offset() + at] ^= 0x10;
+    spit(data_filename(prefix), bad);
+    expect_error([&] { BundleReader(prefix).read("names"); }, Code::kDataLoss, {"'names'", needle});
+  };
+  corrupt(0, "lengths");        // a length: the lengths' crc disagrees
+  corrupt(6, "lengths");        // the lengths' crc itself
+  corrupt(12, "checksum");      // a string's byte
+  spit(data_filename(prefix), good_data);
+  EXPECT_TRUE(BundleReader(prefix).read("names").equals(v));
+}
+
+// A length claiming more bytes than the entry has is refused before anything is allocated for it.
+TEST(TensorBundle, StringLengthsBeyondTheEntryAreDataLoss) {
+  TempDir dir;
+  const std::string prefix = dir / "liar";
+  {
+    BundleWriter w(prefix);
+    w.add("s", Tensor::from_vector<std::string>({"ab", "cd"}));
+    w.finish();
+  }
+  std::string data = slurp(data_filename(prefix));
+  data[0] = '\xff';  // a varint continuing into the next length: 2 + 128 * 2 bytes
+  spit(data_filename(prefix), data);
+  expect_error([&] { BundleReader(prefix).read("s"); }, Code::kDataLoss, {"'s'", "claims"});
+}
+
 TEST(TensorBundle, WrittenIndexFollowsTensorFlowsLayout) {
   TempDir dir;
   const std::string prefix = dir / "layout";
@@ -481,12 +545,14 @@ TEST(TensorBundleCorruption, InconsistentEntriesAreDataLoss) {
   spit(idx, with_entry([](auto& e) { e.set_crc32c(e.crc32c() + 1); }));
   expect_error([&] { BundleReader(prefix).read("v"); }, Code::kDataLoss, {"checksum", "'v'"});
   // A dtype flowgraph has no Tensor for lists fine but does not read.
-  spit(idx, with_entry([](auto& e) { e.set_dtype(tensorflow::DT_STRING); }));
+  spit(idx, with_entry([](auto& e) { e.set_dtype(tensorflow::DT_HALF); e.set_size(8); }));
   {
     BundleReader r(prefix);
-    EXPECT_EQ(format_checkpoint_listing(prefix), "v (DT_STRING) [4]\n");
-    expect_error([&] { r.read("v"); }, Code::kUnimplemented, {"DT_STRING", "'v'"});
+    EXPECT_EQ(format_checkpoint_listing(prefix), "v (DT_HALF) [4]\n");
+    expect_error([&] { r.read("v"); }, Code::kUnimplemented, {"DT_HALF", "'v'"});
   }
+  // Strings in an entry too small for their lengths are refused with the index.
+  expect_loss(with_entry([](auto& e) { e.set_dtype(tensorflow::DT_STRING); e.set_size(7); }), "cannot hold 4 strings");
   // Big-endian checkpoints are refused rather than misread.
   tensorflow::BundleHeaderProto big;
   ASSERT_TRUE(big.ParseFromString(good[0].second));

@@ -61,8 +61,13 @@ TEST(TfFixture, MetaGraphImportsNodeForNode) {
                        "TruncatedNormal", "VariableV2", "ZerosLike"}));
 
   // Nodes flowgraph cannot run import as opaque nodes with their outputs inferred.
-  for (const char* name : {"save/SaveV2", "save/RestoreV2", "save/Const", "save/control_dependency"})
+  for (const char* name : {"save/SaveV2", "save/RestoreV2"})
     EXPECT_TRUE(g.get_operation_by_name(name)->def().opaque) << name;
+  // The saver's string tensors are flowgraph's own.
+  for (const char* name : {"save/Const", "save/control_dependency"}) {
+    EXPECT_FALSE(g.get_operation_by_name(name)->def().opaque) << name;
+    EXPECT_EQ(g.get_operation_by_name(name)->output_dtype(0), string_dtype) << name;
+  }
   Operation* restore = g.get_operation_by_name("save/RestoreV2");
   ASSERT_EQ(restore->num_outputs(), 6);
   EXPECT_EQ(restore->output_dtype(5), f32);
@@ -185,9 +190,10 @@ TEST(TfFixture, UnknownOpsRaiseUnimplementedOnlyWhenRun) {
   // ... but running an op flowgraph lacks names it.
   expect_error([&] { sess.run(g.get_operation_by_name("save/restore_all")); }, Code::kUnimplemented,
                {"node 'save/"});
-  // The first node of the run that has no kernel is the one named (here its string input).
   expect_error([&] { sess.run(g.get_operation_by_name("save/SaveV2")); }, Code::kUnimplemented,
-               {"node 'save/Const'", "Const"});
+               {"node 'save/SaveV2'", "SaveV2"});
+  // Its string inputs run.
+  EXPECT_EQ(sess.run(g.get_tensor_by_name("save/Const:0")).scalar<std::string>(), "model");
 }
 
 TEST(TfFixture, RestoredModelScoresExactlyWhatTensorFlowPrinted) {
