@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages flowgraph builds with, when any is missing (needs root or sudo).
+# Installs the Debian packages flowgraph builds with, when any is missing (needs root or sudo);
+# graphviz is what tools/graph_viz renders pictures with (and its tests check them with).
 set -euo pipefail
 pkgs=(cmake ninja-build g++ ccache libeigen3-dev libprotobuf-dev protobuf-compiler libleveldb-dev
-      libdnnl-dev libgtest-dev libbenchmark-dev)
+      libdnnl-dev libgtest-dev libbenchmark-dev graphviz)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
