@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the built library into a scratch prefix and builds + runs a tiny consumer against it
-# with find_package(flowgraph), as a user's project would.
+# with find_package(flowgraph), as a user's project would; then runs each installed tool once on
+# what the consumer wrote.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work=$(mktemp -d)
@@ -8,4 +9,17 @@ trap 'rm -rf "$work"' EXIT
 cmake --install "$root/build" --prefix "$work/prefix" >/dev/null
 cmake -S "$root/tests/consumer" -B "$work/build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/build" >/dev/null
-"$work/build/consumer"
+mkdir -p "$work/out"
+"$work/build/consumer" "$work/out"
+bin="$work/prefix/bin" out="$work/out"
+fail() { echo "test_install: $*" >&2; exit 1; }
+names=$("$bin/inspect_checkpoint" --file_name="$out/model.ckpt" --all_tensor_names) ||
+  fail "inspect_checkpoint failed"
+grep -qx "tensor_name:  w" <<<"$names" || fail "inspect_checkpoint does not list w: $names"
+"$bin/freeze_graph" --input_meta_graph="$out/model.ckpt.meta" --input_checkpoint="$out/model.ckpt" \
+  --output_node_names=y --output_graph="$out/frozen.pb" >/dev/null || fail "freeze_graph failed"
+"$bin/graph_viz" "$out/frozen.pb" -o "$out/frozen.svg" 2>/dev/null && grep -q "<svg" "$out/frozen.svg" ||
+  fail "graph_viz drew no SVG"
+"$bin/plot_events" "$out/logs" -o "$out/curves.svg" 2>/dev/null && grep -q "<polyline" "$out/curves.svg" ||
+  fail "plot_events drew no curve"
+echo "test_install: the installed inspect_checkpoint, freeze_graph, graph_viz and plot_events work"
