@@ -43,6 +43,7 @@
 #include "ops/state.h"
 #include "ops/training.h"
 #include "runtime/session.h"
+#include "saved_model/saved_model.h"
 #include "summary/event_reader.h"
 #include "summary/file_writer.h"
 #include "summary/record_io.h"

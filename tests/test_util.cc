@@ -104,6 +104,22 @@ bool run_test_in_child(const std::string& env, const std::string& test_name) {
   return std::system(cmd.c_str()) == 0;
 }
 
+CommandResult run_command(const std::string& command) {
+  CommandResult r;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+CommandResult run_built_program(const std::string& name, const std::string& args) {
+  return run_command(str_cat("'", FG_BINARY_DIR, "/", name, "' ", args));
+}
+
 // ---- files
 
 std::filesystem::path fixture_dir(const std::string& name) {

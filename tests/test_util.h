@@ -46,6 +46,15 @@ bool run_test_in_child(const std::string& env, const std::string& test_name);
 // count them): heap allocations other than tensor buffers, which come from core/allocator.h.
 int64_t heap_allocations_on_this_thread();
 
+// Runs a shell command, stdout and stderr together; exit_code is -1 when it did not exit normally.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult run_command(const std::string& command);
+// A program built beside the tests (FG_BINARY_DIR/name) with `args`.
+CommandResult run_built_program(const std::string& name, const std::string& args);
+
 // Runs fn() and expects an fg::Error of `code` whose message contains every one of `needles`.
 template <typename Fn>
 void expect_error(Fn&& fn, Code code, const std::vector<std::string>& needles) {
