@@ -11,38 +11,19 @@
 namespace fg {
 namespace {
 
-struct RunResult {
-  int exit_code = -1;
-  std::vector<double> accuracies;
-  std::string output;
-};
-
-RunResult run_example(const std::string& name, const std::string& args) {
-  RunResult r;
-  const std::string cmd = std::string(FG_BINARY_DIR) + "/" + name + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[512];
-  while (fgets(buf, sizeof buf, p)) r.output += buf;
-  r.exit_code = WEXITSTATUS(pclose(p));
-  const std::regex line(R"(Epoch: (\d+) (Validation (set )?)?[Aa]ccuracy: ([0-9.]+))");
-  for (std::sregex_iterator it(r.output.begin(), r.output.end(), line), end; it != end; ++it)
-    r.accuracies.push_back(std::stod((*it)[4]));
-  return r;
-}
+using testing::ExampleRun;
+using testing::run_example;
 
 std::string require_mnist() {
   // Built with -DFG_BUILD_EXAMPLES=OFF there is nothing to run.
   if (!std::filesystem::exists(std::string(FG_BINARY_DIR) + "/train_dnn")) return "";
-  const std::string dir = testing::mnist_dir();
-  if (dir.empty() && std::getenv("FG_REQUIRE_MNIST")) ADD_FAILURE() << "MNIST is required but not installed";
-  return dir;
+  return testing::require_mnist();
 }
 
 TEST(Examples, TrainDnnTwoEpochsOnRealMnist) {
   const std::string dir = require_mnist();
   if (dir.empty()) GTEST_SKIP() << "MNIST not installed";
-  const RunResult r = run_example("train_dnn", "--epochs 2 --data " + dir);
+  const ExampleRun r = run_example("train_dnn", "--epochs 2 --data " + dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_EQ(r.accuracies.size(), 2u) << r.output;
   // The seed printed 0.8142 and 0.8756 for its first two epochs.
@@ -51,7 +32,7 @@ TEST(Examples, TrainDnnTwoEpochsOnRealMnist) {
 
 TEST(Examples, MissingDataIsAClearError) {
   if (!std::filesystem::exists(std::string(FG_BINARY_DIR) + "/train_dnn")) GTEST_SKIP() << "examples not built";
-  const RunResult r = run_example("train_dnn", "--epochs 1 --data /nonexistent/fg/mnist");
+  const ExampleRun r = run_example("train_dnn", "--epochs 1 --data /nonexistent/fg/mnist");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("/nonexistent/fg/mnist"), std::string::npos) << r.output;
 }
@@ -65,7 +46,7 @@ namespace {
 TEST(Examples, BatchNormTwoEpochsOnRealMnist) {
   const std::string dir = require_mnist();
   if (dir.empty()) GTEST_SKIP() << "MNIST not installed";
-  const RunResult r = run_example("batch_norm", "--epochs 2 --data " + dir);
+  const ExampleRun r = run_example("batch_norm", "--epochs 2 --data " + dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_EQ(r.accuracies.size(), 2u) << r.output;
   // The seed printed 0.8848 and 0.9088.
@@ -76,7 +57,7 @@ TEST(Examples, BatchNormTwoEpochsOnRealMnist) {
 TEST(Examples, BatchNormControlDependenciesPattern) {
   const std::string dir = require_mnist();
   if (dir.empty()) GTEST_SKIP() << "MNIST not installed";
-  const RunResult r = run_example("batch_norm", "--epochs 1 --control-deps --data " + dir);
+  const ExampleRun r = run_example("batch_norm", "--epochs 1 --control-deps --data " + dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
   // Inference uses the moving averages: they must have been updated by the training op.
@@ -86,7 +67,7 @@ TEST(Examples, BatchNormControlDependenciesPattern) {
 TEST(Examples, DropoutOneEpochOnRealMnist) {
   const std::string dir = require_mnist();
   if (dir.empty()) GTEST_SKIP() << "MNIST not installed";
-  const RunResult r = run_example("dropout", "--epochs 1 --data " + dir);
+  const ExampleRun r = run_example("dropout", "--epochs 1 --data " + dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
   // The seed printed 0.9066 (dropout off while training, as in the seed).

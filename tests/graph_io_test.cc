@@ -21,19 +21,9 @@
 namespace fg {
 namespace {
 
-using google::protobuf::util::MessageDifferencer;
+using testing::expect_error;
 
-template <typename Fn>
-void expect_error(Fn&& fn, Code code, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
-    for (const auto& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
-  }
-}
+using google::protobuf::util::MessageDifferencer;
 
 // A small model touching list inputs, multi-output ops, control inputs, attrs of several kinds.
 struct Model {

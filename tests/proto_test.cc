@@ -21,32 +21,17 @@
 #include "proto/tensor_bundle.pb.h"
 #include "proto/tensor_slice.pb.h"
 #include "proto/variable.pb.h"
+#include "tests/test_util.h"
 
 namespace fg {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixture_dir() {
-  if (const char* env = std::getenv("FG_FIXTURES")) return fs::path(env) / "tf1-mnist-mlp";
-  return fs::path(FG_SOURCE_DIR) / ".." / "shared" / "fixtures" / "tf1-mnist-mlp";
-}
+using testing::expect_error;
+using testing::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-template <typename Fn>
-void expect_error(Fn&& fn, Code code, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
-  }
-}
+fs::path fixture_dir() { return testing::fixture_dir("tf1-mnist-mlp"); }
 
 int field_number(const google::protobuf::Descriptor* d, const std::string& name) {
   const auto* f = d->FindFieldByName(name);
@@ -78,6 +63,8 @@ TEST(ProtoSchema, DataTypeValues) {
 
 TEST(ProtoSchema, FieldNumbers) {
   using namespace tensorflow;
+  using tensorflow::AttrValue;  // not fg's, which test_util.h brings in
+  using tensorflow::OpDef;
   const auto* t = TensorProto::descriptor();
   const std::vector<std::pair<std::string, int>> tensor_fields = {
       {"dtype", 1},        {"tensor_shape", 2}, {"version_number", 3}, {"tensor_content", 4},

@@ -14,7 +14,7 @@
 namespace fg {
 namespace {
 
-using testing::expect_error_code;
+using testing::expect_error;
 
 TEST(StringTensor, BuildsAndReadsElements) {
   const Tensor s("model.ckpt");
@@ -31,10 +31,10 @@ TEST(StringTensor, BuildsAndReadsElements) {
   EXPECT_EQ(v.str(1), with_nul);
   EXPECT_EQ(v.str(5), "ffffff");
   EXPECT_EQ(v.to_vector<std::string>(), (std::vector<std::string>{"", with_nul, "ccc", "d", "", "ffffff"}));
-  expect_error_code([&] { v.str(6); }, Code::kOutOfRange, {"index 6"});
-  expect_error_code([&] { v.scalar<std::string>(); }, Code::kInvalidArgument, {"shape [2,3]"});
-  expect_error_code([&] { Tensor(2.f).str(0); }, Code::kInvalidArgument, {"float32 accessed as string"});
-  expect_error_code([&] { Tensor::from_vector<std::string>({"a"}, {2}); }, Code::kInvalidArgument, {"1 values"});
+  expect_error([&] { v.str(6); }, Code::kOutOfRange, {"index 6"});
+  expect_error([&] { v.scalar<std::string>(); }, Code::kInvalidArgument, {"shape [2,3]"});
+  expect_error([&] { Tensor(2.f).str(0); }, Code::kInvalidArgument, {"float32 accessed as string"});
+  expect_error([&] { Tensor::from_vector<std::string>({"a"}, {2}); }, Code::kInvalidArgument, {"1 values"});
 
   // Zero-filled and empty() string tensors are empty strings.
   for (const Tensor& e : {Tensor(string_dtype, {3}), Tensor::empty(string_dtype, {3})})
@@ -59,21 +59,21 @@ TEST(StringTensor, CopiesReshapesComparesAndPrints) {
 TEST(StringTensor, TheTensorLimitCountsStringBytes) {
   set_max_tensor_bytes(4096);
   EXPECT_NO_THROW(Tensor(std::string(3000, 'x')));
-  expect_error_code([] { Tensor(std::string(5000, 'x')); }, Code::kResourceExhausted,
+  expect_error([] { Tensor(std::string(5000, 'x')); }, Code::kResourceExhausted,
                     {"OOM when allocating tensor with shape[] and type string", "5008 bytes"});
-  expect_error_code([] { Tensor::from_vector<std::string>(std::vector<std::string>(3, std::string(1500, 'y'))); },
+  expect_error([] { Tensor::from_vector<std::string>(std::vector<std::string>(3, std::string(1500, 'y'))); },
                     Code::kResourceExhausted, {"shape[3] and type string"});
-  expect_error_code([] { Tensor(string_dtype, {1000}); }, Code::kResourceExhausted, {"8000 bytes"});
+  expect_error([] { Tensor(string_dtype, {1000}); }, Code::kResourceExhausted, {"8000 bytes"});
   set_max_tensor_bytes(0);
-  expect_error_code([] { StringTensorWriter w(Shape{int64_t{1} << 61}, 0); }, Code::kResourceExhausted,
+  expect_error([] { StringTensorWriter w(Shape{int64_t{1} << 61}, 0); }, Code::kResourceExhausted,
                     {"type string"});
-  expect_error_code([] { StringTensorWriter w(Shape{1}, std::numeric_limits<int64_t>::max()); },
+  expect_error([] { StringTensorWriter w(Shape{1}, std::numeric_limits<int64_t>::max()); },
                     Code::kResourceExhausted, {"overflow"});
   // A writer given more or fewer bytes than it declared refuses them.
   StringTensorWriter w(Shape{2}, 3);
   w.append("ab");
-  expect_error_code([&] { w.append("cd"); }, Code::kInvalidArgument, {"does not fit"});
-  expect_error_code([&] { std::move(w).finish(); }, Code::kInvalidArgument, {"1 elements of 2 bytes written"});
+  expect_error([&] { w.append("cd"); }, Code::kInvalidArgument, {"does not fit"});
+  expect_error([&] { std::move(w).finish(); }, Code::kInvalidArgument, {"1 elements of 2 bytes written"});
 }
 
 TEST(StringTensor, TensorProtoBothWays) {
@@ -98,13 +98,13 @@ TEST(StringTensor, TensorProtoBothWays) {
 
   tensorflow::TensorProto bad = pad;
   bad.set_tensor_content("abcd");
-  expect_error_code([&] { tensor_from_proto(bad, "raw"); }, Code::kInvalidArgument, {"raw", "tensor_content"});
+  expect_error([&] { tensor_from_proto(bad, "raw"); }, Code::kInvalidArgument, {"raw", "tensor_content"});
   bad = pad;
   bad.add_float_val(1);
-  expect_error_code([&] { tensor_from_proto(bad, "mixed"); }, Code::kInvalidArgument, {"mixed", "string_val"});
+  expect_error([&] { tensor_from_proto(bad, "mixed"); }, Code::kInvalidArgument, {"mixed", "string_val"});
   bad = pad;
   for (int i = 0; i < 5; ++i) bad.add_string_val("x");
-  expect_error_code([&] { tensor_from_proto(bad, "many"); }, Code::kInvalidArgument, {"many", "5 values"});
+  expect_error([&] { tensor_from_proto(bad, "many"); }, Code::kInvalidArgument, {"many", "5 values"});
 }
 
 // A few bytes of proto must not make a huge tensor: a huge element count, or one long string
@@ -115,20 +115,20 @@ TEST(StringTensor, HostileTensorProtosAreBoundedBeforeAllocating) {
   many.set_dtype(tensorflow::DT_STRING);
   many.mutable_tensor_shape()->add_dim()->set_size(int64_t{1} << 60);
   many.add_string_val("x");
-  expect_error_code([&] { tensor_from_proto(many, "many"); }, Code::kResourceExhausted,
+  expect_error([&] { tensor_from_proto(many, "many"); }, Code::kResourceExhausted,
                     {"OOM when allocating tensor with shape[1152921504606846976] and type string"});
   tensorflow::TensorProto padded;
   padded.set_dtype(tensorflow::DT_STRING);
   padded.mutable_tensor_shape()->add_dim()->set_size(int64_t{1} << 40);
   padded.add_string_val(std::string(1 << 20, 'p'));  // 1 MiB, padded to 2^40 elements: 2^60 bytes
-  expect_error_code([&] { tensor_from_proto(padded, "padded"); }, Code::kResourceExhausted, {"type string"});
+  expect_error([&] { tensor_from_proto(padded, "padded"); }, Code::kResourceExhausted, {"type string"});
   padded.mutable_tensor_shape()->mutable_dim(0)->set_size(int64_t{1} << 50);  // 2^70 bytes: overflows
-  expect_error_code([&] { tensor_from_proto(padded, "padded"); }, Code::kResourceExhausted, {"type string"});
+  expect_error([&] { tensor_from_proto(padded, "padded"); }, Code::kResourceExhausted, {"type string"});
   EXPECT_EQ(allocator_stats().system_allocations, before.system_allocations);
 
   set_max_tensor_bytes(1 << 16);
   padded.mutable_tensor_shape()->mutable_dim(0)->set_size(2);  // 2 MiB of strings past a 64 KiB limit
-  expect_error_code([&] { tensor_from_proto(padded, "padded"); }, Code::kResourceExhausted, {"type string"});
+  expect_error([&] { tensor_from_proto(padded, "padded"); }, Code::kResourceExhausted, {"type string"});
   set_max_tensor_bytes(0);
 }
 
@@ -148,13 +148,13 @@ TEST(StringTensor, ConstPlaceholderIdentityAndDefaultsRunInASession) {
   EXPECT_EQ(sess.run({{d, std::string("fed")}}, d).scalar<std::string>(), "fed");
   EXPECT_EQ(sess.run(shaped).shape(), (Shape{2, 1}));
   EXPECT_EQ(sess.run(shape(c)).to_vector<int32_t>(), (std::vector<int32_t>{2}));
-  expect_error_code([&] { sess.run(id); }, Code::kInvalidArgument,
+  expect_error([&] { sess.run(id); }, Code::kInvalidArgument,
                     {"You must feed a value for placeholder tensor 'filename' with dtype string"});
-  expect_error_code([&] { sess.run({{p, Tensor(1.f)}}, id); }, Code::kInvalidArgument,
+  expect_error([&] { sess.run({{p, Tensor(1.f)}}, id); }, Code::kInvalidArgument,
                     {"Cannot feed value of dtype float32", "which has dtype string"});
   // Ops whose kernels move fixed-size elements refuse strings when the graph is built.
-  expect_error_code([&] { zeros_like(c); }, Code::kInvalidArgument, {"ZerosLike", "string"});
-  expect_error_code([&] { expand_dims(c, 0) + c; }, Code::kInvalidArgument, {"string"});
+  expect_error([&] { zeros_like(c); }, Code::kInvalidArgument, {"ZerosLike", "string"});
+  expect_error([&] { expand_dims(c, 0) + c; }, Code::kInvalidArgument, {"string"});
 
   // Exported and imported again, the string nodes keep their values.
   Graph back;

@@ -25,50 +25,21 @@
 #include "train/checkpoint_listing.h"
 #include "train/checkpoint_state.h"
 #include "train/crc32c.h"
+#include "tests/test_util.h"
 
 namespace fg::train {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixture_dir() {
-  if (const char* env = std::getenv("FG_FIXTURES")) return fs::path(env) / "tf1-mnist-mlp";
-  return fs::path(FG_SOURCE_DIR) / ".." / "shared" / "fixtures" / "tf1-mnist-mlp";
-}
+using testing::TempDir;
+using testing::expect_error;
+using testing::slurp;
+using testing::spit;
+
+fs::path fixture_dir() { return testing::fixture_dir("tf1-mnist-mlp"); }
 std::string fixture_prefix() { return (fixture_dir() / "my_model_final.ckpt").string(); }
 
-#define REQUIRE_FIXTURE()                                                              \
-  do {                                                                                 \
-    if (!fs::exists(fixture_dir())) GTEST_SKIP() << "no fixture at " << fixture_dir(); \
-  } while (0)
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-void spit(const fs::path& p, const std::string& bytes) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            str_cat("fg_bundle_", info ? info->name() : "x", "_", ::getpid(), "_", counter_++);
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
 
 // Copies the fixture's three checkpoint files to dir/name.*.
 std::string copy_fixture(const TempDir& dir, const std::string& name = "ckpt") {
@@ -122,17 +93,6 @@ std::string build_table(const std::vector<std::pair<std::string, std::string>>& 
   return sink.data;
 }
 
-template <typename Fn>
-void expect_error(Fn&& fn, Code code, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
-  }
-}
-
 // ---- crc32c -----------------------------------------------------------------------------------
 
 TEST(Crc32c, KnownValues) {
@@ -176,7 +136,7 @@ const std::vector<std::pair<std::string, Shape>> kFixtureVars = {
     {"dnn/hidden2/kernel", {300, 100}}, {"dnn/outputs/bias", {10}},         {"dnn/outputs/kernel", {100, 10}}};
 
 TEST(TensorBundle, ReadsTensorFlowCheckpoint) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   BundleReader r(fixture_prefix());
   std::vector<std::string> names;
   for (const auto& [name, shape] : kFixtureVars) names.push_back(name);
@@ -210,7 +170,7 @@ TEST(TensorBundle, ReadsTensorFlowCheckpoint) {
 }
 
 TEST(TensorBundle, FixtureIndexLayoutIsWhatWeWrite) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   const auto entries = table_entries(index_filename(fixture_prefix()));
   ASSERT_EQ(entries.size(), kFixtureVars.size() + 1);
   EXPECT_EQ(entries[0].first, "");
@@ -236,7 +196,7 @@ TEST(TensorBundle, FixtureIndexLayoutIsWhatWeWrite) {
 }
 
 TEST(TensorBundle, RewritingFixtureIsByteIdentical) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   BundleReader r(fixture_prefix());
   const std::string out = dir / "rewritten.ckpt";
@@ -447,7 +407,7 @@ TEST(TensorBundle, AbandonedWriterLeavesNothing) {
 }
 
 TEST(TensorBundle, ConcurrentReads) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   BundleReader r(fixture_prefix());
   const Tensor want = r.read("dnn/hidden1/kernel");
   std::vector<std::thread> threads;
@@ -464,7 +424,7 @@ TEST(TensorBundle, ConcurrentReads) {
 // ---- corruption -------------------------------------------------------------------------------
 
 TEST(TensorBundleCorruption, MissingFilesAreNotFound) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   expect_error([&] { BundleReader r(dir / "nothing"); }, Code::kNotFound, {dir / "nothing.index"});
   const std::string prefix = copy_fixture(dir);
@@ -473,7 +433,7 @@ TEST(TensorBundleCorruption, MissingFilesAreNotFound) {
 }
 
 TEST(TensorBundleCorruption, FlippedDataByteIsDataLoss) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   const std::string prefix = copy_fixture(dir);
   std::string data = slurp(data_filename(prefix));
@@ -486,7 +446,7 @@ TEST(TensorBundleCorruption, FlippedDataByteIsDataLoss) {
 }
 
 TEST(TensorBundleCorruption, TruncatedDataIsDataLoss) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   const std::string prefix = copy_fixture(dir);
   fs::resize_file(data_filename(prefix), 1066440 - 10);
@@ -499,7 +459,7 @@ TEST(TensorBundleCorruption, TruncatedDataIsDataLoss) {
 // Every truncation and every single-byte change of the index: DataLoss naming the file, or a
 // reader whose reads succeed or fail cleanly. Never a crash.
 TEST(TensorBundleCorruption, GarbledIndexNeverCrashes) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   const std::string prefix = copy_fixture(dir);
   const std::string good = slurp(index_filename(fixture_prefix()));
@@ -818,7 +778,7 @@ const char* kFixtureListing =
     "dnn/outputs/kernel (DT_FLOAT) [100,10]\n";
 
 TEST(InspectCheckpoint, ListsLikeTensorFlow) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   EXPECT_EQ(format_checkpoint_listing(fixture_prefix()), kFixtureListing);
   const std::string t = format_checkpoint_tensor(fixture_prefix(), "dnn/outputs/bias", 5);
   EXPECT_EQ(t.rfind("tensor_name:  dnn/outputs/bias\n", 0), 0u) << t;
@@ -845,7 +805,7 @@ std::pair<int, std::string> run(const std::string& cmd) {
 }
 
 TEST(InspectCheckpoint, Tool) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   const fs::path tool = fs::path(FG_BINARY_DIR) / "inspect_checkpoint";
   if (!fs::exists(tool)) GTEST_SKIP() << "no " << tool;
   auto [code, out] = run(str_cat("'", tool.string(), "' '", fixture_prefix(), "'"));

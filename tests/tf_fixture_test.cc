@@ -25,60 +25,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixture_dir() {
-  if (const char* env = std::getenv("FG_FIXTURES")) return fs::path(env) / "tf1-mnist-mlp";
-  return fs::path(FG_SOURCE_DIR) / ".." / "shared" / "fixtures" / "tf1-mnist-mlp";
-}
+using testing::TempDir;
+using testing::expect_error;
+using testing::slurp;
+using testing::spit;
+
+fs::path fixture_dir() { return testing::fixture_dir("tf1-mnist-mlp"); }
 std::string fixture_prefix() { return (fixture_dir() / "my_model_final.ckpt").string(); }
 std::string fixture_meta() { return fixture_prefix() + ".meta"; }
 
-#define REQUIRE_FIXTURE()                                                              \
-  do {                                                                                 \
-    if (!fs::exists(fixture_dir())) GTEST_SKIP() << "no fixture at " << fixture_dir(); \
-  } while (0)
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-void spit(const fs::path& p, const std::string& bytes) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / str_cat("fg_fixture_", info ? info->name() : "x", "_", ::getpid());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-template <typename Fn>
-void expect_error(Fn&& fn, Code code, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
-    for (const auto& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
-  }
-}
 
 const std::vector<std::string> kVariables = {"dnn/hidden1/kernel", "dnn/hidden1/bias",  "dnn/hidden2/kernel",
                                              "dnn/hidden2/bias",   "dnn/outputs/kernel", "dnn/outputs/bias"};
 
 TEST(TfFixture, MetaGraphImportsNodeForNode) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   const tensorflow::MetaGraphDef meta = train::read_meta_graph_file(fixture_meta());
   Graph g;
   std::optional<train::Saver> saver = train::import_meta_graph(g, fixture_meta());
@@ -156,7 +117,7 @@ TEST(TfFixture, MetaGraphImportsNodeForNode) {
 }
 
 TEST(TfFixture, ExportKeepsEveryNodeAndAttrTensorFlowWrote) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   const tensorflow::MetaGraphDef meta = train::read_meta_graph_file(fixture_meta());
   Graph g;
   train::import_meta_graph(g, fixture_meta());
@@ -202,7 +163,7 @@ TEST(TfFixture, ExportKeepsEveryNodeAndAttrTensorFlowWrote) {
 }
 
 TEST(TfFixture, UnknownOpsRaiseUnimplementedOnlyWhenRun) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   Graph g;
   train::import_meta_graph(g, fixture_meta());
   Session sess(g);
@@ -236,7 +197,7 @@ TEST(TfFixture, UnknownOpsRaiseUnimplementedOnlyWhenRun) {
 }
 
 TEST(TfFixture, RestoredModelScoresExactlyWhatTensorFlowPrinted) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   const std::string mnist = testing::mnist_dir();
   if (mnist.empty()) {
     if (std::getenv("FG_REQUIRE_MNIST")) FAIL() << "FG_REQUIRE_MNIST is set but MNIST is not installed";
@@ -264,7 +225,7 @@ TEST(TfFixture, RestoredModelScoresExactlyWhatTensorFlowPrinted) {
 }
 
 TEST(TfFixture, SaverOnImportedGraphRewritesTheSameCheckpoint) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   Graph g;
   std::optional<train::Saver> saver = train::import_meta_graph(g, fixture_meta());
   ASSERT_TRUE(saver.has_value());
@@ -290,7 +251,7 @@ TEST(TfFixture, SaverOnImportedGraphRewritesTheSameCheckpoint) {
 }
 
 TEST(TfFixture, BadMetaFilesAreDataLossNamingTheFile) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   const std::string bytes = slurp(fixture_meta());
   spit(dir.path() / "truncated.meta", bytes.substr(0, bytes.size() / 2));
@@ -316,7 +277,7 @@ std::pair<int, std::string> run_command(const std::string& cmd) {
 }
 
 TEST(TfFixture, InspectCheckpointToolListsTheVariables) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   const fs::path tool = fs::path(FG_BINARY_DIR) / "inspect_checkpoint";
   if (!fs::exists(tool)) GTEST_SKIP() << "no " << tool << " (built with FG_BUILD_EXAMPLES=OFF?)";
   const auto [code, out] = run_command(str_cat("'", tool.string(), "' '", fixture_prefix(), "'"));
