@@ -168,10 +168,10 @@ inline const std::vector<DType> kNumericTypes = {DType::kFloat, DType::kDouble, 
                                                  DType::kInt64, DType::kUInt8};
 inline const std::vector<DType> kAllTypes = {DType::kFloat, DType::kDouble, DType::kInt32,
                                              DType::kInt64, DType::kUInt8, DType::kBool};
+inline const std::vector<DType> kIndexTypes = {DType::kInt32, DType::kInt64};
 // For ops that move tensors without reading their elements (Identity, Const, Reshape).
 inline const std::vector<DType> kAllTypesAndString = {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64,
                                                       DType::kUInt8,  DType::kBool,   DType::kString};
-inline const std::vector<DType> kIndexTypes = {DType::kInt32, DType::kInt64};
 
 // A plan-level rewrite, like TF Grappler's remapper: when input `input` of a `consumer` op is the
 // only use of a `producer` op's single output (not fetched, not fed, no control edge from it), a

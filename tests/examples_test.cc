@@ -2,6 +2,10 @@
 // against the seed's early epochs.
 #include <gtest/gtest.h>
 
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <regex>
@@ -72,6 +76,68 @@ TEST(Examples, DropoutOneEpochOnRealMnist) {
   ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
   // The seed printed 0.9066 (dropout off while training, as in the seed).
   EXPECT_GE(r.accuracies[0], 0.89) << r.output;
+}
+
+}  // namespace
+}  // namespace fg
+
+namespace fg {
+namespace {
+
+// What a terminal shows for `raw`: '\r' returns to the line's start, later text overwrites.
+std::vector<std::string> terminal_lines(const std::string& raw) {
+  std::vector<std::string> lines;
+  std::string line;
+  size_t col = 0;
+  for (char ch : raw) {
+    if (ch == '\r') {
+      col = 0;
+    } else if (ch == '\n') {
+      lines.push_back(line);
+      line.clear();
+      col = 0;
+    } else {
+      if (col < line.size()) line[col] = ch;
+      else line.push_back(ch);
+      ++col;
+    }
+  }
+  if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+// On a terminal the progress bar is erased before the epoch's line, which then stands alone.
+TEST(Examples, ProgressBarClearsBeforeTheEpochLine) {
+  const std::string dir = require_mnist();
+  if (dir.empty()) GTEST_SKIP() << "MNIST not installed";
+  const std::string program = std::string(FG_BINARY_DIR) + "/train_dnn";
+  int master = -1;
+  const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0) << "forkpty failed";
+  if (pid == 0) {
+    execl(program.c_str(), program.c_str(), "--epochs", "1", "--data", dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string raw;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(master, buf, sizeof buf);
+    if (n <= 0) break;  // EIO once the child has exited and closed the terminal
+    raw.append(buf, static_cast<size_t>(n));
+  }
+  close(master);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << raw;
+  ASSERT_NE(raw.find("epoch 0 ["), std::string::npos) << "no progress bar on the terminal:\n" << raw;
+  int epoch_lines = 0;
+  for (const std::string& line : terminal_lines(raw)) {
+    if (line.find("Epoch: 0") == std::string::npos) continue;
+    ++epoch_lines;
+    EXPECT_TRUE(std::regex_match(line, std::regex(R"(Epoch: 0 Validation set accuracy: [0-9.]+  \([0-9.]+ s\) *)")))
+        << "the line as the terminal shows it: '" << line << "'";
+  }
+  EXPECT_EQ(epoch_lines, 1) << raw;
 }
 
 }  // namespace

@@ -101,7 +101,15 @@ class ReuseExamples : public ::testing::Test {
     return p;
   }
   std::string args_with(const std::string& extra) {
-    return "--pretrained " + pretrained().prefix + " --data " + mnist_ + " " + extra;
+    return "--pretrained " + pretrained().prefix + " --data " + mnist_ + " --dir " + scratch_dir() + " " + extra;
+  }
+  // A directory of this test's own for the checkpoints a program writes (they are kept).
+  static std::string scratch_dir() {
+    const fs::path dir = fs::path(FG_BINARY_DIR) / "test_tmp" / "reuse_examples" /
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    return dir.string();
   }
   std::string mnist_;
 };
@@ -171,8 +179,8 @@ TEST_F(ReuseExamples, CacheFrozenMatchesStopGradient) {
   EXPECT_GE(cache.accuracies[1], 0.84) << cache.output;
 }
 
-// Standalone: without --pretrained a program trains the [19] model itself, in a temporary
-// directory it deletes at exit.
+// Standalone: without --pretrained a program trains the [19] model itself; without --dir it saves
+// in a new directory under $TMPDIR, which it names and keeps.
 TEST_F(ReuseExamples, CacheFrozenStandalonePretrainsInATemporaryDirectory) {
   const ExampleRun r = run_example("cache_frozen", "--pretrain-epochs 1 --epochs 1 --data " + mnist_);
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -182,15 +190,43 @@ TEST_F(ReuseExamples, CacheFrozenStandalonePretrainsInATemporaryDirectory) {
   EXPECT_GE(pre[0], 0.7) << r.output;
   ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
   EXPECT_GE(r.accuracies[0], 0.75) << r.output;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(r.output, m, std::regex(R"(\[19\] saved (\S+)/my_model\.ckpt)"))) << r.output;
-  EXPECT_FALSE(fs::exists(m[1].str())) << "temporary directory left behind: " << m[1];
+  std::smatch announced, pre_saved, new_saved;
+  ASSERT_TRUE(std::regex_search(r.output, announced, std::regex(R"(checkpoints go to (\S+) )"))) << r.output;
+  ASSERT_TRUE(std::regex_search(r.output, pre_saved, std::regex(R"(\[19\] saved (\S+)/my_model\.ckpt\n)"))) << r.output;
+  ASSERT_TRUE(std::regex_search(r.output, new_saved, std::regex(R"(\nsaved (\S+)/my_model_new\.ckpt\n)"))) << r.output;
+  const std::string dir = announced[1].str();
+  EXPECT_EQ(pre_saved[1].str(), dir);
+  EXPECT_EQ(new_saved[1].str(), dir);
+  EXPECT_TRUE(fs::exists(dir + "/my_model.ckpt.index")) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/my_model_new.ckpt.index")) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/checkpoint")) << r.output;
+  std::error_code ec;
+  if (dir.find("cache_frozen-") != std::string::npos) fs::remove_all(dir, ec);
+}
+
+// The seed's [20] cell run as a user would, without --dir: every "saved" line names a checkpoint
+// that is still there after the program exits.
+TEST_F(ReuseExamples, ReuseLayersWithoutDirKeepsItsCheckpointsWhereItSaysItSavedThem) {
+  const ExampleRun r = run_example("reuse_layers", "--pretrain-epochs 0 --epochs 0 --data " + mnist_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::regex saved(R"((^|\n)(\[19\] )?saved (\S+)\n)");
+  int n = 0;
+  std::string dir;
+  for (std::sregex_iterator it(r.output.begin(), r.output.end(), saved), end; it != end; ++it, ++n) {
+    const std::string prefix = (*it)[3];
+    EXPECT_TRUE(fs::exists(prefix + ".index")) << prefix << "\n" << r.output;
+    EXPECT_TRUE(fs::exists(prefix + ".data-00000-of-00001")) << prefix << "\n" << r.output;
+    dir = fs::path(prefix).parent_path().string();
+  }
+  EXPECT_EQ(n, 2) << r.output;
+  std::error_code ec;
+  if (dir.find("reuse_layers-") != std::string::npos) fs::remove_all(dir, ec);
 }
 
 // ---- meta_graph: save, names, [14]'s listing, my_important_ops, import_meta_graph
 
 TEST_F(ReuseExamples, MetaGraphRestoredGraphEvaluatesEqual) {
-  const ExampleRun r = run_example("meta_graph", "--epochs 1 --data " + mnist_);
+  const ExampleRun r = run_example("meta_graph", "--epochs 1 --data " + mnist_ + " --dir " + scratch_dir());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // Cell [10]'s batch-normalized model; the seed printed 0.8848 after one epoch.
   ASSERT_EQ(r.accuracies.size(), 1u) << r.output;

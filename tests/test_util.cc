@@ -124,9 +124,10 @@ void spit(const std::filesystem::path& p, const std::string& bytes) {
 TempDir::TempDir() {
   static int counter = 0;  // several per test
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  path_ = std::filesystem::temp_directory_path() /
-          str_cat("fg_", info ? str_cat(info->test_suite_name(), ".", info->name()) : std::string("x"), "_",
-                  ::getpid(), "_", counter++);
+  std::string name = info ? str_cat(info->test_suite_name(), ".", info->name()) : "x";
+  for (char& c : name)
+    if (c == '/') c = '_';  // parameterized tests' names
+  path_ = std::filesystem::temp_directory_path() / str_cat("fg_", name, "_", ::getpid(), "_", counter++);
   std::filesystem::remove_all(path_);
   std::filesystem::create_directories(path_);
 }
