@@ -88,6 +88,7 @@ std::set<std::string> known_attrs(const OpDef& def) {
     for (const ArgDef& a : *args) {
       if (!a.type_attr.empty()) r.insert(a.type_attr);
       if (!a.number_attr.empty()) r.insert(a.number_attr);
+      if (!a.type_list_attr.empty()) r.insert(a.type_list_attr);
     }
   return r;
 }
@@ -445,12 +446,16 @@ void check_attr_kinds(const OpDef& reg, AttrMap& attrs, const std::string& who) 
   for (const std::string& name : known_attrs(reg)) {
     auto it = attrs.find(name);
     if (it == attrs.end()) continue;
-    bool is_type = reg.allowed_types.count(name) > 0, is_number = false;
+    bool is_type = reg.allowed_types.count(name) > 0, is_number = false, is_type_list = false;
     for (const auto* args : {&reg.inputs, &reg.outputs})
       for (const ArgDef& a : *args) {
         is_type = is_type || a.type_attr == name;
         is_number = is_number || a.number_attr == name;
+        is_type_list = is_type_list || a.type_list_attr == name;
       }
+    if (is_type_list && is_empty_list(it->second)) it->second = std::vector<DType>{};
+    FG_CHECK(!is_type_list || std::holds_alternative<std::vector<DType>>(it->second), InvalidArgument, who,
+             ": attr '", name, "' is a ", attr_kind_name(it->second), ", expected a list(type)");
     FG_CHECK(!is_type || std::holds_alternative<DType>(it->second), InvalidArgument, who, ": attr '", name,
              "' is a ", attr_kind_name(it->second), ", expected a type");
     FG_CHECK(!is_number || std::holds_alternative<int64_t>(it->second), InvalidArgument, who, ": attr '", name,
@@ -485,6 +490,16 @@ void add_registered_inputs(OpBuilder& b, const OpDef& reg, const tensorflow::Nod
                            const std::vector<Output>& data, const std::string& who) {
   size_t pos = 0;
   for (const ArgDef& arg : reg.inputs) {
+    if (!arg.type_list_attr.empty()) {
+      auto it = attrs.find(arg.type_list_attr);
+      FG_CHECK(it != attrs.end(), InvalidArgument, who, ": missing attr '", arg.type_list_attr, "'");
+      const size_t count = std::get<std::vector<DType>>(it->second).size();
+      FG_CHECK(pos + count <= data.size(), InvalidArgument, who, ": attr ", arg.type_list_attr, " lists ", count,
+               " types but the node has ", data.size(), " inputs");
+      b.input_list(std::vector<Output>(data.begin() + pos, data.begin() + pos + count));
+      pos += count;
+      continue;
+    }
     if (arg.number_attr.empty()) {
       FG_CHECK(pos < data.size(), InvalidArgument, who, ": has ", data.size(), " inputs; input '", arg.name,
                "' is missing");

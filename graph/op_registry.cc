@@ -68,6 +68,18 @@ OpDef& OpDef::ref_output(const std::string& name, const std::string& type_attr) 
   outputs.push_back(a);
   return *this;
 }
+OpDef& OpDef::type_list_input(const std::string& name, const std::string& list_attr) {
+  ArgDef a{name};
+  a.type_list_attr = list_attr;
+  inputs.push_back(a);
+  return *this;
+}
+OpDef& OpDef::type_list_output(const std::string& name, const std::string& list_attr) {
+  ArgDef a{name};
+  a.type_list_attr = list_attr;
+  outputs.push_back(a);
+  return *this;
+}
 OpDef& OpDef::attr(const std::string& name, AttrValue default_value) {
   attr_defaults.emplace_back(name, std::move(default_value));
   return *this;
@@ -321,7 +333,20 @@ Operation* OpBuilder::build() {
   for (size_t a = 0; a < def_.inputs.size() && !def_.opaque; ++a) {
     const ArgDef& arg = def_.inputs[a];
     const int n = list_sizes_[a] < 0 ? 1 : list_sizes_[a];
-    if (!arg.number_attr.empty()) {
+    if (!arg.type_list_attr.empty()) {
+      if (list_sizes_[a] < 0) fail("input '", arg.name, "' must be a list");
+      if (n < 1) fail("input '", arg.name, "' needs at least one tensor");
+      std::vector<DType> types;
+      for (int k = 0; k < n; ++k) types.push_back(inputs_[pos + k].dtype());
+      auto it = attrs.find(arg.type_list_attr);
+      if (it == attrs.end() || std::holds_alternative<std::monostate>(it->second)) {
+        attrs[arg.type_list_attr] = types;
+      } else if (!std::holds_alternative<std::vector<DType>>(it->second) ||
+                 std::get<std::vector<DType>>(it->second) != types) {
+        fail("the dtypes of input '", arg.name, "' do not match attr ", arg.type_list_attr, " (",
+             attr_to_string(it->second), ")");
+      }
+    } else if (!arg.number_attr.empty()) {
       if (list_sizes_[a] < 0) fail("input '", arg.name, "' must be a list");
       if (n < 1) fail("input '", arg.name, "' needs at least one tensor");
       // Lists sharing a length attr (DynamicStitch's indices and data) must agree with it.
@@ -383,6 +408,15 @@ Operation* OpBuilder::build() {
     if (t == DType::kInvalid) {
       auto it = attrs.find(out.type_attr);
       t = it == attrs.end() ? DType::kInvalid : std::get<DType>(it->second);
+    }
+    if (!out.type_list_attr.empty()) {
+      auto it = attrs.find(out.type_list_attr);
+      if (it == attrs.end() || !std::holds_alternative<std::vector<DType>>(it->second))
+        fail("attr '", out.type_list_attr, "' (the types of output '", out.name, "') must be a list of types");
+      const auto& types = std::get<std::vector<DType>>(it->second);
+      if (types.size() > (size_t{1} << 20)) fail("attr ", out.type_list_attr, " lists ", types.size(), " outputs");
+      output_dtypes.insert(output_dtypes.end(), types.begin(), types.end());
+      continue;
     }
     int64_t n = 1;
     if (!out.number_attr.empty()) {

@@ -41,6 +41,7 @@ struct ArgDef {
   DType fixed = DType::kInvalid;     // or a fixed dtype
   bool is_ref = false;               // a variable reference (Assign's "ref", VariableV2's output)
   std::string number_attr;           // "N": a list input of N tensors (AddN)
+  std::string type_list_attr;        // "dtypes": a list of tensors, one per type in this attr (SaveV2)
 };
 
 // What a shape function sees while a node is being built.
@@ -136,6 +137,10 @@ struct OpDef {
   // N outputs of one dtype, N the int attr `number_attr` (Unpack's "output: num * T").
   OpDef& list_output(const std::string& name, const std::string& type_attr, const std::string& number_attr);
   OpDef& ref_output(const std::string& name, const std::string& type_attr);
+  // Tensors of the types in the list(type) attr `list_attr`, one per entry (SaveV2's "tensors:
+  // dtypes", RestoreV2's output).
+  OpDef& type_list_input(const std::string& name, const std::string& list_attr);
+  OpDef& type_list_output(const std::string& name, const std::string& list_attr);
   OpDef& attr(const std::string& name, AttrValue default_value = {});
   OpDef& type_attr(const std::string& name, std::vector<DType> allowed);
   OpDef& shape(ShapeFn fn) { shape_fn = fn; return *this; }

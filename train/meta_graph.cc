@@ -2,7 +2,6 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <google/protobuf/text_format.h>
 
 #include <algorithm>
 #include <fstream>
@@ -17,7 +16,7 @@
 #include "graph/tensor_proto.h"
 #include "ops/register.h"
 #include "proto/variable.pb.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 namespace fg::train {
 
@@ -42,55 +41,12 @@ tensorflow::OpDef::ArgDef arg_to_proto(const ArgDef& a) {
   if (a.fixed != DType::kInvalid) p.set_type(dtype_to_proto(a.fixed));
   else p.set_type_attr(a.type_attr);
   p.set_number_attr(a.number_attr);
+  p.set_type_list_attr(a.type_list_attr);
   p.set_is_ref(a.is_ref);
   return p;
 }
 
-// TF's definitions of the ops a Saver writes: flowgraph carries them as opaque nodes (their
-// string tensors have no flowgraph dtype), so no registered OpDef describes them.
-constexpr const char* kCarriedOpDefs = R"pb(
-  op {
-    name: "SaveV2"
-    input_arg { name: "prefix" type: DT_STRING }
-    input_arg { name: "tensor_names" type: DT_STRING }
-    input_arg { name: "shape_and_slices" type: DT_STRING }
-    input_arg { name: "tensors" type_list_attr: "dtypes" }
-    attr { name: "dtypes" type: "list(type)" has_minimum: true minimum: 1 }
-    is_stateful: true
-  }
-  op {
-    name: "RestoreV2"
-    input_arg { name: "prefix" type: DT_STRING }
-    input_arg { name: "tensor_names" type: DT_STRING }
-    input_arg { name: "shape_and_slices" type: DT_STRING }
-    output_arg { name: "tensors" type_list_attr: "dtypes" }
-    attr { name: "dtypes" type: "list(type)" has_minimum: true minimum: 1 }
-    is_stateful: true
-  }
-  op {
-    name: "MergeV2Checkpoints"
-    input_arg { name: "checkpoint_prefixes" type: DT_STRING }
-    input_arg { name: "destination_prefix" type: DT_STRING }
-    attr { name: "delete_old_dirs" type: "bool" default_value { b: true } }
-    is_stateful: true
-  }
-  op {
-    name: "ShardedFilename"
-    input_arg { name: "basename" type: DT_STRING }
-    input_arg { name: "shard" type: DT_INT32 }
-    input_arg { name: "num_shards" type: DT_INT32 }
-    output_arg { name: "filename" type: DT_STRING }
-  }
-  op {
-    name: "StringJoin"
-    input_arg { name: "inputs" type: DT_STRING number_attr: "N" }
-    output_arg { name: "output" type: DT_STRING }
-    attr { name: "N" type: "int" has_minimum: true minimum: 1 }
-    attr { name: "separator" type: "string" default_value { s: "" } }
-  }
-)pb";
-
-// TF's definitions of other carried types, as the stripped_op_lists of imported meta graphs
+// TF's definitions of carried types, as the stripped_op_lists of imported meta graphs
 // declared them (first declaration wins), so a re-exported graph declares them again.
 std::mutex imported_defs_mu;
 std::map<std::string, tensorflow::OpDef>& imported_op_defs() {
@@ -105,15 +61,6 @@ void remember_imported_op_defs(const tensorflow::MetaGraphDef& meta) {
 }
 
 std::optional<tensorflow::OpDef> carried_op_def(const std::string& type) {
-  static const auto* defs = [] {
-    auto* m = new std::map<std::string, tensorflow::OpDef>();
-    tensorflow::OpList list;
-    FG_CHECK(google::protobuf::TextFormat::ParseFromString(kCarriedOpDefs, &list), Internal,
-             "export_meta_graph: the carried op definitions do not parse");
-    for (const auto& op : list.op()) (*m)[op.name()] = op;
-    return m;
-  }();
-  if (auto it = defs->find(type); it != defs->end()) return it->second;
   std::lock_guard lock(imported_defs_mu);
   if (auto it = imported_op_defs().find(type); it != imported_op_defs().end()) return it->second;
   return std::nullopt;
@@ -130,16 +77,17 @@ tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
   }
   for (const ArgDef& a : def.inputs) *p.add_input_arg() = arg_to_proto(a);
   for (const ArgDef& a : def.outputs) *p.add_output_arg() = arg_to_proto(a);
-  std::set<std::string> type_attrs, number_attrs;
+  std::set<std::string> type_attrs, number_attrs, type_list_attrs;
   for (const auto* args : {&def.inputs, &def.outputs})
     for (const ArgDef& a : *args) {
       if (!a.type_attr.empty()) type_attrs.insert(a.type_attr);
       if (!a.number_attr.empty()) number_attrs.insert(a.number_attr);
+      if (!a.type_list_attr.empty()) type_list_attrs.insert(a.type_list_attr);
     }
   for (const auto& [name, allowed] : def.allowed_types) type_attrs.insert(name);
   std::vector<std::string> names;
   for (const auto& [name, dv] : def.attr_defaults) names.push_back(name);
-  for (const auto* set : {&type_attrs, &number_attrs})
+  for (const auto* set : {&type_attrs, &number_attrs, &type_list_attrs})
     for (const auto& name : *set)
       if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
   for (const std::string& name : names) {
@@ -149,7 +97,11 @@ tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
     for (const auto& [n, v] : def.attr_defaults)
       if (n == name && !std::holds_alternative<std::monostate>(v)) dv = &v;
     if (type_attrs.count(name)) attr->set_type("type");
-    else if (number_attrs.count(name)) {
+    else if (type_list_attrs.count(name)) {
+      attr->set_type("list(type)");
+      attr->set_has_minimum(true);
+      attr->set_minimum(1);
+    } else if (number_attrs.count(name)) {
       attr->set_type("int");
       attr->set_has_minimum(true);
       attr->set_minimum(1);
@@ -207,7 +159,7 @@ tensorflow::MetaGraphDef to_meta_graph_def(const Graph& g, const ExportMetaGraph
   std::map<std::string, const Operation*> used;  // type -> first op of that type
   for (const Operation* op : g.get_operations()) used.emplace(op->type(), op);
   for (const auto& [type, op] : used) {
-    // A carried node of a registered type (a string Const) has the registered type's signature.
+    // A carried node of a registered type (a half Const) has the registered type's signature.
     const OpDef* registered = OpRegistry::global().find(type);
     *info->mutable_stripped_op_list()->add_op() = op_def_to_proto(registered ? *registered : op->def(), *op);
   }
