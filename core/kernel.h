@@ -65,6 +65,19 @@ class KernelContext {
   // Per-node counter that survives across runs (random ops advance it to draw fresh numbers).
   std::atomic<uint64_t>& counter() const { return *counter_; }
 
+  // Control flow, in plans that hold a switch-like op (graph/op_registry.h). A merge-like op sees
+  // which inputs are dead (their tensors are empty); a switch-like op leaves an output dead, so
+  // that the ops reading it do not run.
+  bool input_dead(int i) const { return input_dead_ && input_dead_[i]; }
+  void set_output_dead(int i) {
+    if (!output_dead_) throw Internal(str_cat("'", op_name_, "' left an output dead outside a control-flow plan"));
+    output_dead_[i] = 1;
+  }
+  void set_deadness(const char* input_dead, char* output_dead) {
+    input_dead_ = input_dead;
+    output_dead_ = output_dead;
+  }
+
  private:
   const std::string& op_name_;
   const AttrMap& attrs_;
@@ -72,6 +85,8 @@ class KernelContext {
   std::vector<VariableSlot*>& refs_;
   std::vector<Tensor>& outputs_;
   std::atomic<uint64_t>* counter_;
+  const char* input_dead_ = nullptr;
+  char* output_dead_ = nullptr;
 };
 
 using Kernel = void (*)(KernelContext&);

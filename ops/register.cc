@@ -3,6 +3,7 @@
 
 #include "graph/op_registry.h"
 #include "ops/array.h"
+#include "ops/control_flow_ops.h"
 #include "ops/cumulative.h"
 #include "ops/indexing.h"
 #include "ops/math.h"
@@ -18,6 +19,7 @@ namespace fg {
 void register_ops() {
   OpRegistry::load_global([](OpRegistry& r) {
     register_array_ops(r);
+    register_control_flow_ops(r);
     register_math_ops(r);
     register_nn_ops(r);
     register_random_ops(r);

@@ -170,13 +170,13 @@ void register_state_ops(OpRegistry& r) {
         .variable();
   r.add("Assign").ref_input("ref", "T").input("value", "T").output("output_ref", "T")
       .attr("validate_shape", true).attr("use_locking", true).shape(assign_shape).kernel_fn(assign_kernel)
-      .set_stateful().not_differentiable();
+      .set_stateful().not_differentiable().reference_forwarding();
   r.add("AssignAdd").ref_input("ref", "T").input("value", "T").output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
-      .kernel_fn(assign_update_kernel<1>).set_stateful().not_differentiable();
+      .kernel_fn(assign_update_kernel<1>).set_stateful().not_differentiable().reference_forwarding();
   r.add("AssignSub").ref_input("ref", "T").input("value", "T").output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
-      .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable();
+      .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable().reference_forwarding();
 }
 
 }  // namespace fg

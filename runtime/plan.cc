@@ -1,20 +1,35 @@
 #include "runtime/plan.h"
 
+#include <algorithm>
+
 namespace fg {
 
 namespace {
 
 std::vector<StepInput> own_inputs(const Operation* op) {
   std::vector<StepInput> v;
-  const auto& args = op->def().inputs;
-  for (int i = 0; i < op->num_inputs(); ++i)
-    v.push_back({op->input(i), args.size() > static_cast<size_t>(i) && args[i].is_ref});
+  for (int i = 0; i < op->num_inputs(); ++i) v.push_back({op->input(i), input_is_ref(*op, i)});
   return v;
 }
 
-bool is_ref_input(const Operation* op, size_t i) {
-  const auto& args = op->def().inputs;
-  return args.size() > i && args[i].is_ref;
+// A reference straight to a variable is no dependency (Assign must not wait for the variable's
+// value); one through an op that forwards a reference (RefSwitch) depends on that op.
+bool is_dependency(const Operation* op, int i) {
+  return !input_is_ref(*op, i) || !op->input(i).op()->def().holds_variable;
+}
+
+// A cycle among the ops a run needs: TF's graphs have them only in while loops, which flowgraph
+// carries without kernels, so the error names the loop's op that cannot run.
+[[noreturn]] void cycle_error(const std::vector<std::pair<Operation*, size_t>>& stack, Operation* dep) {
+  size_t first = 0;
+  while (first < stack.size() && stack[first].first != dep) ++first;
+  for (size_t k = first; k < stack.size(); ++k) {
+    const Operation* op = stack[k].first;
+    if (!op->def().kernel)
+      throw Unimplemented(str_cat("No CPU kernel for op type '", op->type(), "' (node '", op->name(),
+                                  "', in a cycle: a while loop); flowgraph can import and carry it but not run it"));
+  }
+  throw InvalidArgument(str_cat("Session::run: the graph has a cycle through '", dep->name(), "'"));
 }
 
 }  // namespace
@@ -67,14 +82,14 @@ void order_needed_ops(PlanCompilation& c) {
         Operation* dep = nullptr;
         if (next < n_in) {
           const Output in = op->input(static_cast<int>(next));
-          if (!c.fed.count(in) && !is_ref_input(op, next)) dep = in.op();
+          if (!c.fed.count(in) && is_dependency(op, static_cast<int>(next))) dep = in.op();
         } else {
           dep = op->control_inputs()[next - n_in];
         }
         ++next;
         if (dep) {
           int& s = state[dep];
-          FG_CHECK(s != 1, InvalidArgument, "Session::run: the graph has a cycle through '", dep->name(), "'");
+          if (s == 1) cycle_error(stack, dep);
           if (s == 0) {
             s = 1;
             stack.push_back({dep, 0});
@@ -156,6 +171,7 @@ void count_reads(PlanCompilation& c) {
       if (!in.is_ref) ++c.readers[c.id_of(in.value)];
   }
   for (const Output& f : c.fetches) {
+    c.plan->fetches.push_back(f);
     c.plan->fetch_ids.push_back(c.id_of(c.resolved(f)));
     c.fetched.insert(c.plan->fetch_ids.back());
   }
@@ -205,6 +221,45 @@ void emit_steps(PlanCompilation& c) {
     }
     c.plan->steps.push_back(std::move(s));
     c.ref_variables.push_back(std::move(vars));
+  }
+}
+
+// Deadness (TF's executor rules): an op is dead when a data input is dead, or a control input's
+// op is; a merge-like op only when all its data inputs are. A forwarding op that runs no step
+// stands for its source on its control edges; a fed value is never dead.
+void track_deadness(PlanCompilation& c) {
+  Plan& plan = *c.plan;
+  plan.control_flow = std::any_of(plan.steps.begin(), plan.steps.end(),
+                                  [](const Step& s) { return s.op->def().switch_like; });
+  if (!plan.control_flow) return;
+  auto control_id = [&](Operation* src) {
+    if (src->num_outputs() > 0) {
+      auto fw = c.forwarded.find(src->output(0));
+      if (fw != c.forwarded.end()) return c.id_of(fw->second);
+    }
+    return c.id_of(Output(src, -1));
+  };
+  for (Step& s : plan.steps) {
+    const std::vector<StepInput> ins = c.inputs_of(s.op);
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (!ins[i].is_ref) s.live_deps.push_back(s.inputs[i]);
+      else s.live_deps.push_back(ins[i].value.op()->def().holds_variable ? -1 : c.id_of(ins[i].value));
+    }
+    std::vector<Operation*> ops{s.op};
+    if (auto f = c.fused.find(s.op); f != c.fused.end())
+      ops.insert(ops.end(), f->second.absorbed.begin(), f->second.absorbed.end());
+    for (Operation* op : ops)
+      for (Operation* ctl : op->control_inputs()) s.live_deps.push_back(control_id(ctl));
+  }
+  // Ids exist now for everything any step reads; each producer writes the flags of its own.
+  for (Step& s : plan.steps) {
+    for (int j = 0; j < s.op->num_outputs(); ++j) {
+      const Output o = s.op->output(j);
+      auto id = c.value_id.find(o);
+      s.flow_outputs.push_back(id != c.value_id.end() && !c.fed.count(o) ? id->second : -1);
+    }
+    auto id = c.value_id.find(Output(s.op, -1));
+    if (id != c.value_id.end()) s.control_out = id->second;
   }
 }
 

@@ -7,6 +7,7 @@
 //   forward_inputs(c);       // ops with the forwards_input trait run no step
 //   count_reads(c);          // each value's readers, so the last one may take the buffer
 //   emit_steps(c);           // one step per remaining op: kernel, value ids, last uses
+//   track_deadness(c);       // only for plans with a switch-like op: what makes each step dead
 //   bind_variables(c, slot_for);  attach_counters(c, counter_for);   // the Session's state
 //   std::shared_ptr<const Plan> plan = std::move(c.plan);
 //
@@ -37,6 +38,14 @@ struct Step {
   std::atomic<uint64_t>* counter = nullptr;
   // A variable whose value a later step reads: read in the run loop itself, with no kernel call.
   VariableSlot* read_slot = nullptr;
+
+  // Deadness, in control-flow plans only. Ids (into the run's dead flags, which share the value
+  // ids) of what this step's liveness depends on: one per input first (-1: a variable's own
+  // reference, never dead), then its control inputs'. A merge-like step runs when any of its
+  // first num_inputs is live, any other step only when all are.
+  std::vector<int> live_deps;
+  std::vector<int> flow_outputs;  // per output, the id its readers check (-1: none reads it)
+  int control_out = -1;           // the id standing for the op on its control edges
 };
 
 struct Plan {
@@ -45,6 +54,9 @@ struct Plan {
   std::vector<Output> feeds;
   std::vector<int> feed_ids;
   std::vector<int> fetch_ids;
+  std::vector<Output> fetches;
+  // Holds a switch-like op, so values may be dead: runs the deadness-tracking loop.
+  bool control_flow = false;
 };
 
 // One input of a step: a value, or (is_ref) a reference to a variable.
@@ -95,6 +107,7 @@ void apply_fusions(PlanCompilation& c, const std::vector<Fusion>& fusions);
 void forward_inputs(PlanCompilation& c);
 void count_reads(PlanCompilation& c);
 void emit_steps(PlanCompilation& c);
+void track_deadness(PlanCompilation& c);
 void bind_variables(PlanCompilation& c, const std::function<VariableSlot*(const Operation*)>& slot_for);
 void attach_counters(PlanCompilation& c, const std::function<std::atomic<uint64_t>*(const Operation*)>& counter_for);
 

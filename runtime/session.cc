@@ -84,6 +84,7 @@ std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, c
   forward_inputs(c);
   count_reads(c);
   emit_steps(c);
+  track_deadness(c);
   std::unique_lock lock(mu_);
   bind_variables(c, [&](const Operation* var) { return slot_for(var); });
   attach_counters(c, [&](const Operation* op) {
@@ -102,6 +103,7 @@ namespace {
 struct RunScratch {
   std::vector<Tensor> values, inputs, outputs;
   std::vector<VariableSlot*> refs;
+  std::vector<char> dead, input_dead, output_dead;  // control-flow plans only
   bool in_use = false;
 };
 
@@ -123,31 +125,47 @@ class ScratchLease {
 };
 thread_local RunScratch ScratchLease::t_scratch;
 
-}  // namespace
-
-void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
-                      std::vector<Tensor>& result) {
-  ScratchLease scratch;
-  std::vector<Tensor>& values = scratch->values;
-  values.resize(plan.num_values);
-  for (size_t i = 0; i < plan.feeds.size(); ++i) {
-    const Output& f = plan.feeds[i];
-    const Tensor& t = feed_values[i];
-    FG_CHECK(t.valid(), InvalidArgument, "Session::run: the value fed for '", f.name(), "' is an empty tensor");
-    FG_CHECK(t.dtype() == f.dtype(), InvalidArgument, "Cannot feed value of dtype ", dtype_name(t.dtype()),
-             " for Tensor '", f.name(), "', which has dtype ", dtype_name(f.dtype()));
-    FG_CHECK(f.shape().compatible_with(t.shape()), InvalidArgument, "Cannot feed value of shape ", t.shape(),
-             " for Tensor '", f.name(), "', which has shape ", f.shape());
-    // Moved when the caller gave them up, so that a fed buffer no one else holds can be reused.
-    values[plan.feed_ids[i]] = owned_feeds ? std::move((*owned_feeds)[i]) : t;
+// Whether step s runs, from the dead flags of what it depends on (see Step::live_deps).
+bool step_is_dead(const Step& s, const std::vector<char>& dead) {
+  const size_t n_in = s.inputs.size();
+  if (s.op->def().merge_like && n_in > 0) {
+    for (size_t k = 0; k < n_in; ++k)
+      if (s.live_deps[k] < 0 || !dead[s.live_deps[k]]) return false;
+    return true;
   }
-  std::vector<Tensor>& inputs = scratch->inputs;
-  std::vector<Tensor>& outputs = scratch->outputs;
-  std::vector<VariableSlot*>& refs = scratch->refs;
-  const bool profiling = profiling_.load(std::memory_order_relaxed);
-  std::vector<double> step_us(profiling ? plan.steps.size() : 0);
+  for (int id : s.live_deps)
+    if (id >= 0 && dead[id]) return true;
+  return false;
+}
+
+// The steps of a plan. With kControlFlow, values may be dead: a dead step runs no kernel and
+// marks its outputs dead; a switch-like kernel marks the outputs it leaves dead. Without it the
+// loop is the plain one, with no deadness cost.
+template <bool kControlFlow>
+void run_steps(const Plan& plan, RunScratch& scratch, bool profiling, std::vector<double>& step_us) {
+  std::vector<Tensor>& values = scratch.values;
+  std::vector<Tensor>& inputs = scratch.inputs;
+  std::vector<Tensor>& outputs = scratch.outputs;
+  std::vector<VariableSlot*>& refs = scratch.refs;
+  std::vector<char>& dead = scratch.dead;
   size_t step_index = 0;
   for (const Step& s : plan.steps) {
+    if constexpr (kControlFlow) {
+      if (step_is_dead(s, dead)) {
+        for (int id : s.flow_outputs)
+          if (id >= 0) dead[id] = 1;
+        if (s.control_out >= 0) dead[s.control_out] = 1;
+        // Dead inputs hold nothing; live ones read last here are released as they would be.
+        for (size_t i = 0; i < s.inputs.size(); ++i)
+          if (s.inputs[i] >= 0 && s.last_use[i]) values[s.inputs[i]] = Tensor();
+        if (profiling) step_us[step_index] = -1;  // did not run
+        ++step_index;
+        continue;
+      }
+      for (int id : s.flow_outputs)
+        if (id >= 0) dead[id] = 0;
+      if (s.control_out >= 0) dead[s.control_out] = 0;
+    }
     if (s.read_slot && !profiling) {
       try {
         if (s.outputs[0] >= 0) values[s.outputs[0]] = read_variable(*s.read_slot);
@@ -167,6 +185,14 @@ void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std
     if (!s.refs.empty() || !refs.empty()) refs = s.refs;
     outputs.resize(s.outputs.size());
     KernelContext ctx(s.op->name(), *s.attrs, inputs, refs, outputs, s.counter);
+    if constexpr (kControlFlow) {
+      scratch.output_dead.assign(s.outputs.size(), 0);
+      if (s.op->def().merge_like) {
+        scratch.input_dead.resize(n);
+        for (int i = 0; i < n; ++i) scratch.input_dead[i] = s.live_deps[i] >= 0 && dead[s.live_deps[i]];
+      }
+      ctx.set_deadness(s.op->def().merge_like ? scratch.input_dead.data() : nullptr, scratch.output_dead.data());
+    }
     try {
       if (profiling) {
         const auto start = std::chrono::steady_clock::now();
@@ -184,6 +210,15 @@ void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std
       throw Internal(str_cat(e.what(), "\n\t [[node ", s.op->name(), " (", s.op->type(), ")]]"));
     }
     for (size_t j = 0; j < s.outputs.size(); ++j) {
+      if constexpr (kControlFlow) {
+        if (scratch.output_dead[j]) {
+          if (s.flow_outputs[j] >= 0) dead[s.flow_outputs[j]] = 1;
+          continue;
+        }
+        // A reference output read as a value reads the variable, which may be uninitialized.
+        if (s.outputs[j] >= 0 && !outputs[j].valid() && s.op->def().forwards_reference)
+          rethrow_in_node(FailedPrecondition(str_cat("output ", j, " refers to an uninitialized variable")), *s.op);
+      }
       if (s.outputs[j] < 0) continue;
       if (!outputs[j].valid() || outputs[j].dtype() != s.op->output_dtype(static_cast<int>(j)))
         throw Internal(str_cat("kernel of '", s.op->name(), "' (", s.op->type(), ") produced no ",
@@ -193,9 +228,35 @@ void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std
     inputs.clear();
     outputs.clear();
   }
+}
+
+}  // namespace
+
+void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
+                      std::vector<Tensor>& result) {
+  ScratchLease scratch;
+  std::vector<Tensor>& values = scratch->values;
+  values.resize(plan.num_values);
+  if (plan.control_flow) scratch->dead.assign(plan.num_values, 0);
+  for (size_t i = 0; i < plan.feeds.size(); ++i) {
+    const Output& f = plan.feeds[i];
+    const Tensor& t = feed_values[i];
+    FG_CHECK(t.valid(), InvalidArgument, "Session::run: the value fed for '", f.name(), "' is an empty tensor");
+    FG_CHECK(t.dtype() == f.dtype(), InvalidArgument, "Cannot feed value of dtype ", dtype_name(t.dtype()),
+             " for Tensor '", f.name(), "', which has dtype ", dtype_name(f.dtype()));
+    FG_CHECK(f.shape().compatible_with(t.shape()), InvalidArgument, "Cannot feed value of shape ", t.shape(),
+             " for Tensor '", f.name(), "', which has shape ", f.shape());
+    // Moved when the caller gave them up, so that a fed buffer no one else holds can be reused.
+    values[plan.feed_ids[i]] = owned_feeds ? std::move((*owned_feeds)[i]) : t;
+  }
+  const bool profiling = profiling_.load(std::memory_order_relaxed);
+  std::vector<double> step_us(profiling ? plan.steps.size() : 0);
+  if (plan.control_flow) run_steps<true>(plan, *scratch.operator->(), profiling, step_us);
+  else run_steps<false>(plan, *scratch.operator->(), profiling, step_us);
   if (profiling) {
     std::lock_guard<std::mutex> lock(profile_mu_);
     for (size_t i = 0; i < plan.steps.size(); ++i) {
+      if (step_us[i] < 0) continue;
       OpProfile& p = profile_[plan.steps[i].op];
       if (p.calls == 0) {
         p.name = plan.steps[i].op->name();
@@ -204,6 +265,13 @@ void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std
       ++p.calls;
       p.total_us += step_us[i];
     }
+  }
+  if (plan.control_flow) {
+    // TF's wording: the fetch (a function's return value there) did not get computed.
+    for (size_t i = 0; i < plan.fetch_ids.size(); ++i)
+      FG_CHECK(!scratch->dead[plan.fetch_ids[i]], InvalidArgument, "Retval[", i, "] does not have value: the fetched "
+               "tensor '", plan.fetches[i].name(), "' is dead (it is on the side of a Switch, or in a branch of a cond, "
+               "that this run did not take)");
   }
   result.resize(plan.fetch_ids.size());  // no allocation when the caller's vector is reused
   for (size_t i = 0; i < plan.fetch_ids.size(); ++i) result[i] = values[plan.fetch_ids[i]];
