@@ -191,6 +191,8 @@ CondContext* Graph::new_cond_context(const std::string& name, const Output& pred
   c->add_value_entry(pred);
   c->add_value_entry(pivot);
   c->add_external_entry(pred, pred);
+  // The pivot's op belongs to the branch, as importing TF's CondContextDef makes it.
+  if (pivot) pivot.op()->cond_context_ = c;
   if (outer) outer->nested_.push_back(c);
   else top_cond_contexts_.push_back(c);
   return c;

@@ -9,6 +9,7 @@
 #include "flowgraph.h"
 #include "graph/control_flow.h"
 #include "graph/op_registry.h"
+#include "proto/control_flow.pb.h"
 #include "tests/test_util.h"
 
 namespace fg {
@@ -465,6 +466,51 @@ TEST(CondGradient, AGraphWithoutItsCondContextsDifferentiatesTheSame) {
     EXPECT_NEAR(r[0].data<double>()[i], 2 * xv.data<double>()[i], 1e-12);
     EXPECT_EQ(r[1].data<double>()[i], 0.0);
   }
+}
+
+// ---- cond contexts in meta-graphs
+
+TEST(CondContexts, TravelInTheMetaGraphsCondContextCollection) {
+  Graph g;
+  auto x = placeholder(g, f32, {}, "x");
+  auto a = placeholder(g, boolean, {}, "a");
+  auto b = placeholder(g, boolean, {}, "b");
+  cond(a, [&] { return cond(b, [&] { return x * 2.0f; }, [&] { return x; }, "inner"); }, [&] { return -x; });
+  const tensorflow::MetaGraphDef meta = train::to_meta_graph_def(g);
+  const auto& col = meta.collection_def().at(train::kCondContextKey).bytes_list();
+  ASSERT_EQ(col.value_size(), 2) << "top-level contexts only; nested ones inside their branch";
+  tensorflow::CondContextDef t;
+  ASSERT_TRUE(t.ParseFromString(col.value(0)));
+  EXPECT_EQ(t.context_name(), "cond/cond_text");
+  EXPECT_EQ(t.pred_name(), "cond/pred_id:0");
+  EXPECT_EQ(t.pivot_name(), "cond/switch_t:0");
+  EXPECT_EQ(t.branch(), 1);
+  EXPECT_TRUE(std::is_sorted(t.values_def().values().begin(), t.values_def().values().end()));
+  EXPECT_EQ(t.values_def().external_values().at("cond/pred_id:0"), "cond/pred_id:0");
+  ASSERT_EQ(t.nested_contexts_size(), 2);
+  EXPECT_EQ(t.nested_contexts(0).cond_ctxt().context_name(), "cond/inner/cond_text");
+  EXPECT_EQ(t.nested_contexts(1).cond_ctxt().branch(), 0);
+
+  Graph g2;
+  train::import_meta_graph(g2, meta, {.import_scope = "imported"});
+  ASSERT_EQ(g2.cond_contexts().size(), 2u);
+  EXPECT_EQ(g2.cond_contexts()[0]->name(), "imported/cond/cond_text");
+  EXPECT_EQ(g2.cond_contexts()[0]->nested().size(), 2u);
+  for (const Operation* op : g.get_operations()) {
+    const Operation* other = g2.get_operation_by_name("imported/" + op->name());
+    EXPECT_EQ(other->cond_context() ? other->cond_context()->name() : "",
+              op->cond_context() ? "imported/" + op->cond_context()->name() : "")
+        << op->name();
+  }
+  // A context naming a tensor the graph lacks fails the whole import.
+  tensorflow::MetaGraphDef bad = meta;
+  tensorflow::CondContextDef d = t;
+  d.set_pivot_name("cond/no_such_op:0");
+  bad.mutable_collection_def()->at(train::kCondContextKey).mutable_bytes_list()->set_value(0, d.SerializeAsString());
+  Graph g3;
+  expect_error([&] { train::import_meta_graph(g3, bad); }, Code::kNotFound, {"cond_context", "cond/no_such_op:0"});
+  EXPECT_EQ(g3.num_operations(), 0);
+  EXPECT_TRUE(g3.cond_contexts().empty());
 }
 
 // ---- while loops: import and carry
