@@ -239,27 +239,33 @@ void track_deadness(PlanCompilation& c) {
     }
     return c.id_of(Output(src, -1));
   };
-  for (Step& s : plan.steps) {
+  plan.flow.resize(plan.steps.size());
+  for (size_t k = 0; k < plan.steps.size(); ++k) {
+    const Step& s = plan.steps[k];
+    StepFlow& f = plan.flow[k];
+    f.merge_like = s.op->def().merge_like && !s.inputs.empty();
     const std::vector<StepInput> ins = c.inputs_of(s.op);
     for (size_t i = 0; i < ins.size(); ++i) {
-      if (!ins[i].is_ref) s.live_deps.push_back(s.inputs[i]);
-      else s.live_deps.push_back(ins[i].value.op()->def().holds_variable ? -1 : c.id_of(ins[i].value));
+      if (!ins[i].is_ref) f.live_deps.push_back(s.inputs[i]);
+      else f.live_deps.push_back(ins[i].value.op()->def().holds_variable ? -1 : c.id_of(ins[i].value));
     }
     std::vector<Operation*> ops{s.op};
-    if (auto f = c.fused.find(s.op); f != c.fused.end())
-      ops.insert(ops.end(), f->second.absorbed.begin(), f->second.absorbed.end());
+    if (auto fused = c.fused.find(s.op); fused != c.fused.end())
+      ops.insert(ops.end(), fused->second.absorbed.begin(), fused->second.absorbed.end());
     for (Operation* op : ops)
-      for (Operation* ctl : op->control_inputs()) s.live_deps.push_back(control_id(ctl));
+      for (Operation* ctl : op->control_inputs()) f.live_deps.push_back(control_id(ctl));
   }
   // Ids exist now for everything any step reads; each producer writes the flags of its own.
-  for (Step& s : plan.steps) {
+  for (size_t k = 0; k < plan.steps.size(); ++k) {
+    const Step& s = plan.steps[k];
+    StepFlow& f = plan.flow[k];
     for (int j = 0; j < s.op->num_outputs(); ++j) {
       const Output o = s.op->output(j);
       auto id = c.value_id.find(o);
-      s.flow_outputs.push_back(id != c.value_id.end() && !c.fed.count(o) ? id->second : -1);
+      f.outputs.push_back(id != c.value_id.end() && !c.fed.count(o) ? id->second : -1);
     }
     auto id = c.value_id.find(Output(s.op, -1));
-    if (id != c.value_id.end()) s.control_out = id->second;
+    if (id != c.value_id.end()) f.control_out = id->second;
   }
 }
 

@@ -38,14 +38,18 @@ struct Step {
   std::atomic<uint64_t>* counter = nullptr;
   // A variable whose value a later step reads: read in the run loop itself, with no kernel call.
   VariableSlot* read_slot = nullptr;
+};
 
-  // Deadness, in control-flow plans only. Ids (into the run's dead flags, which share the value
-  // ids) of what this step's liveness depends on: one per input first (-1: a variable's own
-  // reference, never dead), then its control inputs'. A merge-like step runs when any of its
-  // first num_inputs is live, any other step only when all are.
+// A step's deadness, in control-flow plans only (kept apart from Step, so that plain plans walk
+// steps of the same size as ever). Ids into the run's dead flags, which share the value ids.
+struct StepFlow {
+  // What the step's liveness depends on: one per input first (-1: a variable's own reference,
+  // never dead), then its control inputs'. A merge-like step runs when any of its inputs is live,
+  // any other step only when all of these are.
   std::vector<int> live_deps;
-  std::vector<int> flow_outputs;  // per output, the id its readers check (-1: none reads it)
-  int control_out = -1;           // the id standing for the op on its control edges
+  std::vector<int> outputs;  // per output, the id its readers check (-1: none reads it)
+  int control_out = -1;      // the id standing for the op on its control edges
+  bool merge_like = false;
 };
 
 struct Plan {
@@ -55,8 +59,10 @@ struct Plan {
   std::vector<int> feed_ids;
   std::vector<int> fetch_ids;
   std::vector<Output> fetches;
-  // Holds a switch-like op, so values may be dead: runs the deadness-tracking loop.
+  // Holds a switch-like op, so values may be dead: runs the deadness-tracking loop with `flow`,
+  // one entry per step.
   bool control_flow = false;
+  std::vector<StepFlow> flow;
 };
 
 // One input of a step: a value, or (is_ref) a reference to a variable.

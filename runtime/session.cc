@@ -125,15 +125,14 @@ class ScratchLease {
 };
 thread_local RunScratch ScratchLease::t_scratch;
 
-// Whether step s runs, from the dead flags of what it depends on (see Step::live_deps).
-bool step_is_dead(const Step& s, const std::vector<char>& dead) {
-  const size_t n_in = s.inputs.size();
-  if (s.op->def().merge_like && n_in > 0) {
-    for (size_t k = 0; k < n_in; ++k)
-      if (s.live_deps[k] < 0 || !dead[s.live_deps[k]]) return false;
+// Whether a step runs, from the dead flags of what it depends on (see StepFlow).
+bool step_is_dead(const StepFlow& f, size_t n_inputs, const std::vector<char>& dead) {
+  if (f.merge_like) {
+    for (size_t k = 0; k < n_inputs; ++k)
+      if (f.live_deps[k] < 0 || !dead[f.live_deps[k]]) return false;
     return true;
   }
-  for (int id : s.live_deps)
+  for (int id : f.live_deps)
     if (id >= 0 && dead[id]) return true;
   return false;
 }
@@ -150,11 +149,13 @@ void run_steps(const Plan& plan, RunScratch& scratch, bool profiling, std::vecto
   std::vector<char>& dead = scratch.dead;
   size_t step_index = 0;
   for (const Step& s : plan.steps) {
+    [[maybe_unused]] const StepFlow* flow = nullptr;
     if constexpr (kControlFlow) {
-      if (step_is_dead(s, dead)) {
-        for (int id : s.flow_outputs)
+      flow = &plan.flow[step_index];
+      if (step_is_dead(*flow, s.inputs.size(), dead)) {
+        for (int id : flow->outputs)
           if (id >= 0) dead[id] = 1;
-        if (s.control_out >= 0) dead[s.control_out] = 1;
+        if (flow->control_out >= 0) dead[flow->control_out] = 1;
         // Dead inputs hold nothing; live ones read last here are released as they would be.
         for (size_t i = 0; i < s.inputs.size(); ++i)
           if (s.inputs[i] >= 0 && s.last_use[i]) values[s.inputs[i]] = Tensor();
@@ -162,9 +163,9 @@ void run_steps(const Plan& plan, RunScratch& scratch, bool profiling, std::vecto
         ++step_index;
         continue;
       }
-      for (int id : s.flow_outputs)
+      for (int id : flow->outputs)
         if (id >= 0) dead[id] = 0;
-      if (s.control_out >= 0) dead[s.control_out] = 0;
+      if (flow->control_out >= 0) dead[flow->control_out] = 0;
     }
     if (s.read_slot && !profiling) {
       try {
@@ -185,21 +186,32 @@ void run_steps(const Plan& plan, RunScratch& scratch, bool profiling, std::vecto
     if (!s.refs.empty() || !refs.empty()) refs = s.refs;
     outputs.resize(s.outputs.size());
     KernelContext ctx(s.op->name(), *s.attrs, inputs, refs, outputs, s.counter);
+    [[maybe_unused]] KernelDeadness deadness;
     if constexpr (kControlFlow) {
       scratch.output_dead.assign(s.outputs.size(), 0);
-      if (s.op->def().merge_like) {
+      if (flow->merge_like) {
         scratch.input_dead.resize(n);
-        for (int i = 0; i < n; ++i) scratch.input_dead[i] = s.live_deps[i] >= 0 && dead[s.live_deps[i]];
+        for (int i = 0; i < n; ++i) scratch.input_dead[i] = flow->live_deps[i] >= 0 && dead[flow->live_deps[i]];
+        deadness.input_dead = scratch.input_dead.data();
       }
-      ctx.set_deadness(s.op->def().merge_like ? scratch.input_dead.data() : nullptr, scratch.output_dead.data());
+      deadness.output_dead = scratch.output_dead.data();
     }
     try {
-      if (profiling) {
-        const auto start = std::chrono::steady_clock::now();
-        s.kernel(ctx);
-        step_us[step_index] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+      auto call = [&] {
+        if (profiling) {
+          const auto start = std::chrono::steady_clock::now();
+          s.kernel(ctx);
+          step_us[step_index] =
+              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+        } else {
+          s.kernel(ctx);
+        }
+      };
+      if constexpr (kControlFlow) {
+        KernelDeadness::Scope flow_scope(&deadness);
+        call();
       } else {
-        s.kernel(ctx);
+        call();
       }
       ++step_index;
     } catch (const Error& e) {
@@ -212,7 +224,7 @@ void run_steps(const Plan& plan, RunScratch& scratch, bool profiling, std::vecto
     for (size_t j = 0; j < s.outputs.size(); ++j) {
       if constexpr (kControlFlow) {
         if (scratch.output_dead[j]) {
-          if (s.flow_outputs[j] >= 0) dead[s.flow_outputs[j]] = 1;
+          if (flow->outputs[j] >= 0) dead[flow->outputs[j]] = 1;
           continue;
         }
         // A reference output read as a value reads the variable, which may be uninitialized.
