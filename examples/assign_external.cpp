@@ -54,7 +54,7 @@ Tensor original_b() { return Tensor::from_vector<float>({7, 8, 9}, {3}); }
 Tensor X_value() { return Tensor::from_vector<float>({10, 11}, {1, 2}); }
 
 // [21]: feed the initializers' inputs.
-std::string cell21() {
+std::string cell21(const examples::Flags& flags) {
   Graph graph;
   auto X = placeholder(graph, f32, {-1, n_inputs}, "X");
   auto hidden = layers::dense(X, n_hidden, {.activation = nn::relu, .name = "hidden"});
@@ -65,13 +65,14 @@ std::string cell21() {
   const Output init_bias = assign_bias->input(1);
 
   auto init = global_variables_initializer(graph);
+  examples::export_graph(flags, graph, "cell21");
   Session sess(graph);
   sess.run({{init_kernel, original_w()}, {init_bias, original_b()}}, {}, {init});
   return numpy_str(sess.run({{X, X_value()}}, hidden));
 }
 
 // [22]: dedicated assign nodes fed from placeholders.
-std::string cell22() {
+std::string cell22(const examples::Flags& flags) {
   Graph graph;
   auto X = placeholder(graph, f32, {-1, n_inputs}, "X");
   auto hidden = layers::dense(X, n_hidden, {.activation = nn::relu, .name = "hidden"});
@@ -88,6 +89,7 @@ std::string cell22() {
   auto assign_hidden_bias = assign(hidden_bias, original_bias);
 
   auto init = global_variables_initializer(graph);
+  examples::export_graph(flags, graph, "cell22");
   Session sess(graph);
   sess.run(init);
   sess.run({{original_weights, original_w()}}, {}, {assign_hidden_weights});
@@ -98,8 +100,8 @@ std::string cell22() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::parse_flags(argc, argv, 0);  // accepted for uniformity; nothing here trains
-  std::printf("%s\n", cell21().c_str());
-  std::printf("%s\n", cell22().c_str());
+  const auto flags = examples::parse_flags(argc, argv, 0);  // accepted for uniformity; nothing here trains
+  std::printf("%s\n", cell21(flags).c_str());
+  std::printf("%s\n", cell22(flags).c_str());
   return 0;
 }

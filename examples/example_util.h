@@ -20,6 +20,7 @@
 #include "ops/nn.h"
 #include "runtime/session.h"
 #include "train/optimizer.h"
+#include "train/meta_graph.h"
 #include "train/saver.h"
 
 namespace fg::examples {
@@ -30,6 +31,7 @@ struct Flags {
   uint64_t seed = 42;
   int64_t batch_size = 0;  // 0: the program's own default
   bool feed_training = false;
+  std::string export_meta;  // write the model's graph there as a .meta (tests read it)
 };
 
 inline Flags parse_flags(int argc, char** argv, int default_epochs, const char* usage_extra = "") {
@@ -50,9 +52,10 @@ inline Flags parse_flags(int argc, char** argv, int default_epochs, const char* 
       else if (a == "--seed") f.seed = std::stoull(value());
       else if (a == "--batch-size") f.batch_size = std::stoll(value());
       else if (a == "--feed-training") f.feed_training = true;
+      else if (a == "--export-meta") f.export_meta = value();
       else {
-        std::cerr << "usage: " << argv[0] << " [--epochs N] [--data DIR] [--seed S] [--batch-size B]" << usage_extra
-                  << "\n";
+        std::cerr << "usage: " << argv[0] << " [--epochs N] [--data DIR] [--seed S] [--batch-size B]"
+                  << " [--export-meta PATH]" << usage_extra << "\n";
         std::exit(a == "--help" || a == "-h" ? 0 : 2);
       }
     } catch (const std::logic_error&) {
@@ -70,6 +73,15 @@ inline data::Mnist load_mnist_or_exit(const Flags& f) {
     std::cerr << e.what() << "\nInstall MNIST with scripts/get_mnist.sh (or pass --data DIR).\n";
     std::exit(1);
   }
+}
+
+// With --export-meta PATH, writes `g` as a MetaGraphDef to PATH, or, for a program with several
+// graphs, to PATH with "-<part>" inserted before its extension.
+inline void export_graph(const Flags& f, const Graph& g, const std::string& part = "") {
+  if (f.export_meta.empty()) return;
+  std::filesystem::path path = f.export_meta;
+  if (!part.empty()) path.replace_filename(path.stem().string() + "-" + part + path.extension().string());
+  train::export_meta_graph(g, path.string());
 }
 
 // A progress bar on stderr while an epoch runs, only when stderr is a terminal.
@@ -110,6 +122,7 @@ template <typename Step>
 std::vector<float> run_epochs(const Flags& f, const data::Mnist& mnist, int64_t batch_size, Session& sess,
                               const Output& X, const Output& y, const Output& accuracy, Step&& step,
                               const char* label = "Validation Accuracy") {
+  export_graph(f, *X.graph());
   RandomEngine rng(f.seed);
   std::vector<float> accuracies;
   double total_seconds = 0;

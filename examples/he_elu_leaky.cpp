@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     auto he_init = variance_scaling_initializer();
     auto hidden1 = layers::dense(X, n_hidden, {.activation = nn::relu, .kernel_initializer = he_init, .name = "hidden1"});
     list_ops(g, "He initialization + ReLU:");
+    examples::export_graph(flags, g, "he");
     describe(g, X, hidden1);
   }
   {
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
     (void)he_init;
     auto hidden1 = layers::dense(X, n_hidden, {.activation = nn::elu, .name = "hidden1"});
     list_ops(g, "ELU:");
+    examples::export_graph(flags, g, "elu");
     describe(g, X, hidden1);
   }
   {
@@ -66,6 +68,7 @@ int main(int argc, char** argv) {
     auto X = placeholder(g, f32, {-1, n_inputs});
     auto hidden1 = layers::dense(X, n_hidden, {.activation = leaky_relu, .name = "hidden1"});
     list_ops(g, "leaky ReLU (max(0.01 z, z)):");
+    examples::export_graph(flags, g, "leaky_relu");
     describe(g, X, hidden1);
   }
   return 0;

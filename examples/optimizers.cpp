@@ -52,6 +52,7 @@ Result train_one(const Case& c, const examples::Flags& flags, const data::Mnist&
     auto s = g.name_scope("eval");
     accuracy = reduce_mean(cast(nn::in_top_k(logits, y, 1), f32), {}, "accuracy");
   }
+  examples::export_graph(flags, g, c.name);
   Session sess(g);
   sess.run(global_variables_initializer(g));
   auto step = sess.make_callable({X, y}, {}, {training_op});

@@ -39,7 +39,7 @@ struct ArgDef {
   std::string name;
   std::string type_attr;             // "T": dtype taken from / stored in this attr
   DType fixed = DType::kInvalid;     // or a fixed dtype
-  bool is_ref = false;               // a variable reference (Assign's "ref")
+  bool is_ref = false;               // a variable reference (Assign's "ref", VariableV2's output)
   std::string number_attr;           // "N": a list input of N tensors (AddN)
 };
 

@@ -333,22 +333,22 @@ void register_array_ops(OpRegistry& r) {
   r.add("StopGradient").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
       .forwarding().not_differentiable();
   r.add("NoOp").kernel_fn(noop_kernel);
-  r.add("Reshape").input("tensor", "T").input("shape", "Tshape").output("output", "T")
+  r.add("Reshape").input("tensor", "T").input("shape", "Tshape").output("output", "T").attr("Tshape", DType::kInt32)
       .type_attr("Tshape", {DType::kInt32, DType::kInt64}).shape(reshape_shape).kernel_fn(reshape_kernel)
       .gradient(reshape_grad);
   r.add("Shape").input("input", "T").output("output", "out_type").attr("out_type", DType::kInt32)
       .type_attr("out_type", {DType::kInt32, DType::kInt64}).shape(shape_shape).kernel_fn(shape_kernel)
       .not_differentiable();
-  r.add("Fill").input("dims", "index_type").input("value", "T").output("output", "T")
+  r.add("Fill").input("dims", "index_type").input("value", "T").output("output", "T").attr("index_type", DType::kInt32)
       .type_attr("index_type", {DType::kInt32, DType::kInt64}).shape(fill_shape).kernel_fn(fill_kernel)
       .gradient(fill_grad);
   r.add("ZerosLike").input("x", "T").output("y", "T").shape(unchanged_shape).kernel_fn(fill_like_kernel<0>)
       .not_differentiable();
   r.add("OnesLike").input("x", "T").output("y", "T").shape(unchanged_shape).kernel_fn(fill_like_kernel<1>)
       .not_differentiable();
-  r.add("Cast").input("x", "SrcT").output("y", "DstT").attr("SrcT").attr("DstT").attr("Truncate", false)
+  r.add("Cast").input("x", "SrcT").output("y", "DstT").attr("SrcT").attr("DstT")
       .shape(unchanged_shape).kernel_fn(cast_kernel).gradient(cast_grad);
-  r.add("ExpandDims").input("input", "T").input("dim", "Tdim").output("output", "T")
+  r.add("ExpandDims").input("input", "T").input("dim", "Tdim").output("output", "T").attr("Tdim", DType::kInt32)
       .type_attr("Tdim", {DType::kInt32, DType::kInt64}).shape(expand_dims_shape).kernel_fn(expand_dims_kernel)
       .gradient(reshape_grad);
 }

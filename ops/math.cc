@@ -1148,8 +1148,10 @@ void register_math_ops(OpRegistry& r) {
   binary_op("Sub", binary_kernel<SubF>, kNumericTypes).gradient(sub_grad);
   binary_op("Mul", binary_kernel<MulF>, kNumericTypes).gradient(mul_grad);
   binary_op("RealDiv", binary_kernel<DivF>, kFloatTypes).gradient(div_grad);
-  binary_op("Maximum", binary_kernel<MaxF>, kNumericTypes).gradient(min_max_grad<true>);
-  binary_op("Minimum", binary_kernel<MinF>, kNumericTypes).gradient(min_max_grad<false>);
+  // TF 1.x's Maximum, Minimum and MatMul take no uint8 (MatMul no int64 either): a graph using one
+  // would not load in TF.
+  binary_op("Maximum", binary_kernel<MaxF>, kSignedTypes).gradient(min_max_grad<true>);
+  binary_op("Minimum", binary_kernel<MinF>, kSignedTypes).gradient(min_max_grad<false>);
   binary_op("Pow", binary_kernel<PowF>, kSignedTypes).gradient(pow_grad);
 
   auto comparison = [&](const char* type, Kernel k, const std::vector<DType>& types) {
@@ -1187,8 +1189,8 @@ void register_math_ops(OpRegistry& r) {
       .shape(addn_shape).kernel_fn(addn_kernel).gradient(addn_grad);
 
   r.add("MatMul").input("a", "T").input("b", "T").output("product", "T").attr("transpose_a", false)
-      .attr("transpose_b", false).type_attr("T", kSignedTypes).shape(matmul_shape).kernel_fn(matmul_kernel)
-      .gradient(matmul_grad);
+      .attr("transpose_b", false).type_attr("T", {DType::kFloat, DType::kDouble, DType::kInt32})
+      .shape(matmul_shape).kernel_fn(matmul_kernel).gradient(matmul_grad);
 
   auto reduction_op = [&](const char* type, Kernel k) -> OpDef& {
     return r.add(type).input("input", "T").input("reduction_indices", "Tidx").output("output", "T")

@@ -1423,9 +1423,9 @@ void register_nn_ops(OpRegistry& r) {
   activation_grad("SeluGrad", "gradients", "outputs", "backprops", elementwise_kernel<SeluGradF>,
                   elu_like_grad_grad<kSeluGrad>, kFloatTypes);
   activation("LeakyRelu", "features", "activations", elementwise_kernel<LeakyReluF>, leaky_relu_grad, kFloatTypes)
-      .attr("alpha", 0.2f);
+      .attr("alpha", 0.2f).attr("T", DType::kFloat);
   activation_grad("LeakyReluGrad", "gradients", "features", "backprops", elementwise_kernel<LeakyReluGradF>,
-                  leaky_relu_grad_grad, kFloatTypes).attr("alpha", 0.2f);
+                  leaky_relu_grad_grad, kFloatTypes).attr("alpha", 0.2f).attr("T", DType::kFloat);
   activation("Sigmoid", "x", "y", elementwise_kernel<SigmoidF>, sigmoid_grad, kFloatTypes);
   activation_grad("SigmoidGrad", "y", "dy", "z", elementwise_kernel<SigmoidGradF>, sigmoid_grad_grad, kFloatTypes);
   activation("Tanh", "x", "y", elementwise_kernel<TanhF>, tanh_grad, kFloatTypes);

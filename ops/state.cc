@@ -165,16 +165,16 @@ void assign_update_kernel(KernelContext& ctx) {
 void register_state_ops(OpRegistry& r) {
   // "Variable" is the same op under its name before TF 1.0.
   for (const char* type : {"VariableV2", "Variable"})
-    r.add(type).output("ref", "dtype").attr("shape").attr("dtype").attr("container", std::string())
+    r.add(type).ref_output("ref", "dtype").attr("shape").attr("dtype").attr("container", std::string())
         .attr("shared_name", std::string()).shape(variable_shape).kernel_fn(variable_kernel).set_stateful()
         .variable();
-  r.add("Assign").ref_input("ref", "T").input("value", "T").output("output_ref", "T")
+  r.add("Assign").ref_input("ref", "T").input("value", "T").ref_output("output_ref", "T")
       .attr("validate_shape", true).attr("use_locking", true).shape(assign_shape).kernel_fn(assign_kernel)
       .set_stateful().not_differentiable().reference_forwarding();
-  r.add("AssignAdd").ref_input("ref", "T").input("value", "T").output("output_ref", "T")
+  r.add("AssignAdd").ref_input("ref", "T").input("value", "T").ref_output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
       .kernel_fn(assign_update_kernel<1>).set_stateful().not_differentiable().reference_forwarding();
-  r.add("AssignSub").ref_input("ref", "T").input("value", "T").output("output_ref", "T")
+  r.add("AssignSub").ref_input("ref", "T").input("value", "T").ref_output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
       .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable().reference_forwarding();
 }

@@ -262,7 +262,7 @@ void register_training_ops(OpRegistry& r) {
     OpDef& d = r.add(type);
     for (const char* n : refs) d.ref_input(n, "T");
     for (const char* n : scalars) d.input(n, "T");
-    d.input(grad, "T").output("out", "T").attr("use_locking", false).type_attr("T", kFloatTypes)
+    d.input(grad, "T").ref_output("out", "T").attr("use_locking", false).type_attr("T", kFloatTypes)
         .shape(apply_shape).kernel_fn(k).set_stateful().not_differentiable();
     return d;
   };
@@ -272,7 +272,7 @@ void register_training_ops(OpRegistry& r) {
   // TF's argument order for ApplyMomentum is (var, accum, lr, grad, momentum).
   OpDef& momentum = r.add("ApplyMomentum");
   momentum.ref_input("var", "T").ref_input("accum", "T").input("lr", "T").input("grad", "T").input("momentum", "T")
-      .output("out", "T").attr("use_locking", false).attr("use_nesterov", false).type_attr("T", kFloatTypes)
+      .ref_output("out", "T").attr("use_locking", false).attr("use_nesterov", false).type_attr("T", kFloatTypes)
       .shape(apply_shape).kernel_fn(apply_momentum_kernel).set_stateful().not_differentiable();
   def("ApplyAdagrad", {"var", "accum"}, {"lr"}, "grad", apply_adagrad_kernel).attr("update_slots", true);
   def("ApplyRMSProp", {"var", "ms", "mom"}, {"lr", "rho", "momentum", "epsilon"}, "grad", apply_rms_prop_kernel);

@@ -158,8 +158,7 @@ TEST(TfFixture, ExportKeepsEveryNodeAndAttrTensorFlowWrote) {
   const tensorflow::GraphDef out = g.to_graph_def();
   ASSERT_EQ(out.node_size(), meta.graph_def().node_size());
   EXPECT_EQ(out.versions().producer(), 26);
-  // flowgraph adds only default-valued attrs TF 1.10's ops did not have yet.
-  const std::set<std::string> added_defaults = {"Truncate"};
+  // flowgraph adds no attrs: it writes each op as TF 1.10 defines it (no Cast Truncate).
   for (int i = 0; i < out.node_size(); ++i) {
     const auto& want = meta.graph_def().node(i);
     const auto& got = out.node(i);
@@ -175,7 +174,7 @@ TEST(TfFixture, ExportKeepsEveryNodeAndAttrTensorFlowWrote) {
           << name << ": " << got.attr().at(name).DebugString() << " vs " << value.DebugString();
     }
     for (const auto& [name, value] : got.attr())
-      EXPECT_TRUE(want.attr().count(name) || added_defaults.count(name)) << "added attr " << name;
+      EXPECT_TRUE(want.attr().count(name)) << "added attr " << name;
   }
 
   // And a second trip through a .meta file changes nothing at all.

@@ -2,9 +2,13 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/text_format.h>
 
 #include <algorithm>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -44,12 +48,88 @@ tensorflow::OpDef::ArgDef arg_to_proto(const ArgDef& a) {
   return p;
 }
 
+// TF's definitions of the ops a Saver writes: flowgraph carries them as opaque nodes (their
+// string tensors have no flowgraph dtype), so no registered OpDef describes them.
+constexpr const char* kCarriedOpDefs = R"pb(
+  op {
+    name: "SaveV2"
+    input_arg { name: "prefix" type: DT_STRING }
+    input_arg { name: "tensor_names" type: DT_STRING }
+    input_arg { name: "shape_and_slices" type: DT_STRING }
+    input_arg { name: "tensors" type_list_attr: "dtypes" }
+    attr { name: "dtypes" type: "list(type)" has_minimum: true minimum: 1 }
+    is_stateful: true
+  }
+  op {
+    name: "RestoreV2"
+    input_arg { name: "prefix" type: DT_STRING }
+    input_arg { name: "tensor_names" type: DT_STRING }
+    input_arg { name: "shape_and_slices" type: DT_STRING }
+    output_arg { name: "tensors" type_list_attr: "dtypes" }
+    attr { name: "dtypes" type: "list(type)" has_minimum: true minimum: 1 }
+    is_stateful: true
+  }
+  op {
+    name: "MergeV2Checkpoints"
+    input_arg { name: "checkpoint_prefixes" type: DT_STRING }
+    input_arg { name: "destination_prefix" type: DT_STRING }
+    attr { name: "delete_old_dirs" type: "bool" default_value { b: true } }
+    is_stateful: true
+  }
+  op {
+    name: "ShardedFilename"
+    input_arg { name: "basename" type: DT_STRING }
+    input_arg { name: "shard" type: DT_INT32 }
+    input_arg { name: "num_shards" type: DT_INT32 }
+    output_arg { name: "filename" type: DT_STRING }
+  }
+  op {
+    name: "StringJoin"
+    input_arg { name: "inputs" type: DT_STRING number_attr: "N" }
+    output_arg { name: "output" type: DT_STRING }
+    attr { name: "N" type: "int" has_minimum: true minimum: 1 }
+    attr { name: "separator" type: "string" default_value { s: "" } }
+  }
+)pb";
+
+// TF's definitions of other carried types, as the stripped_op_lists of imported meta graphs
+// declared them (first declaration wins), so a re-exported graph declares them again.
+std::mutex imported_defs_mu;
+std::map<std::string, tensorflow::OpDef>& imported_op_defs() {
+  static auto* defs = new std::map<std::string, tensorflow::OpDef>();
+  return *defs;
+}
+
+void remember_imported_op_defs(const tensorflow::MetaGraphDef& meta) {
+  std::lock_guard lock(imported_defs_mu);
+  for (const auto& op : meta.meta_info_def().stripped_op_list().op())
+    if (op.input_arg_size() + op.output_arg_size() + op.attr_size() > 0) imported_op_defs().emplace(op.name(), op);
+}
+
+std::optional<tensorflow::OpDef> carried_op_def(const std::string& type) {
+  static const auto* defs = [] {
+    auto* m = new std::map<std::string, tensorflow::OpDef>();
+    tensorflow::OpList list;
+    FG_CHECK(google::protobuf::TextFormat::ParseFromString(kCarriedOpDefs, &list), Internal,
+             "export_meta_graph: the carried op definitions do not parse");
+    for (const auto& op : list.op()) (*m)[op.name()] = op;
+    return m;
+  }();
+  if (auto it = defs->find(type); it != defs->end()) return it->second;
+  std::lock_guard lock(imported_defs_mu);
+  if (auto it = imported_op_defs().find(type); it != imported_op_defs().end()) return it->second;
+  return std::nullopt;
+}
+
 // TF's OpDef for one of flowgraph's registered types; `example` supplies the kind of attrs
 // that have no default.
 tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
   tensorflow::OpDef p;
   p.set_name(def.type);
-  if (def.opaque) return p;  // flowgraph does not know this op's signature
+  if (def.opaque) {
+    if (auto carried = carried_op_def(def.type)) return *carried;
+    return p;  // flowgraph does not know this op's signature
+  }
   for (const ArgDef& a : def.inputs) *p.add_input_arg() = arg_to_proto(a);
   for (const ArgDef& a : def.outputs) *p.add_output_arg() = arg_to_proto(a);
   std::set<std::string> type_attrs, number_attrs;
@@ -178,7 +258,11 @@ tensorflow::MetaGraphDef to_meta_graph_def(const Graph& g, const ExportMetaGraph
   info->set_tensorflow_git_version(kGitVersion);
   std::map<std::string, const Operation*> used;  // type -> first op of that type
   for (const Operation* op : g.get_operations()) used.emplace(op->type(), op);
-  for (const auto& [type, op] : used) *info->mutable_stripped_op_list()->add_op() = op_def_to_proto(op->def(), *op);
+  for (const auto& [type, op] : used) {
+    // A carried node of a registered type (a string Const) has the registered type's signature.
+    const OpDef* registered = OpRegistry::global().find(type);
+    *info->mutable_stripped_op_list()->add_op() = op_def_to_proto(registered ? *registered : op->def(), *op);
+  }
 
   *meta.mutable_graph_def() = to_graph_def(g, {.add_shapes = true});
   if (options.clear_devices)
@@ -290,6 +374,7 @@ std::optional<Saver> restore_saver(Graph& g, const tensorflow::MetaGraphDef& met
 std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef& meta,
                                        const ImportMetaGraphOptions& options) {
   register_ops();
+  remember_imported_op_defs(meta);
   ImportGraphDefOptions io;
   io.prefix = options.import_scope;
   ImportResult imported;
