@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 
 #include "graph/control_flow.h"
 
@@ -391,6 +392,19 @@ Operation* OpBuilder::build() {
       if (std::holds_alternative<std::monostate>(def)) fail("missing required attr '", name, "'");
       attrs[name] = def;
     }
+  }
+  for (const auto& [name, minimum] : def_.attr_minimums) {
+    auto it = attrs.find(name);
+    if (it == attrs.end()) continue;
+    // An int's value, a list's length (other kinds have no minimum in TF).
+    const int64_t n = std::visit([](const auto& v) -> int64_t {
+      using V = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<V, int64_t>) return v;
+      else if constexpr (requires { typename V::value_type; v.size(); } && !std::is_same_v<V, std::string>)
+        return static_cast<int64_t>(v.size());
+      else return std::numeric_limits<int64_t>::max();
+    }, it->second);
+    if (n < minimum) fail("attr '", name, "' is ", n, ", below its minimum ", minimum);
   }
   for (const auto& [name, allowed] : def_.allowed_types) {
     auto it = attrs.find(name);

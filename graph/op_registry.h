@@ -98,6 +98,8 @@ struct OpDef {
   std::vector<ArgDef> inputs, outputs;
   std::vector<std::pair<std::string, AttrValue>> attr_defaults;  // monostate: required
   std::map<std::string, std::vector<DType>> allowed_types;
+  // TF's `>= n` on an int attr (its value) or a list attr (its length).
+  std::map<std::string, int64_t> attr_minimums;
   ShapeFn shape_fn = nullptr;
   Kernel kernel = nullptr;
   GradFn grad_fn = nullptr;
@@ -143,6 +145,7 @@ struct OpDef {
   OpDef& ref_output(const std::string& name, const std::string& type_attr);
   OpDef& attr(const std::string& name, AttrValue default_value = {});
   OpDef& type_attr(const std::string& name, std::vector<DType> allowed);
+  OpDef& attr_minimum(const std::string& name, int64_t minimum) { attr_minimums[name] = minimum; return *this; }
   OpDef& shape(ShapeFn fn) { shape_fn = fn; return *this; }
   OpDef& kernel_fn(Kernel k) { kernel = k; return *this; }
   OpDef& gradient(GradFn g) { grad_fn = g; return *this; }

@@ -1474,6 +1474,7 @@ void register_nn_ops(OpRegistry& r) {
       .type_attr("T", {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64})
       .shape(squared_difference_shape).kernel_fn(squared_difference_kernel).gradient(squared_difference_grad);
   r.add("Squeeze").input("input", "T").output("output", "T").attr("squeeze_dims", std::vector<int64_t>{})
+      .attr_minimum("squeeze_dims", 0)
       .type_attr("T", kAllTypes).shape(squeeze_shape).kernel_fn(squeeze_kernel).gradient(squeeze_grad);
 
   // TF's FusedBatchNorm takes float only; float64 is allowed here for the numeric gradient checks.

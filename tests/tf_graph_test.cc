@@ -293,13 +293,25 @@ TEST(TfGraph, LayersActivationsAndRegularizersAreTensorFlows) {
 }
 
 TEST(TfGraph, BatchNormalizationIsTensorFlows) {
-  GTEST_SKIP() << "FusedBatchNormDynamic: issue 13";
+  GTEST_SKIP() << "FusedBatchNorm's T: issue 13";
   Graph g;
   auto X = placeholder(g, f32, {-1, 784}, "X");
   auto training = placeholder_with_default(g, Tensor(false), {}, "training");
   auto h = nn::elu(
       layers::batch_normalization(layers::dense(X, 100, {.name = "hidden1"}), {.training = training, .momentum = 0.9}));
   train::GradientDescentOptimizer(0.01).minimize(reduce_mean(h));
+  expect_meta_is_tf(saved_meta(g));
+}
+
+// Ops whose TF definitions bound an attr other than `N >= 1`: Squeeze's squeeze_dims (a list,
+// >= 0, from moments), ConcatV2's N >= 2, Unpack's num >= 0.
+TEST(TfGraph, AttrMinimumsAreTensorFlows) {
+  Graph g;
+  auto x = placeholder(g, f32, {-1, 3}, "x");
+  auto w = get_variable(g, "w", {.shape = Shape{3}, .dtype = f32, .initializer = ones_initializer()});
+  auto [mean, variance] = nn::moments(x * Output(w), {0});
+  auto parts = unstack(concat({mean, variance}, 0), 0);
+  reduce_sum(concat({reshape(parts[0], {1}), reshape(parts[5], {1})}, 0), {}, "total");
   expect_meta_is_tf(saved_meta(g));
 }
 
@@ -319,7 +331,6 @@ TEST(TfGraph, ImportedTensorFlowGraphExportsAsTensorFlows) {
 }
 
 TEST(TfGraph, ImportedCondGraphExportsAsTensorFlows) {
-  GTEST_SKIP() << "RefSwitch into AssignSub does not import yet: issue 13";
   expect_reexport_is_tf("tf1-bn-cond", "mini_project_final.ckpt.meta");
 }
 
@@ -423,7 +434,7 @@ TEST(TfGraph, ReuseExampleProgramsSavedGraphsAreTensorFlows) {
 }
 
 TEST(TfGraph, BatchNormExampleGraphsAreTensorFlows) {
-  GTEST_SKIP() << "FusedBatchNormDynamic: issue 13";
+  GTEST_SKIP() << "FusedBatchNorm's T: issue 13";
   expect_examples_write_tf_graphs(
       {{"batch_norm", ""}, {"batch_norm", "--control-deps"}, {"gradient_clipping", ""}, {"meta_graph", "--dir ."}});
 }

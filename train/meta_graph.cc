@@ -154,10 +154,14 @@ tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
     else if (number_attrs.count(name)) {
       attr->set_type("int");
       attr->set_has_minimum(true);
-      attr->set_minimum(1);
+      attr->set_minimum(1);  // TF's usual `N: int >= 1`; attr_minimums says otherwise
     } else if (dv) attr->set_type(attr_type_name(*dv));
     else if (example.has_attr(name)) attr->set_type(attr_type_name(example.attrs().at(name)));
     if (dv) *attr->mutable_default_value() = attr_to_proto(*dv);
+    if (auto m = def.attr_minimums.find(name); m != def.attr_minimums.end()) {
+      attr->set_has_minimum(true);
+      attr->set_minimum(m->second);
+    }
     auto allowed = def.allowed_types.find(name);
     if (allowed != def.allowed_types.end())
       for (DType t : allowed->second) attr->mutable_allowed_values()->mutable_list()->add_type(dtype_to_proto(t));
