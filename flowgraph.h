@@ -38,6 +38,7 @@
 #include "ops/math.h"
 #include "ops/nn.h"
 #include "ops/nn_losses.h"
+#include "ops/numerics.h"
 #include "ops/random.h"
 #include "ops/register.h"
 #include "ops/shape_ops.h"

@@ -11,6 +11,11 @@
 // to the system allocator and touches no fresh pages (tests/allocator_test.cc proves it with
 // these counters). Freed blocks are kept up to a cap (256 MiB, or $FG_BUFFER_CACHE_MB; 0 turns
 // recycling off), beyond which they go back to the system. Safe to use from several threads.
+//
+// Requests are bounded: a block larger than max_tensor_bytes() (physical memory unless
+// $FG_MAX_TENSOR_BYTES or set_max_tensor_bytes says otherwise) is ResourceExhausted, and so is a
+// request the system cannot satisfy, so a crafted shape in a file or a feed never reaches the
+// system allocator as an unbounded request (which overcommit would grant and the OOM killer end).
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -27,8 +32,15 @@ struct AllocatorStats {
   int64_t bytes_in_use = 0;        // bytes of live buffers now
 };
 
-// A block of at least `bytes` (64-byte aligned); never null (throws std::bad_alloc).
+// A block of at least `bytes` (64-byte aligned); never null: ResourceExhausted ("OOM when
+// allocating ...") when `bytes` exceeds max_tensor_bytes() or the system has no memory for it.
 void* allocate_buffer(size_t bytes);
+
+// The largest block allocate_buffer hands out. The default is the machine's physical memory (or
+// the cgroup's limit when lower), overridden by $FG_MAX_TENSOR_BYTES (a byte count) at start-up.
+int64_t max_tensor_bytes();
+// Sets that limit (bytes > 0) for the whole process; 0 restores the default.
+void set_max_tensor_bytes(int64_t bytes);
 // Returns a block from allocate_buffer(bytes) (same `bytes`).
 void deallocate_buffer(void* data, size_t bytes);
 
@@ -48,7 +60,7 @@ class ScratchArray {
   static_assert(std::is_trivially_copyable_v<T>, "ScratchArray holds trivially copyable values");
 
  public:
-  explicit ScratchArray(size_t n) : n_(n), p_(static_cast<T*>(allocate_buffer(n * sizeof(T)))) {}
+  explicit ScratchArray(size_t n) : n_(n), p_(static_cast<T*>(allocate_buffer(bytes_for(n)))) {}
   ScratchArray(size_t n, T value) : ScratchArray(n) { std::fill(p_, p_ + n, value); }
   ScratchArray(ScratchArray&& o) noexcept : n_(o.n_), p_(std::exchange(o.p_, nullptr)) {}
   ScratchArray(const ScratchArray&) = delete;
@@ -69,6 +81,10 @@ class ScratchArray {
   const T* end() const { return p_ + n_; }
 
  private:
+  static size_t bytes_for(size_t n) {
+    size_t bytes;
+    return __builtin_mul_overflow(n, sizeof(T), &bytes) ? SIZE_MAX : bytes;  // SIZE_MAX: over the limit
+  }
   size_t n_;
   T* p_;
 };

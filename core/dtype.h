@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace fg {
 
@@ -40,8 +41,24 @@ template <> constexpr DType dtype_of<int64_t>() { return i64; }
 template <> constexpr DType dtype_of<uint8_t>() { return u8; }
 template <> constexpr DType dtype_of<bool>() { return boolean; }
 
-// Calls fn.template operator()<T>() with T the C++ type of `t`.
-// The *_float variant accepts only f32/f64, the *_numeric variant every non-bool type.
+// The sets of element types ops accept, for the one dtype dispatcher below and for OpDefs.
+enum class TypeSet {
+  kFloat,    // f32, f64
+  kIndex,    // i32, i64
+  kSigned,   // f32, f64, i32, i64
+  kNumeric,  // every type but bool
+  kAll,
+};
+// The set's dtypes in TF's order (float, double, int32, int64, uint8, bool).
+const std::vector<DType>& dtypes_of(TypeSet s);
+
+// Calls fn.template operator()<T>() with T the C++ type of `t`, or throws InvalidArgument naming
+// `who` when `t` is not in S:
+//
+//   dispatch<TypeSet::kFloat>(x.dtype(), "Elu", [&]<typename T>() { ... });
+template <TypeSet S, typename Fn>
+decltype(auto) dispatch(DType t, const char* who, Fn&& fn);
+// dispatch over kFloat, kNumeric and kAll.
 template <typename Fn>
 decltype(auto) dispatch_all(DType t, const char* who, Fn&& fn);
 template <typename Fn>

@@ -4,12 +4,18 @@
 //   auto m = as_matrix<float>(t, rows, cols);
 //   m.noalias() = a * b;                    // Eigen's product (matrix products belong in core/gemm.h)
 #pragma once
-// GCC 12 falsely reports Eigen's vectorized reductions as reading uninitialized registers (PR 105593).
+// GCC 12 falsely reports Eigen's vectorized reductions as reading uninitialized registers (PR 105593):
+// its AVX-512 headers' _mm512_undefined_* self-initialise. The warning is located in those headers,
+// so silencing it while Eigen (and through it the intrinsics headers) is included covers every use.
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic pop
+#endif
 
 #include "core/tensor.h"
 

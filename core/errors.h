@@ -10,8 +10,8 @@
 
 namespace fg {
 
-enum class Code { kInvalidArgument = 3, kNotFound = 5, kAlreadyExists = 6, kFailedPrecondition = 9,
-                  kOutOfRange = 11, kUnimplemented = 12, kInternal = 13, kDataLoss = 15 };
+enum class Code { kInvalidArgument = 3, kNotFound = 5, kAlreadyExists = 6, kResourceExhausted = 8,
+                  kFailedPrecondition = 9, kOutOfRange = 11, kUnimplemented = 12, kInternal = 13, kDataLoss = 15 };
 
 class Error : public std::runtime_error {
  public:
@@ -30,6 +30,7 @@ class Error : public std::runtime_error {
 FG_DEFINE_ERROR(InvalidArgument)
 FG_DEFINE_ERROR(NotFound)
 FG_DEFINE_ERROR(AlreadyExists)
+FG_DEFINE_ERROR(ResourceExhausted)
 FG_DEFINE_ERROR(FailedPrecondition)
 FG_DEFINE_ERROR(OutOfRange)
 FG_DEFINE_ERROR(Unimplemented)

@@ -10,6 +10,7 @@
 // The executor adds the node's name to any fg::Error a kernel throws.
 #pragma once
 #include <atomic>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -48,6 +49,8 @@ class KernelContext {
   const Tensor& input(int i) const { return inputs_[i]; }
   // The input's buffer when nothing else holds it and its size matches; otherwise a new tensor.
   Tensor forward_input_or_allocate(int i, DType dtype, const Shape& shape);
+  // The same over several inputs: the first of `candidates` whose buffer qualifies, else a new one.
+  Tensor forward_any_input_or_allocate(std::initializer_list<int> candidates, DType dtype, const Shape& shape);
   Tensor allocate_output(int i, DType dtype, const Shape& shape);
   void set_output(int i, Tensor t) { outputs_[i] = std::move(t); }
   int num_outputs() const { return static_cast<int>(outputs_.size()); }

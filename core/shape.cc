@@ -26,10 +26,51 @@ bool Shape::is_fully_defined() const {
 }
 
 int64_t Shape::num_elements() const {
-  if (!is_fully_defined()) return -1;
+  if (!known_rank_) return -1;
   int64_t n = 1;
-  for (int64_t d : dims()) n *= d;
+  bool overflow = false;
+  for (int64_t d : dims()) {
+    if (d < 0) return -1;
+    overflow |= __builtin_mul_overflow(n, d, &n);
+  }
+  FG_CHECK(!overflow, InvalidArgument, "Shape ", *this,
+           " has more than 2^63 - 1 elements (the element count overflows int64)");
   return n;
+}
+
+std::string dims_string(std::span<const int64_t> dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(dims[i]);
+  }
+  return s + "]";
+}
+
+int64_t checked_num_elements(std::span<const int64_t> dims, std::string_view who) {
+  int64_t n = 1;
+  bool overflow = false;
+  for (int64_t d : dims) {
+    FG_CHECK(d >= 0, InvalidArgument, who, ": shape ", dims_string(dims),
+             " has a negative dimension (dims must be non-negative)");
+    overflow |= __builtin_mul_overflow(n, d, &n);
+  }
+  FG_CHECK(!overflow, InvalidArgument, who, ": shape ", dims_string(dims),
+           " has more than 2^63 - 1 elements (the element count overflows int64)");
+  return n;
+}
+
+Shape shape_from_dims(std::span<const int64_t> dims, std::string_view who, bool allow_unknown) {
+  int64_t n = 1;
+  bool overflow = false;
+  for (int64_t d : dims) {
+    FG_CHECK(d >= 0 || (allow_unknown && d == -1), InvalidArgument, who, ": shape ", dims_string(dims),
+             allow_unknown ? " has a dimension below -1" : " has a negative dimension (dims must be non-negative)");
+    if (d >= 0) overflow |= __builtin_mul_overflow(n, d, &n);
+  }
+  FG_CHECK(!overflow, InvalidArgument, who, ": shape ", dims_string(dims),
+           " has more than 2^63 - 1 elements (the element count overflows int64)");
+  return Shape(dims);
 }
 
 bool Shape::compatible_with(const Shape& o) const {

@@ -10,6 +10,7 @@
 #include <ostream>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/small_vector.h"
@@ -33,7 +34,7 @@ class Shape {
   std::vector<int64_t> dim_vector() const { return {dims_.begin(), dims_.end()}; }
   void set_dim(int i, int64_t d) { data()[index(i)] = d; }
   bool is_fully_defined() const;
-  // Product of dims; -1 if not fully defined.
+  // Product of dims; -1 if not fully defined; InvalidArgument if it does not fit in int64.
   int64_t num_elements() const;
 
   // True when some fully defined shape could match both.
@@ -63,6 +64,22 @@ class Shape {
 };
 
 std::ostream& operator<<(std::ostream& os, const Shape& s);
+
+// The one checked arithmetic for shapes that come from data (a kernel's shape input, a file's
+// header, a proto): every size computed from such dims goes through these, so a crafted shape
+// becomes an error here instead of a wrapped count and an out-of-bounds write later.
+//
+//   Shape s = shape_from_dims(int_values(dims, "Fill"), "Fill");   // [2^32,2^32]: InvalidArgument
+//   int64_t n = checked_num_elements(s.dims(), "Fill");
+//
+// The product of `dims` (each >= 0); InvalidArgument naming `who` and the dims when one is
+// negative or the product exceeds int64.
+int64_t checked_num_elements(std::span<const int64_t> dims, std::string_view who);
+// A shape from dims given as data: each >= 0 (or -1, unknown, when `allow_unknown`) and the known
+// dims' product within int64; InvalidArgument naming `who` and the dims otherwise.
+Shape shape_from_dims(std::span<const int64_t> dims, std::string_view who, bool allow_unknown = false);
+// "[2,-5,3]": dims as given (negative values shown as they are), for error messages.
+std::string dims_string(std::span<const int64_t> dims);
 
 // NumPy broadcasting of static shapes (unknown dims allowed); throws InvalidArgument naming `who`.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const std::string& who);

@@ -36,14 +36,49 @@ Buffer::Buffer(Key, size_t bytes)
     : data_(reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(this) / kHeaderBytes * kHeaderBytes) + kHeaderBytes),
       size_(bytes) {}
 
+namespace {
+
+// TF's DataTypeString, for its OOM wording.
+const char* tf_type_name(DType t) {
+  switch (t) {
+    case DType::kFloat: return "float";
+    case DType::kDouble: return "double";
+    case DType::kInt32: return "int32";
+    case DType::kUInt8: return "uint8";
+    case DType::kInt64: return "int64";
+    case DType::kBool: return "bool";
+    default: return "invalid";
+  }
+}
+
+[[noreturn]] void throw_oom(DType dtype, const Shape& shape, const std::string& why) {
+  throw ResourceExhausted(str_cat("OOM when allocating tensor with shape", shape, " and type ", tf_type_name(dtype),
+                                  " on /device:CPU:0: ", why));
+}
+
+}  // namespace
+
 Tensor Tensor::empty(DType dtype, const Shape& shape) {
-  FG_CHECK(shape.is_fully_defined(), InvalidArgument, "Tensor: shape ", shape, " is not fully defined");
-  FG_CHECK(dtype_size(dtype) > 0, InvalidArgument, "Tensor: invalid dtype ", dtype_name(dtype));
+  const int64_t n = shape.num_elements();  // InvalidArgument when it overflows int64
+  FG_CHECK(n >= 0, InvalidArgument, "Tensor: shape ", shape, " is not fully defined");
+  const size_t elem = dtype_size(dtype);
+  FG_CHECK(elem > 0, InvalidArgument, "Tensor: invalid dtype ", dtype_name(dtype));
+  // The one size check of every tensor allocation: the byte count neither wraps nor exceeds the
+  // allocator's limit (checked again, with the header, by allocate_buffer).
+  int64_t bytes;
+  const int64_t limit = max_tensor_bytes();
+  if (__builtin_mul_overflow(n, static_cast<int64_t>(elem), &bytes) || bytes > limit - Buffer::kHeaderBytes)
+    throw_oom(dtype, shape, str_cat(n, " elements of ", elem, " bytes, more than the limit of ", limit,
+                                    " bytes (max_tensor_bytes: physical memory, or $FG_MAX_TENSOR_BYTES)"));
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = shape;
-  t.num_elements_ = shape.num_elements();
-  t.buffer_ = std::allocate_shared<Buffer>(TensorBlockAllocator<Buffer>(t.num_bytes()), Buffer::Key(), t.num_bytes());
+  t.num_elements_ = n;
+  try {
+    t.buffer_ = std::allocate_shared<Buffer>(TensorBlockAllocator<Buffer>(bytes), Buffer::Key(), bytes);
+  } catch (const ResourceExhausted& e) {
+    throw_oom(dtype, shape, e.what());
+  }
   return t;
 }
 

@@ -45,16 +45,13 @@ class IdxFile {
              "' has bad magic number 0x", std::hex, read_be32(head), std::dec, "; expected 0x0000080", want_rank,
              " (unsigned bytes, rank ", want_rank, ")");
     FG_CHECK(size >= header, DataLoss, "MNIST: '", path, "' is truncated inside its header");
-    int64_t n = 1;
-    for (int i = 0; i < want_rank; ++i) {
-      dims_.push_back(read_be32(head + 4 + 4 * i));
-      n *= dims_.back();
-    }
-    FG_CHECK(size - header == static_cast<size_t>(n), DataLoss, "MNIST: '", path, "' should hold ", n,
+    for (int i = 0; i < want_rank; ++i) dims_.push_back(read_be32(head + 4 + 4 * i));
+    // The header's size is checked against the file's before anything is allocated for it.
+    const int64_t n = checked_num_elements(dims_, str_cat("MNIST: '", path, "' header"));
+    FG_CHECK(size - header == static_cast<uint64_t>(n), DataLoss, "MNIST: '", path, "' should hold ", n,
              " bytes of data after its header for shape ", Shape(dims_), " but holds ", size - header);
     header_ = static_cast<int64_t>(header);
-    item_bytes_ = 1;
-    for (size_t i = 1; i < dims_.size(); ++i) item_bytes_ *= dims_[i];
+    item_bytes_ = checked_num_elements(std::span(dims_).subspan(1), str_cat("MNIST: '", path, "' header"));
   }
 
   const std::vector<int64_t>& dims() const { return dims_; }

@@ -10,10 +10,15 @@ namespace fg {
 
 // ---- Output / Operation / Variable
 
-Graph* Output::graph() const { return op_->graph(); }
-std::string Output::name() const { return str_cat(op_->name(), ":", index_); }
-DType Output::dtype() const { return op_->output_dtype(index_); }
-const Shape& Output::shape() const { return op_->output_shape(index_); }
+Graph* Output::graph() const { return op()->graph(); }
+std::string Output::name() const { return str_cat(op()->name(), ":", index_); }
+DType Output::dtype() const { return op()->output_dtype(index_); }
+const Shape& Output::shape() const { return op()->output_shape(index_); }
+
+void Output::throw_graph_destroyed() const {
+  throw FailedPrecondition(str_cat("An Output (index ", index_, ") of an operation whose Graph was destroyed was used: "
+                                   "a Graph owns its operations, and Outputs refer to them without keeping it alive"));
+}
 
 Output Operation::output(int i) {
   FG_CHECK(i >= 0 && i < num_outputs(), OutOfRange, "Operation '", name_, "' (", type_, ") has ", num_outputs(),
@@ -30,7 +35,7 @@ void Operation::set_output_shape(int i, const Shape& s) {
   output_shapes_.at(i) = output_shapes_.at(i).merge_with(s, str_cat("set_shape on '", name_, "'"));
 }
 
-const std::string& Variable::name() const { return op->name(); }
+const std::string& Variable::name() const { return live_op()->name(); }
 
 // ---- Graph
 
@@ -280,6 +285,7 @@ Operation* Graph::new_operation() {
   ops_.push_back(std::make_unique<Operation>());
   Operation* op = ops_.back().get();
   op->graph_ = this;
+  op->graph_life_ = lifetime_.watch();
   op->id_ = static_cast<int64_t>(ops_.size()) - 1;
   return op;
 }

@@ -11,6 +11,12 @@
 //   Output same = g.get_tensor_by_name("X:0");
 //
 // Building a graph is single-threaded; a built graph may be read (and run) from many threads.
+//
+// Ownership: a Graph owns its Operations (created by the op builders, destroyed with the graph).
+// Output, Operation*, Variable and collection items refer to them without owning them. Using an
+// Output (or a Variable) after its Graph is destroyed is a FailedPrecondition; an Operation* of a
+// destroyed graph must not be used at all (take it from an Output while the graph lives). A
+// Session refers to its Graph the same way and is a FailedPrecondition to run once it is gone.
 #pragma once
 #include <deque>
 #include <functional>
@@ -25,6 +31,7 @@
 
 #include "core/attr.h"
 #include "core/dtype.h"
+#include "core/lifetime.h"
 #include "core/shape.h"
 
 namespace tensorflow {
@@ -38,12 +45,17 @@ class Operation;
 class CondContext;
 struct OpDef;
 
-// One output of an operation. Cheap to copy; a default-constructed Output is "none".
+// One output of an operation. Cheap to copy; a default-constructed Output is "none". Every
+// accessor but index() and the comparisons checks that the graph still lives (an atomic load)
+// and throws FailedPrecondition once it is destroyed.
 class Output {
  public:
   Output() = default;
-  Output(Operation* op, int index) : op_(op), index_(index) {}
-  Operation* op() const { return op_; }
+  Output(Operation* op, int index);
+  Operation* op() const {
+    if (op_ && !graph_life_.alive()) throw_graph_destroyed();
+    return op_;
+  }
   int index() const { return index_; }
   explicit operator bool() const { return op_ != nullptr; }
   Graph* graph() const;
@@ -54,8 +66,10 @@ class Output {
   bool operator!=(const Output& o) const { return !(*this == o); }
 
  private:
+  [[noreturn]] void throw_graph_destroyed() const;
   Operation* op_ = nullptr;
   int index_ = 0;
+  Lifetime::Watch graph_life_;
 };
 
 struct OutputHash {
@@ -108,6 +122,7 @@ class Operation {
  private:
   friend class Graph;
   friend class OpBuilder;
+  friend class Output;
   std::string name_, type_;
   const OpDef* def_ = nullptr;
   Graph* graph_ = nullptr;
@@ -121,7 +136,12 @@ class Operation {
   std::string device_;
   std::map<std::string, std::string> opaque_attrs_;
   CondContext* cond_context_ = nullptr;
+  Lifetime::Watch graph_life_;  // copied into this op's Outputs
 };
+
+inline Output::Output(Operation* op, int index) : op_(op), index_(index) {
+  if (op) graph_life_ = op->graph_life_;
+}
 
 // A TF1 variable: the VariableV2 op, its initializer (Assign) and its read snapshot (Identity).
 // Converts to its snapshot, so `matmul(X, W)` reads the variable.
@@ -136,9 +156,16 @@ struct Variable {
   Output value() const { return snapshot; }
   operator Output() const { return snapshot; }
   const std::string& name() const;  // the op's name, "hidden1/kernel"
-  DType dtype() const { return op->output_dtype(0); }
-  const Shape& shape() const { return op->output_shape(0); }
+  DType dtype() const { return live_op()->output_dtype(0); }
+  const Shape& shape() const { return live_op()->output_shape(0); }
   bool operator==(const Variable& o) const { return op == o.op; }
+
+ private:
+  // `op`, after checking through the snapshot that its graph still lives.
+  Operation* live_op() const {
+    if (snapshot) snapshot.op();
+    return op;
+  }
 };
 
 using CollectionItem = std::variant<Operation*, Output, Variable, std::string, int64_t, float>;
@@ -240,6 +267,9 @@ class Graph {
   // and import_graph_def; include it to use the result).
   tensorflow::GraphDef to_graph_def() const;
 
+  // Watches this graph's lifetime (its Outputs and Sessions hold one).
+  Lifetime::Watch lifetime() const { return lifetime_.watch(); }
+
   // ---- seeds (tf.set_random_seed)
   void set_random_seed(int64_t seed) { seed_ = seed; }
   std::optional<int64_t> seed() const { return seed_; }
@@ -270,6 +300,7 @@ class Graph {
   std::vector<CondContext*> top_cond_contexts_;
   std::vector<std::pair<std::string, std::vector<CollectionItem>>> collections_;
   std::optional<int64_t> seed_;
+  Lifetime lifetime_;
 };
 
 // The name TF gives a collection item (op name, tensor name, variable name, or the value itself).

@@ -14,6 +14,8 @@ namespace {
 
 // TF 1.10's GraphDef producer version, what the fixture and TF's tools expect to see.
 constexpr int kProducer = 26;
+// Outputs the unknown-op nodes of one GraphDef may declare beyond one per byte of the file.
+constexpr int64_t kOpaqueOutputAllowance = 65536;
 
 // A dtype as flowgraph carries it: reference types become their base type, and types
 // flowgraph has no Tensor for keep TF's number (DType's values are TF's enum by design).
@@ -231,6 +233,11 @@ struct Import {
   std::map<std::string, Output> input_map;     // "node:index" -> tensor of g
   std::vector<int> order;                      // dependencies first
   ImportResult result;
+  // Outputs the unknown-op nodes may still declare: each must be paid for by bytes of the file,
+  // so a few bytes naming output 999999999 of an unknown op cannot make the import allocate
+  // gigabytes.
+  int64_t graph_def_bytes = 0;
+  int64_t opaque_outputs_left = 0;
 
   const Output* mapped(const InputRef& r) const {
     if (r.control) return nullptr;
@@ -505,7 +512,7 @@ void check_attr_kinds(const OpDef& reg, AttrMap& attrs, const std::string& who) 
 
 // An opaque node takes its inputs as they come; its outputs are as many as the file uses or
 // declares, typed from its attrs and shaped by the shapes TF wrote.
-void add_opaque_inputs_and_outputs(OpBuilder& b, const NodeInfo& n, const ResolvedNode& r,
+void add_opaque_inputs_and_outputs(Import& im, OpBuilder& b, const NodeInfo& n, const ResolvedNode& r,
                                    const std::vector<Output>& data, const std::string& who) {
   const tensorflow::NodeDef& nd = *n.def;
   for (const Output& x : data) b.input(x);
@@ -517,6 +524,10 @@ void add_opaque_inputs_and_outputs(OpBuilder& b, const NodeInfo& n, const Resolv
     count = std::max(count, os->second.list().shape_size());
     for (const auto& s : os->second.list().shape()) shapes.push_back(shape_from_proto(s, who));
   }
+  FG_CHECK(count <= im.opaque_outputs_left, InvalidArgument, who, ": declares ", count,
+           " outputs; the unknown-op nodes of a GraphDef of ", im.graph_def_bytes, " bytes may declare ",
+           kOpaqueOutputAllowance, " + ", im.graph_def_bytes, " outputs in all");
+  im.opaque_outputs_left -= count;
   shapes.resize(count, Shape::unknown());
   b.opaque_outputs(opaque_output_dtypes(r.reg, r.attrs, count), shapes);
 }
@@ -565,7 +576,7 @@ void build_node(Import& im, NodeInfo& n) {
     if (!r.opaque) check_attr_kinds(*r.reg, r.attrs, who);
     const OpDef& def = r.opaque ? im.registry.opaque_def(nd.op()) : *r.reg;
     OpBuilder b(im.g, def, full + "/");  // trailing '/': this exact name, marked as used
-    if (r.opaque) add_opaque_inputs_and_outputs(b, n, r, data, who);
+    if (r.opaque) add_opaque_inputs_and_outputs(im, b, n, r, data, who);
     else add_registered_inputs(b, *r.reg, nd, r.attrs, data, who);
     for (auto& [name, v] : r.attrs) b.attr(name, std::move(v));
     for (auto& [name, bytes] : r.raw) b.opaque_attr(name, std::move(bytes));
@@ -609,6 +620,8 @@ ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, c
     bool armed = true;
     ~Rollback() { if (armed) g.truncate_operations(n); }
   } rollback{g, g.num_operations()};
+  im.graph_def_bytes = static_cast<int64_t>(graph_def.ByteSizeLong());
+  im.opaque_outputs_left = kOpaqueOutputAllowance + im.graph_def_bytes;
   for (int i : im.order) build_node(im, im.nodes[i]);
   connect_back_edges(im);
   rollback.armed = false;

@@ -257,7 +257,7 @@ Shape shape_from_shape_input(InferenceContext& c, int i) {
     if (t->dtype() == DType::kInt32) for (int32_t d : t->flat<int32_t>()) dims.push_back(d);
     else if (t->dtype() == DType::kInt64) for (int64_t d : t->flat<int64_t>()) dims.push_back(d);
     else c.fail("shape input must be int32 or int64");
-    return Shape(dims);
+    return shape_from_dims(dims, str_cat(c.op().type(), " '", c.op().name(), "'"), /*allow_unknown=*/true);
   }
   const Shape& s = c.input_shape(i);
   if (s.rank() == 1 && s.dim(0) >= 0) return Shape(std::vector<int64_t>(s.dim(0), -1));

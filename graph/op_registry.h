@@ -105,6 +105,9 @@ struct OpDef {
   GradFn grad_fn = nullptr;
   bool stateful = false;       // never pruned as a duplicate; random ops, variables, assigns
   bool no_gradient = false;    // differentiation stops here silently (StopGradient, comparisons)
+  // Why an op has no gradient function, said where it is registered: every op has a gradient or a
+  // reason (tests/gradient_coverage_test.cc walks the registry).
+  std::string no_gradient_reason;
   // An imported node flowgraph can carry but not run (see OpRegistry::opaque_def): its inputs
   // are not matched to args and its outputs are declared by the importer.
   bool opaque = false;
@@ -149,7 +152,18 @@ struct OpDef {
   OpDef& shape(ShapeFn fn) { shape_fn = fn; return *this; }
   OpDef& kernel_fn(Kernel k) { kernel = k; return *this; }
   OpDef& gradient(GradFn g) { grad_fn = g; return *this; }
-  OpDef& not_differentiable() { no_gradient = true; return *this; }
+  // Its gradient is none by definition (a bool or integer output, a leaf, StopGradient):
+  // gradients() passes nothing back through it.
+  OpDef& not_differentiable(std::string reason) {
+    no_gradient = true;
+    no_gradient_reason = std::move(reason);
+    return *this;
+  }
+  // It has a gradient mathematically but none is implemented: differentiating through it is an error.
+  OpDef& without_gradient(std::string reason) {
+    no_gradient_reason = std::move(reason);
+    return *this;
+  }
   OpDef& set_stateful() { stateful = true; return *this; }
   OpDef& variable() { holds_variable = true; return *this; }
   OpDef& forwarding() { forwards_input = true; return *this; }

@@ -1,6 +1,7 @@
 #include "graph/tensor_proto.h"
 
 #include <cstring>
+#include <limits>
 
 namespace fg {
 
@@ -41,12 +42,8 @@ Shape shape_from_proto(const tensorflow::TensorShapeProto& p, const std::string&
   }
   std::vector<int64_t> dims;
   dims.reserve(p.dim_size());
-  for (const auto& d : p.dim()) {
-    FG_CHECK(d.size() >= -1, InvalidArgument, who, ": TensorShapeProto has dim ", d.size(),
-             " (must be >= 0, or -1 for unknown)");
-    dims.push_back(d.size());
-  }
-  return Shape(std::move(dims));
+  for (const auto& d : p.dim()) dims.push_back(d.size());
+  return shape_from_dims(dims, str_cat(who, ": TensorShapeProto"), /*allow_unknown=*/true);
 }
 
 tensorflow::TensorShapeProto shape_to_proto(const Shape& s) {
@@ -112,16 +109,25 @@ Tensor tensor_from_proto(const tensorflow::TensorProto& p, const std::string& wh
   const Shape shape = shape_from_proto(p.tensor_shape(), who);
   FG_CHECK(shape.is_fully_defined(), InvalidArgument, who, ": TensorProto shape ", shape,
            " is not fully defined");
-  int64_t n = 1;
-  for (int64_t d : shape.dims())
-    FG_CHECK(!__builtin_mul_overflow(n, d, &n) && n <= (int64_t{1} << 48), InvalidArgument, who,
-             ": TensorProto shape ", shape, " is too large");
+  // The declared size is checked against what the proto holds before anything is allocated: raw
+  // content must match it exactly; typed values may be fewer (TF pads with the last one), and
+  // then the tensor is as large as the shape says, within the allocator's limit.
+  const int64_t n = shape.num_elements();
+  if (!p.tensor_content().empty()) {
+    const size_t elem = dtype_size(dtype);
+    const bool fits = n <= std::numeric_limits<int64_t>::max() / static_cast<int64_t>(elem);  // n * elem
+    if (!fits || static_cast<size_t>(n) * elem != p.tensor_content().size()) {
+      throw InvalidArgument(str_cat(who, ": TensorProto tensor_content has ", p.tensor_content().size(),
+                                    " bytes, but ", dtype_name(dtype), " ", shape, " needs ",
+                                    fits ? str_cat(static_cast<size_t>(n) * elem) : str_cat(n, " elements of ", elem)));
+    }
+  } else {
+    FG_CHECK(typed_value_count(p) <= n, InvalidArgument, who, ": TensorProto has ", typed_value_count(p),
+             " values for shape ", shape, " (", n, " elements)");
+  }
   Tensor t = Tensor::empty(dtype, shape);
 
   if (!p.tensor_content().empty()) {
-    FG_CHECK(p.tensor_content().size() == t.num_bytes(), InvalidArgument, who,
-             ": TensorProto tensor_content has ", p.tensor_content().size(), " bytes, but ",
-             dtype_name(dtype), " ", shape, " needs ", t.num_bytes());
     std::memcpy(t.raw_data(), p.tensor_content().data(), t.num_bytes());
     if (dtype == DType::kBool) {
       for (uint8_t b : std::span(static_cast<const uint8_t*>(t.raw_data()), t.num_bytes()))

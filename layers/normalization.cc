@@ -34,6 +34,8 @@ Output batch_normalization(const Output& inputs, const BatchNormOptions& o) {
            o.momentum);
   const int64_t channels = in.dim(in.rank() - 1);
   const DType dtype = inputs.dtype();
+  FG_CHECK(dtype == f32, InvalidArgument, "batch_normalization '", o.name,
+           "': TF's FusedBatchNorm takes float32 only, got ", dtype_name(dtype), " from '", inputs.name(), "'");
   if (const Output* t = std::get_if<Output>(&o.training))
     FG_CHECK(*t && t->dtype() == boolean, InvalidArgument, "batch_normalization: training must be a bool tensor, got ",
              *t ? dtype_name(t->dtype()) : std::string("none"), *t ? " from '" + t->name() + "'" : "");

@@ -25,7 +25,7 @@ struct BatchNormOptions {
   bool reuse = false;
 };
 
-// Normalizes the last axis of a 2-D or 4-D (NHWC) input with TF's graph for the fused layer:
+// Normalizes the last axis of a float32 2-D or 4-D (NHWC) input with TF's graph for the fused layer:
 // FusedBatchNorm (a 2-D input reshaped to [N, 1, 1, C] and back), and with a training tensor a cond
 // choosing FusedBatchNorm with is_training true (the batch's statistics) or false (the moving
 // ones). Training adds the updates `moving -= (moving - batch) * (1 - momentum)` (the batch's

@@ -3,13 +3,34 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "core/parallel.h"
 #include "graph/op_registry.h"
+#include "ops/internal/register.h"
 #include "ops/math.h"
 #include "ops/register.h"
 
 namespace fg {
+
+namespace {
+
+// One element of Cast, defined for every input: C++ leaves a float-to-integer conversion of NaN or
+// of a value outside the integer's range undefined, so those saturate (NaN gives 0). Everything
+// else converts as static_cast does.
+template <typename D, typename S>
+inline D cast_value(S x) {
+  if constexpr (std::is_floating_point_v<S> && std::is_integral_v<D> && !std::is_same_v<D, bool>) {
+    constexpr S lo = static_cast<S>(std::numeric_limits<D>::min());  // -2^(bits-1), or 0: exact
+    constexpr S hi = std::is_signed_v<D> ? -lo : static_cast<S>(std::numeric_limits<D>::max()) + S(1);  // exact
+    if (!(x == x)) return D(0);
+    if (x >= hi) return std::numeric_limits<D>::max();
+    if (x <= lo) return std::numeric_limits<D>::min();
+  }
+  return static_cast<D>(x);
+}
+
+}  // namespace
 
 // ---- builders
 // Those that can start a graph (a Graph&, no input) register the ops first (ops/register.h).
@@ -44,7 +65,7 @@ Output constant(Graph& g, const Tensor& value, const std::string& name) {
 Output scalar_constant(Graph& g, double v, DType dtype, const std::string& name) {
   Tensor t = dispatch_all(dtype, "scalar_constant", [&]<typename T>() {
     Tensor s = Tensor::empty(dtype, {});
-    *s.data<T>() = static_cast<T>(v);
+    *s.data<T>() = cast_value<T>(v);
     return s;
   });
   return constant(g, t, name);
@@ -239,9 +260,8 @@ void fill_kernel(KernelContext& ctx) {
   const Tensor& value = ctx.input(1);
   FG_CHECK(value.num_elements() == 1 && value.rank() == 0, InvalidArgument, "Fill: value must be a scalar, got shape ",
            value.shape());
-  const auto dims = int_values(ctx.input(0), "Fill");
-  for (int64_t d : dims) FG_CHECK(d >= 0, InvalidArgument, "Fill: dims must be non-negative, got ", Shape(dims));
-  Tensor out = Tensor::empty(value.dtype(), Shape(dims));
+  FG_CHECK(ctx.input(0).rank() == 1, InvalidArgument, "Fill: dims must be a vector, got shape ", ctx.input(0).shape());
+  Tensor out = Tensor::empty(value.dtype(), shape_from_dims(int_values(ctx.input(0), "Fill"), "Fill"));
   dispatch_all(value.dtype(), "Fill", [&]<typename T>() {
     const T v = *value.data<T>();
     T* p = out.data<T>();
@@ -276,7 +296,7 @@ void cast_kernel(KernelContext& ctx) {
       const S* in = x.data<S>();
       D* o = out.data<D>();
       parallel_for(x.num_elements(), 1, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) o[i] = static_cast<D>(in[i]);
+        for (int64_t i = b; i < e; ++i) o[i] = cast_value<D>(in[i]);
       });
     });
   });
@@ -323,29 +343,30 @@ void expand_dims_kernel(KernelContext& ctx) {
 
 void register_array_ops(OpRegistry& r) {
   r.add("Placeholder").output("output", "dtype").attr("dtype").attr("shape", Shape::unknown())
-      .shape(placeholder_shape).kernel_fn(placeholder_kernel).set_stateful();
+      .shape(placeholder_shape).kernel_fn(placeholder_kernel).set_stateful()
+      .not_differentiable("a leaf: no inputs");
   r.add("PlaceholderWithDefault").input("input", "dtype").output("output", "dtype").attr("dtype").attr("shape")
       .shape(pwd_shape).kernel_fn(forward_kernel).forwarding().gradient(identity_grad);
   r.add("Const").output("output", "dtype").attr("value").attr("dtype").shape(const_shape).kernel_fn(const_kernel)
-      .constant("value");
+      .constant("value").not_differentiable("a leaf: no inputs");
   r.add("Identity").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
       .forwarding().gradient(identity_grad);
   r.add("StopGradient").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
-      .forwarding().not_differentiable();
-  r.add("NoOp").kernel_fn(noop_kernel);
+      .forwarding().not_differentiable("stops gradients by definition");
+  r.add("NoOp").kernel_fn(noop_kernel).not_differentiable("no inputs or outputs");
   r.add("Reshape").input("tensor", "T").input("shape", "Tshape").output("output", "T").attr("Tshape", DType::kInt32)
       .type_attr("Tshape", {DType::kInt32, DType::kInt64}).shape(reshape_shape).kernel_fn(reshape_kernel)
       .gradient(reshape_grad);
   r.add("Shape").input("input", "T").output("output", "out_type").attr("out_type", DType::kInt32)
       .type_attr("out_type", {DType::kInt32, DType::kInt64}).shape(shape_shape).kernel_fn(shape_kernel)
-      .not_differentiable();
+      .not_differentiable("integer output");
   r.add("Fill").input("dims", "index_type").input("value", "T").output("output", "T").attr("index_type", DType::kInt32)
       .type_attr("index_type", {DType::kInt32, DType::kInt64}).shape(fill_shape).kernel_fn(fill_kernel)
       .gradient(fill_grad);
   r.add("ZerosLike").input("x", "T").output("y", "T").shape(unchanged_shape).kernel_fn(fill_like_kernel<0>)
-      .not_differentiable();
+      .not_differentiable("the value does not depend on x's");
   r.add("OnesLike").input("x", "T").output("y", "T").shape(unchanged_shape).kernel_fn(fill_like_kernel<1>)
-      .not_differentiable();
+      .not_differentiable("the value does not depend on x's");
   r.add("Cast").input("x", "SrcT").output("y", "DstT").attr("SrcT").attr("DstT")
       .shape(unchanged_shape).kernel_fn(cast_kernel).gradient(cast_grad);
   r.add("ExpandDims").input("input", "T").input("dim", "Tdim").output("output", "T").attr("Tdim", DType::kInt32)

@@ -31,10 +31,9 @@ Output shape(const Output& x, DType out_type = DType::kInt32, const std::string&
 Output fill(const Output& dims, const Output& value, const std::string& name = "");
 Output zeros_like(const Output& x, const std::string& name = "");
 Output ones_like(const Output& x, const std::string& name = "");
+// tf.cast. Float to integer truncates toward zero and saturates: NaN gives 0, values beyond the
+// integer type's range its nearest limit (C++ and TF's CPU kernel leave those undefined).
 Output cast(const Output& x, DType dtype, const std::string& name = "");
 Output expand_dims(const Output& x, int64_t axis, const std::string& name = "");
-
-class OpRegistry;
-void register_array_ops(OpRegistry& r);
 
 }  // namespace fg

@@ -3,6 +3,7 @@
 #include "graph/control_flow.h"
 #include "graph/op_registry.h"
 #include "ops/array.h"
+#include "ops/internal/register.h"
 #include "ops/math.h"
 
 namespace fg {
@@ -10,7 +11,9 @@ namespace fg {
 // ---- builders
 
 std::pair<Output, Output> switch_op(const Output& data, const Output& pred, const std::string& name) {
-  Operation* op = OpBuilder(data, "Switch", name).input(data).input(pred).build();
+  // TF's switch(): a variable reference goes through RefSwitch, so that both sides refer to it.
+  Operation* op = OpBuilder(data, referenced_variable(data) ? "RefSwitch" : "Switch", name).input(data).input(pred)
+                      .build();
   return {op->output(0), op->output(1)};
 }
 
@@ -255,13 +258,16 @@ void register_control_flow_ops(OpRegistry& r) {
                          .reference_forwarding();
   ref_merge.inputs.back().is_ref = true;
   // While loops import and are carried; flowgraph has no kernels for them (yet).
+  const std::string loop = "while loops are imported and carried, not run";
   r.add("Enter").input("data", "T").output("output", "T").attr("T").attr("frame_name")
       .attr("is_constant", false).attr("parallel_iterations", int64_t{10}).type_attr("T", kAllTypes)
-      .shape(unchanged_shape);
-  r.add("Exit").input("data", "T").output("output", "T").attr("T").type_attr("T", kAllTypes).shape(unchanged_shape);
+      .shape(unchanged_shape).without_gradient(loop);
+  r.add("Exit").input("data", "T").output("output", "T").attr("T").type_attr("T", kAllTypes).shape(unchanged_shape)
+      .without_gradient(loop);
   r.add("NextIteration").input("data", "T").output("output", "T").attr("T").type_attr("T", kAllTypes)
-      .shape(unchanged_shape).loop_back();
-  r.add("LoopCond").input("input", DType::kBool).output("output", DType::kBool).shape(unchanged_shape);
+      .shape(unchanged_shape).loop_back().without_gradient(loop);
+  r.add("LoopCond").input("input", DType::kBool).output("output", DType::kBool).shape(unchanged_shape)
+      .not_differentiable("a bool output");
 }
 
 }  // namespace fg

@@ -42,7 +42,4 @@ std::pair<Output, Output> switch_op(const Output& data, const Output& pred, cons
 // index. Should several be live, the lowest index wins (TF takes whichever arrives first).
 std::pair<Output, Output> merge(const std::vector<Output>& inputs, const std::string& name = "Merge");
 
-class OpRegistry;
-void register_control_flow_ops(OpRegistry& r);
-
 }  // namespace fg

@@ -2,6 +2,7 @@
 
 #include "core/parallel.h"
 #include "graph/op_registry.h"
+#include "ops/internal/register.h"
 #include "ops/array.h"
 #include "ops/indexing.h"
 #include "ops/math.h"

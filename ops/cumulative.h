@@ -19,9 +19,5 @@ Output cumsum(const Output& x, int64_t axis = 0, bool exclusive = false, bool re
 Output cumprod(const Output& x, int64_t axis = 0, bool exclusive = false, bool reverse = false,
                const std::string& name = "");
 
-class OpRegistry;
-// Registers Cumsum and Cumprod, and gives Prod (registered by the math family, which must come
-// first) its gradient.
-void register_cumulative_ops(OpRegistry& r);
 
 }  // namespace fg

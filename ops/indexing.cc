@@ -5,6 +5,7 @@
 
 #include "core/parallel.h"
 #include "graph/op_registry.h"
+#include "ops/internal/register.h"
 #include "ops/array.h"
 #include "ops/math.h"
 #include "ops/op_util.h"
@@ -936,10 +937,10 @@ void register_indexing_ops(OpRegistry& r) {
   r.add("OneHot").input("indices", "TI").input("depth", DType::kInt32).input("on_value", "T")
       .input("off_value", "T").output("output", "T").attr("axis", int64_t{-1}).attr("TI", DType::kInt64)
       .type_attr("T", kAllTypes).type_attr("TI", {DType::kUInt8, DType::kInt32, DType::kInt64})
-      .shape(one_hot_shape).kernel_fn(one_hot_kernel).not_differentiable();
+      .shape(one_hot_shape).kernel_fn(one_hot_kernel).not_differentiable("TF's NotDifferentiable: the output depends on the indices only");
   r.add("ListDiff").input("x", "T").input("y", "T").output("out", "T").output("idx", "out_idx")
       .attr("out_idx", DType::kInt32).type_attr("T", kAllTypes).type_attr("out_idx", kIndex)
-      .shape(list_diff_shape).kernel_fn(list_diff_kernel).not_differentiable();
+      .shape(list_diff_shape).kernel_fn(list_diff_kernel).not_differentiable("integer outputs: TF's NotDifferentiable");
 }
 
 }  // namespace fg

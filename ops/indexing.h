@@ -82,7 +82,5 @@ Output unsorted_segment_sum(const Output& data, const Output& segment_ids, const
 std::pair<Output, Output> setdiff1d(const Output& x, const Output& y, DType index_dtype = DType::kInt32,
                                     const std::string& name = "");
 
-class OpRegistry;
-void register_indexing_ops(OpRegistry& r);
 
 }  // namespace fg

@@ -105,17 +105,4 @@ Output operator/(const Output& x, S s) { return x / scalar_like(x, static_cast<d
 template <typename S> requires std::is_arithmetic_v<S>
 Output operator/(S s, const Output& x) { return scalar_like(x, static_cast<double>(s)) / x; }
 
-// For kernels that multiply like MatMul (its fusions): the product's m, k, n for inputs a and b
-// with the given transposes, or InvalidArgument in MatMul's words.
-struct MatMulDims {
-  int64_t m, k, n;
-};
-MatMulDims matmul_dims(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
-// The condition of MatMul's fusions (Fusion::applies): the fused pair computes in floating point
-// (the fused kernels multiply with gemm<float|double> only).
-bool is_float_matmul(const Operation& consumer, const Operation& producer);
-
-class OpRegistry;
-void register_math_ops(OpRegistry& r);
-
 }  // namespace fg

@@ -16,7 +16,8 @@
 namespace fg::nn {
 
 Output relu(const Output& features, const std::string& name = "");
-// Activations, TF1's tf.nn spellings and op types (Elu, Selu, LeakyRelu, Sigmoid, Tanh, Softplus, Relu6).
+// Activations, TF1's tf.nn spellings and op types (Elu, Selu, LeakyRelu, Sigmoid, Tanh, Softplus, Relu6,
+// Softsign).
 // Each fits `Output (*)(const Output&, const std::string&)`, so `{.activation = nn::elu}` works.
 Output elu(const Output& features, const std::string& name = "");
 // scale * elu(x) with TF's alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946.
@@ -31,6 +32,8 @@ Output tanh(const Output& x, const std::string& name = "");
 // log(1 + exp(x)), accurate for every x: no overflow far right, no rounding to 0 far left.
 Output softplus(const Output& features, const std::string& name = "");
 Output relu6(const Output& features, const std::string& name = "");
+// x / (1 + |x|).
+Output softsign(const Output& features, const std::string& name = "");
 Output bias_add(const Output& value, const Output& bias, const std::string& name = "");
 Output softmax(const Output& logits, const std::string& name = "");
 Output log_softmax(const Output& logits, const std::string& name = "");
@@ -40,14 +43,14 @@ Output sparse_softmax_cross_entropy_with_logits(const Output& labels, const Outp
 
 // ---- batch normalization
 
-// Outputs of the fused ops. `op` gives access to the rest (reserve spaces / saved statistics).
+// FusedBatchNorm's outputs. `op` gives access to the rest (the reserve spaces).
 struct FusedBatchNormResult {
   Output y, batch_mean, batch_variance;
   Operation* op = nullptr;
 };
 
-// TF's FusedBatchNorm over the last (channel) axis of x, rank 2 ([N, C]) or 4 (NHWC); scale,
-// offset, mean, variance are [C]. Training: normalizes with the batch mean and biased variance and
+// TF's FusedBatchNorm over the last (channel) axis of float32 x, rank 2 ([N, C]) or 4 (NHWC);
+// scale, offset, mean, variance are [C]. Training: normalizes with the batch mean and biased variance and
 // returns batch_variance *unbiased* (x N/(N-1)), as TF does; mean and variance may be none then.
 // Inference: normalizes with mean and variance and returns them. Like TF's wrapper, epsilon is
 // raised to at least 1.001e-5. Gradients flow to x, scale and offset (none to mean/variance);
@@ -55,14 +58,6 @@ struct FusedBatchNormResult {
 FusedBatchNormResult fused_batch_norm(const Output& x, const Output& scale, const Output& offset, const Output& mean,
                                       const Output& variance, double epsilon = 0.001, bool is_training = true,
                                       const std::string& name = "FusedBatchNorm");
-// The same with the mode decided per run by a bool scalar tensor (op FusedBatchNormDynamic: TF1's
-// layer would build a tf.cond). batch_mean / batch_variance are the statistics used: the batch
-// mean and *biased* variance when training, else exactly the values of mean and variance, so a
-// moving-average update `moving -= (moving - used) * (1 - momentum)` leaves them unchanged.
-// epsilon is used as given (TF1's non-fused layer path does not raise it).
-FusedBatchNormResult fused_batch_norm_dynamic(const Output& x, const Output& scale, const Output& offset,
-                                              const Output& mean, const Output& variance, const Output& training,
-                                              double epsilon = 0.001, const std::string& name = "FusedBatchNorm");
 // tf.nn.moments: mean and (biased) variance over `axes`, built from primitives as TF1 does
 // ("moments/mean", "moments/StopGradient", "moments/SquaredDifference", "moments/variance", and
 // "moments/Squeeze", "moments/Squeeze_1" unless keep_dims). axes must not be empty.
@@ -83,8 +78,3 @@ Output in_top_k(const Output& predictions, const Output& targets, int64_t k, con
 Output in_top_k(const Output& predictions, const Output& targets, const Output& k, const std::string& name = "");
 
 }  // namespace fg::nn
-
-namespace fg {
-class OpRegistry;
-void register_nn_ops(OpRegistry& r);
-}  // namespace fg

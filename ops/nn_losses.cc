@@ -5,6 +5,7 @@
 #include "core/eigen.h"
 #include "core/parallel.h"
 #include "graph/op_registry.h"
+#include "ops/internal/register.h"
 #include "ops/array.h"
 #include "ops/indexing.h"
 #include "ops/math.h"
@@ -274,7 +275,7 @@ void register_nn_loss_ops(OpRegistry& r) {
       .kernel_fn(l2_loss_kernel).gradient(l2_loss_grad);
   r.add("InTopK").input("predictions", DType::kFloat).input("targets", "T").output("precision", DType::kBool)
       .attr("k").attr("T", DType::kInt32).type_attr("T", {DType::kInt32, DType::kInt64}).shape(in_top_k_shape)
-      .kernel_fn(in_top_k_kernel).not_differentiable();
+      .kernel_fn(in_top_k_kernel).not_differentiable("boolean output");
 }
 
 }  // namespace fg

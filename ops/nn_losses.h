@@ -30,6 +30,4 @@ Output l2_loss(const Output& t, const std::string& name = "");
 }  // namespace fg::nn
 
 namespace fg {
-class OpRegistry;
-void register_nn_loss_ops(OpRegistry& r);
 }  // namespace fg

@@ -12,6 +12,7 @@
 #include "graph/op_registry.h"
 #include "ops/register.h"
 #include "ops/array.h"
+#include "ops/internal/register.h"
 #include "ops/math.h"
 
 namespace fg {
@@ -84,8 +85,7 @@ Shape read_shape(const Tensor& t) {
   if (t.dtype() == DType::kInt32) for (int32_t d : t.flat<int32_t>()) dims.push_back(d);
   else if (t.dtype() == DType::kInt64) for (int64_t d : t.flat<int64_t>()) dims.push_back(d);
   else throw InvalidArgument(str_cat("shape must be int32 or int64, got ", dtype_name(t.dtype())));
-  for (int64_t d : dims) FG_CHECK(d >= 0, InvalidArgument, "shape dims must be non-negative, got ", Shape(dims));
-  return Shape(dims);
+  return shape_from_dims(dims, "shape");
 }
 
 // Where a kernel call draws from: the Philox key and the first block reserved for it.
@@ -207,7 +207,7 @@ void register_random_op(OpRegistry& r, const char* type, Kernel kernel) {
   r.add(type).input("shape", "T").output("output", "dtype")
       .attr("seed", int64_t{0}).attr("seed2", int64_t{0}).attr("dtype")
       .type_attr("dtype", kFloatTypes).type_attr("T", {DType::kInt32, DType::kInt64})
-      .shape(random_shape).kernel_fn(kernel).not_differentiable().set_stateful();
+      .shape(random_shape).kernel_fn(kernel).not_differentiable("random values").set_stateful();
 }
 
 }  // namespace

@@ -22,7 +22,4 @@ Output random_normal(Graph& g, const Shape& shape, double mean = 0.0, double std
 Output truncated_normal(Graph& g, const Shape& shape, double mean = 0.0, double stddev = 1.0, DType dtype = f32,
                         std::optional<int64_t> seed = std::nullopt, const std::string& name = "");
 
-class OpRegistry;
-void register_random_ops(OpRegistry& r);
-
 }  // namespace fg

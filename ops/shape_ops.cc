@@ -6,6 +6,7 @@
 
 #include "core/parallel.h"
 #include "graph/op_registry.h"
+#include "ops/internal/register.h"
 #include "ops/array.h"
 #include "ops/indexing.h"
 #include "ops/math.h"
@@ -828,16 +829,16 @@ std::vector<Output> prevent_gradient_grad(GradContext& c) {
 void register_shape_ops(OpRegistry& r) {
   r.add("ShapeN").list_input("input", "T", "N").list_output("output", "out_type", "N").attr("N")
       .attr("out_type", DType::kInt32).type_attr("T", kAllTypes).type_attr("out_type", kIndex)
-      .shape(shape_n_shape).kernel_fn(shape_n_kernel).not_differentiable();
+      .shape(shape_n_shape).kernel_fn(shape_n_kernel).not_differentiable("integer output");
   r.add("Size").input("input", "T").output("output", "out_type").attr("out_type", DType::kInt32)
       .type_attr("T", kAllTypes).type_attr("out_type", kIndex).shape(scalar_shape).kernel_fn(size_kernel)
-      .not_differentiable();
+      .not_differentiable("integer output");
   r.add("Rank").input("input", "T").output("output", DType::kInt32).type_attr("T", kAllTypes).shape(scalar_shape)
-      .kernel_fn(rank_kernel).not_differentiable();
+      .kernel_fn(rank_kernel).not_differentiable("integer output");
   r.add("Range").input("start", "Tidx").input("limit", "Tidx").input("delta", "Tidx").output("output", "Tidx")
       .attr("Tidx", DType::kInt32)
       .type_attr("Tidx", {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64}).shape(range_shape)
-      .kernel_fn(range_kernel).not_differentiable();
+      .kernel_fn(range_kernel).not_differentiable("TF's NotDifferentiable: a sequence from its bounds");
   r.add("Tile").input("input", "T").input("multiples", "Tmultiples").output("output", "T")
       .attr("Tmultiples", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tmultiples", kIndex)
       .shape(tile_shape).kernel_fn(tile_kernel).gradient(tile_grad);
@@ -852,12 +853,12 @@ void register_shape_ops(OpRegistry& r) {
       .kernel_fn(concat_kernel).gradient(concat_grad);
   r.add("ConcatOffset").input("concat_dim", DType::kInt32).list_input("shape", "int32", "N")
       .list_output("offset", "int32", "N").attr("N").shape(concat_offset_shape).kernel_fn(concat_offset_kernel)
-      .not_differentiable();
+      .not_differentiable("integer output");
   r.add("Transpose").input("x", "T").input("perm", "Tperm").output("y", "T").attr("Tperm", DType::kInt32)
       .type_attr("T", kAllTypes).type_attr("Tperm", kIndex).shape(transpose_shape).kernel_fn(transpose_kernel)
       .gradient(transpose_grad);
   r.add("InvertPermutation").input("x", "T").output("y", "T").attr("T", DType::kInt32).type_attr("T", kIndex)
-      .shape(invert_permutation_shape).kernel_fn(invert_permutation_kernel).not_differentiable();
+      .shape(invert_permutation_shape).kernel_fn(invert_permutation_kernel).not_differentiable("integer output");
   r.add("Pad").input("input", "T").input("paddings", "Tpaddings").output("output", "T")
       .attr("Tpaddings", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tpaddings", kIndex)
       .shape(pad_shape).kernel_fn(pad_kernel).gradient(pad_grad);

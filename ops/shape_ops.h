@@ -57,7 +57,5 @@ Output invert_permutation(const Output& x, const std::string& name = "");
 // The identity whose gradient is an error carrying `message` (TF's PreventGradient).
 Output prevent_gradient(const Output& x, const std::string& message = "", const std::string& name = "");
 
-class OpRegistry;
-void register_shape_ops(OpRegistry& r);
 
 }  // namespace fg

@@ -6,6 +6,7 @@
 #include "graph/op_registry.h"
 #include "ops/array.h"
 #include "ops/initializers.h"
+#include "ops/internal/register.h"
 #include "ops/math.h"
 
 namespace fg {
@@ -167,16 +168,19 @@ void register_state_ops(OpRegistry& r) {
   for (const char* type : {"VariableV2", "Variable"})
     r.add(type).ref_output("ref", "dtype").attr("shape").attr("dtype").attr("container", std::string())
         .attr("shared_name", std::string()).shape(variable_shape).kernel_fn(variable_kernel).set_stateful()
-        .variable();
+        .variable().not_differentiable("a leaf: no inputs");
   r.add("Assign").ref_input("ref", "T").input("value", "T").ref_output("output_ref", "T")
       .attr("validate_shape", true).attr("use_locking", true).shape(assign_shape).kernel_fn(assign_kernel)
-      .set_stateful().not_differentiable().reference_forwarding();
+      .set_stateful().not_differentiable("stateful update")
+      .reference_forwarding();
   r.add("AssignAdd").ref_input("ref", "T").input("value", "T").ref_output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
-      .kernel_fn(assign_update_kernel<1>).set_stateful().not_differentiable().reference_forwarding();
+      .kernel_fn(assign_update_kernel<1>).set_stateful().not_differentiable("stateful update")
+      .reference_forwarding();
   r.add("AssignSub").ref_input("ref", "T").input("value", "T").ref_output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
-      .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable().reference_forwarding();
+      .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable("stateful update")
+      .reference_forwarding();
 }
 
 }  // namespace fg

@@ -55,7 +55,4 @@ std::vector<Variable> trainable_variables(const Graph& g);
 Operation* variables_initializer(Graph& g, const std::vector<Variable>& vars, const std::string& name = "init");
 Operation* global_variables_initializer(Graph& g);
 
-class OpRegistry;
-void register_state_ops(OpRegistry& r);
-
 }  // namespace fg

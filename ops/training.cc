@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
 
 #include "core/eigen.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 #include "graph/op_registry.h"
+#include "ops/internal/kernel_util.h"
+#include "ops/internal/register.h"
 #include "ops/math.h"
 
 namespace fg {
@@ -84,7 +87,8 @@ class RefUpdate {
     FG_CHECK(num_refs <= kMaxRefs, Internal, "RefUpdate: ", num_refs, " refs, at most ", kMaxRefs);
     for (int i = 0; i < n_; ++i) slots_[i] = &ctx.ref(i);
     std::array<VariableSlot*, kMaxRefs> order = slots_;
-    std::sort(order.begin(), order.begin() + n_);
+    for (int i = 1; i < n_; ++i)  // insertion sort of at most kMaxRefs (std::sort trips -Warray-bounds)
+      for (int j = i; j > 0 && std::less<>{}(order[j], order[j - 1]); --j) std::swap(order[j], order[j - 1]);
     for (int i = 0; i < n_; ++i) locks_[i] = std::unique_lock(order[i]->mu);
     for (int i = 0; i < n_; ++i) {
       VariableSlot* s = slots_[i];
@@ -150,14 +154,15 @@ void apply_gradient_descent_kernel(KernelContext& ctx) {
 // ApplyGradientDescent whose delta is a MatMul used by nothing else (the weight gradient
 // X^T dZ of a dense layer): var = var - alpha * op(a) op(b) as one GEMM accumulating into the
 // variable (beta = 1). The gradient is never stored, and each thread updates the block of the
-// variable it computed while that block is still in its core's cache: run apart, the update
-// re-reads a 940 KB gradient half of which sits in the other core's L2 (80 us in a batch-50
-// step on the benchmark VM, against 18 us for the same update alone).
+// variable it computed while that block is still in its core's cache (run apart, the update
+// re-reads a gradient half of which sits in the other core's cache).
 // Inputs: var (ref), alpha, a, b; attrs: ApplyGradientDescent's and MatMul's.
 void apply_gradient_descent_matmul_kernel(KernelContext& ctx) {
   const Tensor &a = ctx.input(2), &b = ctx.input(3);
   const bool ta = ctx.attr<bool>("transpose_a"), tb = ctx.attr<bool>("transpose_b");
-  const auto [m, k, n] = matmul_dims(a, b, ta, tb);
+  // Named variables, not a structured binding: lambdas below capture them (clang before 16 cannot).
+  const MatMulDims dims = matmul_dims(a, b, ta, tb);
+  const int64_t m = dims.m, k = dims.k, n = dims.n;
   RefUpdate u(ctx, 1, a.dtype(), Shape{m, n});
   dispatch_float(a.dtype(), "ApplyGradientDescent", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 1, "alpha");
@@ -200,35 +205,26 @@ void apply_adagrad_kernel(KernelContext& ctx) {
   u.commit(ctx);
 }
 
+// RMSProp's update; the centered form (TF's ApplyCenteredRMSProp) also keeps the mean gradient mg
+// and divides by the estimated variance instead of the raw second moment.
+template <bool kCentered>
 void apply_rms_prop_kernel(KernelContext& ctx) {
-  const Tensor& grad = ctx.input(7);
-  RefUpdate u(ctx, 3, grad);
-  dispatch_float(grad.dtype(), "ApplyRMSProp", [&]<typename T>() {
-    const T lr = scalar_input<T>(ctx, 3, "lr"), rho = scalar_input<T>(ctx, 4, "rho"),
-            mu = scalar_input<T>(ctx, 5, "momentum"), eps = scalar_input<T>(ctx, 6, "epsilon");
-    auto var = u.in<T>(0), ms = u.in<T>(1), mom = u.in<T>(2), g = as_array<T>(grad);
-    auto var_out = u.out<T>(0), ms_out = u.out<T>(1), mom_out = u.out<T>(2);
+  constexpr int kRefs = kCentered ? 4 : 3, kMs = kCentered ? 2 : 1, kMom = kMs + 1;  // var, [mg,] ms, mom
+  const Tensor& grad = ctx.input(kRefs + 4);
+  RefUpdate u(ctx, kRefs, grad);
+  dispatch_float(grad.dtype(), kCentered ? "ApplyCenteredRMSProp" : "ApplyRMSProp", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, kRefs, "lr"), rho = scalar_input<T>(ctx, kRefs + 1, "rho"),
+            mu = scalar_input<T>(ctx, kRefs + 2, "momentum"), eps = scalar_input<T>(ctx, kRefs + 3, "epsilon");
+    auto var = u.in<T>(0), mg = u.in<T>(1), ms = u.in<T>(kMs), mom = u.in<T>(kMom), g = as_array<T>(grad);
+    auto var_out = u.out<T>(0), mg_out = u.out<T>(1), ms_out = u.out<T>(kMs), mom_out = u.out<T>(kMom);
     for_each_block(grad.num_elements(), [&](auto seg) {
       seg(ms_out) = seg(ms) * rho + seg(g) * seg(g) * (T(1) - rho);
-      seg(mom_out) = seg(mom) * mu + lr * seg(g) / (seg(ms_out) + eps).sqrt();
-      seg(var_out) = seg(var) - seg(mom_out);
-    });
-  });
-  u.commit(ctx);
-}
-
-void apply_centered_rms_prop_kernel(KernelContext& ctx) {
-  const Tensor& grad = ctx.input(8);
-  RefUpdate u(ctx, 4, grad);
-  dispatch_float(grad.dtype(), "ApplyCenteredRMSProp", [&]<typename T>() {
-    const T lr = scalar_input<T>(ctx, 4, "lr"), rho = scalar_input<T>(ctx, 5, "rho"),
-            mu = scalar_input<T>(ctx, 6, "momentum"), eps = scalar_input<T>(ctx, 7, "epsilon");
-    auto var = u.in<T>(0), mg = u.in<T>(1), ms = u.in<T>(2), mom = u.in<T>(3), g = as_array<T>(grad);
-    auto var_out = u.out<T>(0), mg_out = u.out<T>(1), ms_out = u.out<T>(2), mom_out = u.out<T>(3);
-    for_each_block(grad.num_elements(), [&](auto seg) {
-      seg(ms_out) = seg(ms) * rho + seg(g) * seg(g) * (T(1) - rho);
-      seg(mg_out) = seg(mg) * rho + seg(g) * (T(1) - rho);
-      seg(mom_out) = seg(mom) * mu + lr * seg(g) / (seg(ms_out) - seg(mg_out) * seg(mg_out) + eps).sqrt();
+      if constexpr (kCentered) {
+        seg(mg_out) = seg(mg) * rho + seg(g) * (T(1) - rho);
+        seg(mom_out) = seg(mom) * mu + lr * seg(g) / (seg(ms_out) - seg(mg_out) * seg(mg_out) + eps).sqrt();
+      } else {
+        seg(mom_out) = seg(mom) * mu + lr * seg(g) / (seg(ms_out) + eps).sqrt();
+      }
       seg(var_out) = seg(var) - seg(mom_out);
     });
   });
@@ -263,7 +259,8 @@ void register_training_ops(OpRegistry& r) {
     for (const char* n : refs) d.ref_input(n, "T");
     for (const char* n : scalars) d.input(n, "T");
     d.input(grad, "T").ref_output("out", "T").attr("use_locking", false).type_attr("T", kFloatTypes)
-        .shape(apply_shape).kernel_fn(k).set_stateful().not_differentiable();
+        .shape(apply_shape).kernel_fn(k).set_stateful()
+      .not_differentiable("stateful update");
     return d;
   };
   def("ApplyGradientDescent", {"var"}, {"alpha"}, "delta", apply_gradient_descent_kernel);
@@ -273,11 +270,13 @@ void register_training_ops(OpRegistry& r) {
   OpDef& momentum = r.add("ApplyMomentum");
   momentum.ref_input("var", "T").ref_input("accum", "T").input("lr", "T").input("grad", "T").input("momentum", "T")
       .ref_output("out", "T").attr("use_locking", false).attr("use_nesterov", false).type_attr("T", kFloatTypes)
-      .shape(apply_shape).kernel_fn(apply_momentum_kernel).set_stateful().not_differentiable();
+      .shape(apply_shape).kernel_fn(apply_momentum_kernel).set_stateful()
+      .not_differentiable("stateful update");
   def("ApplyAdagrad", {"var", "accum"}, {"lr"}, "grad", apply_adagrad_kernel).attr("update_slots", true);
-  def("ApplyRMSProp", {"var", "ms", "mom"}, {"lr", "rho", "momentum", "epsilon"}, "grad", apply_rms_prop_kernel);
+  def("ApplyRMSProp", {"var", "ms", "mom"}, {"lr", "rho", "momentum", "epsilon"}, "grad",
+      apply_rms_prop_kernel<false>);
   def("ApplyCenteredRMSProp", {"var", "mg", "ms", "mom"}, {"lr", "rho", "momentum", "epsilon"}, "grad",
-      apply_centered_rms_prop_kernel);
+      apply_rms_prop_kernel<true>);
   def("ApplyAdam", {"var", "m", "v"}, {"beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"}, "grad",
       apply_adam_kernel).attr("use_nesterov", false);
 }

@@ -32,7 +32,4 @@ Output apply_adam(const Variable& var, const Variable& m, const Variable& v, con
                   const Output& beta2_power, const Output& lr, const Output& beta1, const Output& beta2,
                   const Output& epsilon, const Output& grad, const std::string& name = "");
 
-class OpRegistry;
-void register_training_ops(OpRegistry& r);
-
 }  // namespace fg

@@ -43,8 +43,13 @@ void make_plan_key(PlanKey& key, const std::vector<Output>& feeds, const std::ve
 
 }  // namespace
 
-Session::Session(Graph& graph) : graph_(graph) { register_ops(); }
+Session::Session(Graph& graph) : graph_(graph), graph_life_(graph.lifetime()) { register_ops(); }
 Session::~Session() = default;
+
+void Session::throw_graph_destroyed() const {
+  throw FailedPrecondition("Session: its Graph was destroyed (a Session refers to its Graph without owning it; "
+                           "keep the Graph alive as long as the Session runs)");
+}
 
 size_t Session::num_cached_plans() const {
   std::shared_lock lock(mu_);
@@ -217,7 +222,8 @@ void run_steps(const Plan& plan, RunScratch& scratch, bool profiling, std::vecto
     } catch (const Error& e) {
       rethrow_in_node(e, *s.op);
     } catch (const std::bad_alloc&) {
-      throw;
+      throw ResourceExhausted(str_cat("OOM in a kernel's working memory\n\t [[node ", s.op->name(), " (",
+                                      s.op->type(), ")]]"));
     } catch (const std::exception& e) {
       throw Internal(str_cat(e.what(), "\n\t [[node ", s.op->name(), " (", s.op->type(), ")]]"));
     }
@@ -315,6 +321,7 @@ void Session::reset_profile() {
 }
 
 std::vector<Tensor> Session::run(const FeedDict& feeds, const std::vector<Output>& fetches, const Targets& targets) {
+  check_graph_alive();
   std::vector<Output> feed_keys;
   std::vector<Tensor> feed_values;
   feed_keys.reserve(feeds.size());
@@ -332,26 +339,31 @@ Tensor Session::run(const FeedDict& feeds, const Output& fetch) { return run(fee
 
 Callable Session::make_callable(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
                                 const Targets& targets) {
+  check_graph_alive();
   return Callable(this, get_plan(feeds, fetches, targets.ops()));
 }
 
-void Callable::check_feed_count(size_t got) const {
+void Callable::check_call(size_t got) const {
+  FG_CHECK(session_life_.alive(), FailedPrecondition,
+           "Callable: its Session was destroyed (a Callable refers to its Session without owning it)");
+  session_->check_graph_alive();
   FG_CHECK(got == plan_->feeds.size(), InvalidArgument, "Callable: expected ", plan_->feeds.size(), " feeds, got ", got);
 }
 
 std::vector<Tensor> Callable::operator()(std::vector<Tensor> feeds) const {
-  check_feed_count(feeds.size());
+  check_call(feeds.size());
   std::vector<Tensor> result;
   session_->execute(*plan_, feeds, &feeds, result);
   return result;
 }
 
 void Callable::operator()(std::span<const Tensor> feeds, std::vector<Tensor>& fetches) const {
-  check_feed_count(feeds.size());
+  check_call(feeds.size());
   session_->execute(*plan_, feeds, nullptr, fetches);
 }
 
 Tensor Session::variable_value(const Operation* var_op) {
+  check_graph_alive();
   FG_CHECK(var_op && var_op->def().holds_variable, NotFound, "Session: '", var_op ? var_op->name() : "<null>",
            "' is not a variable");
   VariableSlot* slot;
@@ -363,6 +375,7 @@ Tensor Session::variable_value(const Operation* var_op) {
 }
 
 void Session::set_variable_value(const Operation* var_op, const Tensor& value) {
+  check_graph_alive();
   FG_CHECK(var_op && var_op->def().holds_variable, NotFound, "Session: '", var_op ? var_op->name() : "<null>",
            "' is not a variable");
   FG_CHECK(value.dtype() == var_op->output_dtype(0), InvalidArgument, "Session: variable '", var_op->name(),
@@ -379,6 +392,7 @@ void Session::set_variable_value(const Operation* var_op, const Tensor& value) {
 }
 
 bool Session::is_initialized(const Operation* var_op) {
+  check_graph_alive();
   VariableSlot* slot;
   {
     std::unique_lock lock(mu_);

@@ -13,6 +13,11 @@
 // possible; ops registered as fusable pairs (graph/op_registry.h `Fusion`, e.g. a weight
 // gradient's MatMul into its ApplyGradientDescent) run as one kernel. `run` and callables are
 // safe to use from several threads at once.
+//
+// Ownership: a Session refers to its Graph without owning it; running one whose Graph was
+// destroyed is a FailedPrecondition (checked with one atomic load per run). It owns its
+// variables' values and its compiled plans. A Callable refers to its Session the same way: calling
+// it after the Session is destroyed is a FailedPrecondition.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -102,8 +107,15 @@ class Session {
   void execute(const Plan& plan, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
                std::vector<Tensor>& result);
   VariableSlot* slot_for(const Operation* var_op);
+  // FailedPrecondition once the graph is destroyed.
+  void check_graph_alive() const {
+    if (!graph_life_.alive()) throw_graph_destroyed();
+  }
+  [[noreturn]] void throw_graph_destroyed() const;
 
   Graph& graph_;
+  Lifetime::Watch graph_life_;
+  Lifetime lifetime_;  // watched by this session's Callables
   mutable std::shared_mutex mu_;
   std::map<std::vector<uintptr_t>, std::shared_ptr<const Plan>> plans_;  // by feeds, fetches, targets
   std::unordered_map<const Operation*, std::unique_ptr<VariableSlot>> slots_;
@@ -125,9 +137,12 @@ class Callable {
 
  private:
   friend class Session;
-  Callable(Session* s, std::shared_ptr<const Plan> p) : session_(s), plan_(std::move(p)) {}
-  void check_feed_count(size_t got) const;
+  Callable(Session* s, std::shared_ptr<const Plan> p)
+      : session_(s), session_life_(s->lifetime_.watch()), plan_(std::move(p)) {}
+  // Checks the feed count, and that the session and its graph still live.
+  void check_call(size_t feeds) const;
   Session* session_;
+  Lifetime::Watch session_life_;
   std::shared_ptr<const Plan> plan_;
 };
 

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include "flowgraph.h"
+#include "graph/op_registry.h"
 #include "test_util.h"
 
 namespace fg {
@@ -212,6 +214,50 @@ TEST(Fusion, EveryActivationForwardAndBackward) {
       EXPECT_FALSE(has_op(fused.profile, "hidden1/MatMul"));
       EXPECT_EQ(has_op(fused.profile, "hidden1/BiasAdd"), c.grad_reads_features);
     }
+}
+
+// Every activation registered with a fused form (its description gives the fusions) against the
+// op-by-op plan: the forward product fused with BiasAdd and the activation, the input gradient's
+// product fused with the activation's gradient op.
+TEST(Fusion, EveryRegisteredActivationFusion) {
+  register_ops();  // the registry is read before any builder runs
+  std::vector<std::string> activations;
+  std::set<std::string> fused_grads;
+  for (const Fusion& f : OpRegistry::global().fusions()) {
+    if (f.producer == "BiasAdd" && f.inner == "MatMul") activations.push_back(f.consumer);
+    if (f.producer == "MatMul" && f.inner.empty() && f.consumer != "BiasAdd") fused_grads.insert(f.consumer);
+  }
+  EXPECT_GE(activations.size(), 8u);
+  for (const std::string& type : activations) {
+    SCOPED_TRACE(type);
+    Graph g;
+    auto X = placeholder(g, f32, {-1, 40}, "X");
+    auto dense = [&](const Output& in, int64_t units, const std::string& name, uint64_t seed) {
+      auto scope = g.name_scope(name);
+      auto w = constant(g, testing::random_tensor({in.shape().dim(1), units}, seed, -0.2, 0.2, f32), "kernel");
+      auto b = constant(g, testing::random_tensor({units}, seed + 1, -0.5, 0.5, f32), "bias");
+      auto z = nn::bias_add(matmul(in, w), b);
+      return std::pair{OpBuilder(z, type, "").input(z).build_output(), w};
+    };
+    auto [h1, w1] = dense(X, 300, "hidden1", 3);
+    auto [h2, w2] = dense(h1, 20, "hidden2", 5);
+    auto grads = gradients({reduce_sum(h2 * h2)}, {w1});
+    const Operation* act_grad = nullptr;
+    for (Operation* op : g.get_operations())
+      if (op->name().rfind("gradients/hidden1/" + type + "_grad/", 0) == 0 && fused_grads.count(op->type()))
+        act_grad = op;
+    ASSERT_NE(act_grad, nullptr) << "no fused gradient op for " << type;
+    const Tensor x = testing::random_tensor({50, 40}, 8, -1, 1, f32);
+    const PlanRun fused = run_plan(g, true, {{X, x}}, {h2, grads[0]});
+    const PlanRun plain = run_plan(g, false, {{X, x}}, {h2, grads[0]});
+    for (int i = 0; i < 2; ++i) expect_allclose(fused.values[i], plain.values[i], 1e-4);
+    EXPECT_FALSE(has_op(fused.profile, "hidden1/MatMul"));
+    EXPECT_TRUE(has_op(fused.profile, "hidden1/" + type));
+    EXPECT_TRUE(has_op(plain.profile, "gradients/hidden2/MatMul_grad/MatMul"));
+    EXPECT_FALSE(has_op(fused.profile, "gradients/hidden2/MatMul_grad/MatMul"))
+        << "the input gradient's MatMul was not fused into " << act_grad->name();
+    EXPECT_TRUE(has_op(fused.profile, act_grad->name()));
+  }
 }
 
 TEST(Fusion, ChainStopsWhereAValueIsFetched) {

@@ -429,6 +429,7 @@ const std::vector<ActivationCase>& activation_cases() {
       {"Tanh", nn::tanh, [](double x) { return std::tanh(x); }},
       {"Softplus", nn::softplus, ref_softplus},
       {"Relu6", nn::relu6, [](double x) { return std::min(std::max(x, 0.0), 6.0); }},
+      {"Softsign", nn::softsign, [](double x) { return x / (1 + std::abs(x)); }},
   };
   return cases;
 }

@@ -348,7 +348,7 @@ TEST(TensorProto, MismatchesAreInvalidArgument) {
   expect_error([&] { tensor_from_proto(p, "node/c"); }, Code::kInvalidArgument, {"node/c", "-5"});
   p.mutable_tensor_shape()->mutable_dim(0)->set_size(int64_t{1} << 40);
   p.mutable_tensor_shape()->add_dim()->set_size(int64_t{1} << 40);
-  expect_error([&] { tensor_from_proto(p, "node/c"); }, Code::kInvalidArgument, {"node/c", "too large"});
+  expect_error([&] { tensor_from_proto(p, "node/c"); }, Code::kInvalidArgument, {"node/c", "more than 2^63 - 1 elements"});
 
   tensorflow::TensorProto u;
   u.set_dtype(tensorflow::DT_UINT8);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/errors.h"
@@ -28,6 +29,12 @@ GradCheckResult check_gradients(const std::function<Output(const std::vector<Out
 void expect_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
                             const std::vector<Tensor>& xs, double tol = 1e-6);
 
+// The same for ops TF defines in float32 only (FusedBatchNorm): `f` receives the float64
+// placeholders cast to float32 and its result is cast back; float32 needs a larger step (1e-3)
+// and a looser tolerance, so pair this with a tight comparison against a float64 formula.
+void expect_float32_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
+                                    const std::vector<Tensor>& xs, double tol = 2e-3);
+
 // Runs `fn` and expects an fg::Error of `code` whose message contains every one of `needles`.
 void expect_error(const std::function<void()>& fn, Code code, const std::vector<std::string>& needles);
 
@@ -44,5 +51,18 @@ bool run_test_in_child(const std::string& env, const std::string& test_name);
 // Calls of the global operator new made on this thread so far (the test binary replaces it to
 // count them): heap allocations other than tensor buffers, which come from core/allocator.h.
 int64_t heap_allocations_on_this_thread();
+
+// Expects fn() to throw an fg::Error of `code` whose message contains every one of `needles`.
+template <typename Fn>
+void expect_error_code(Fn&& fn, Code code, const std::vector<std::string>& needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
+  } catch (const Error& e) {
+    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
+  }
+}
 
 }  // namespace fg::testing

@@ -95,7 +95,27 @@ bool decode_varint64(const char*& p, const char* end, uint64_t* v) {
   return false;
 }
 
-std::string footer_problem(const std::string& file) {
+bool decode_varint32(const char*& p, const char* end, uint32_t* v) {
+  uint64_t v64;
+  if (!decode_varint64(p, end, &v64) || v64 > UINT32_MAX) return false;
+  *v = static_cast<uint32_t>(v64);
+  return true;
+}
+
+// Checks a block handle's bytes and its trailer's compression type (TF's bundles are never
+// compressed, and LevelDB allocates a compressed block's claimed size before decoding it).
+std::string block_problem(const std::string& file, uint64_t limit, uint64_t off, uint64_t size, const char* which) {
+  if (off > limit || size > limit - off || kBlockTrailer > limit - off - size)
+    return str_cat(which, " block [", off, ", +", size, ") lies outside the file");
+  if (file[off + size] != 0) return str_cat(which, " block is compressed (type ", int(file[off + size]), ")");
+  return "";
+}
+
+// LevelDB reads a block by allocating the size its handle claims before it looks at the file,
+// so every handle is checked against the file first: the footer's two, and the data-block
+// handles the index block holds (entries: varint32 shared, non-shared and value lengths, the
+// key's bytes, a value of varint64 offset and size; then the restart array and its count).
+std::string table_problem(const std::string& file) {
   if (file.size() < kFooterSize) return str_cat("file has ", file.size(), " bytes, too short for a table");
   const char* footer = file.data() + file.size() - kFooterSize;
   uint64_t magic;
@@ -103,12 +123,35 @@ std::string footer_problem(const std::string& file) {
   if (magic != kTableMagic) return "bad table magic number (not a LevelDB-format table, or truncated)";
   const char* p = footer;
   const uint64_t limit = file.size() - kFooterSize;
+  uint64_t index_off = 0, index_size = 0;
   for (const char* which : {"metaindex", "index"}) {
     uint64_t off, size;
     if (!decode_varint64(p, footer + 40, &off) || !decode_varint64(p, footer + 40, &size))
       return str_cat("bad ", which, " block handle in the footer");
-    if (off > limit || size > limit - off || size + kBlockTrailer > limit - off)
-      return str_cat(which, " block [", off, ", +", size, ") lies outside the file");
+    if (std::string why = block_problem(file, limit, off, size, which); !why.empty()) return why;
+    index_off = off;
+    index_size = size;
+  }
+  const char* block = file.data() + index_off;
+  if (index_size < 4) return "index block is too short";
+  uint32_t restarts;
+  std::memcpy(&restarts, block + index_size - 4, 4);
+  if (restarts > (index_size - 4) / 4) return "index block's restart count exceeds the block";
+  const char* q = block;
+  const char* entries_end = block + index_size - 4 - 4 * uint64_t{restarts};
+  while (q < entries_end) {
+    uint32_t shared, non_shared, value_len;
+    if (!decode_varint32(q, entries_end, &shared) || !decode_varint32(q, entries_end, &non_shared) ||
+        !decode_varint32(q, entries_end, &value_len) || non_shared > uint64_t(entries_end - q) ||
+        value_len > uint64_t(entries_end - q) - non_shared)
+      return "index block has a malformed entry";
+    q += non_shared;
+    const char* value = q;
+    q += value_len;
+    uint64_t off, size;
+    if (!decode_varint64(value, q, &off) || !decode_varint64(value, q, &size))
+      return "index block has a malformed data block handle";
+    if (std::string why = block_problem(file, limit, off, size, "data"); !why.empty()) return why;
   }
   return "";
 }
@@ -376,7 +419,7 @@ BundleReader::BundleReader(std::string prefix) : impl_(std::make_unique<Impl>())
   const std::optional<std::string> backup = find_backup_tag(r.prefix);
   r.index_path = backup ? backup_path(index_filename(r.prefix), *backup) : index_filename(r.prefix);
   const std::string file = read_whole_file(r.index_path, "cannot open checkpoint index");
-  if (const std::string why = footer_problem(file); !why.empty()) r.corrupt_index(why);
+  if (const std::string why = table_problem(file); !why.empty()) r.corrupt_index(why);
 
   leveldb::Options opts = index_options();
   StringSource source(file);

@@ -1,0 +1,20 @@
+// V2 checkpoint, raw .index bytes (the LevelDB table, its footer, blocks, header and entries)
+// over a fixed, valid .data file.
+#include "core/errors.h"
+#include "tests/fuzz/fuzz_util.h"
+#include "train/tensor_bundle.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  fg::fuzz::init();
+  static const std::string prefix = [] {
+    const std::string p = fg::fuzz::scratch_dir() + "/index/model";
+    fg::fuzz::write_base_checkpoint(p);
+    return p;
+  }();
+  fg::fuzz::write_file(fg::train::index_filename(prefix), std::string_view(reinterpret_cast<const char*>(data), size));
+  try {
+    fg::fuzz::read_checkpoint(prefix);
+  } catch (const fg::Error&) {
+  }
+  return 0;
+}
