@@ -41,8 +41,9 @@ int PlanCompilation::id_of(const Output& o) {
 }
 
 Output PlanCompilation::resolved(const Output& o) const {
-  auto it = forwarded.find(o);
-  return it != forwarded.end() ? it->second : o;
+  Output r = o;
+  for (auto it = forwarded.find(r); it != forwarded.end(); it = forwarded.find(r)) r = it->second;
+  return r;
 }
 
 std::vector<StepInput> PlanCompilation::inputs_of(Operation* op) const {
@@ -267,6 +268,113 @@ void track_deadness(PlanCompilation& c) {
     auto id = c.value_id.find(Output(s.op, -1));
     if (id != c.value_id.end()) f.control_out = id->second;
   }
+}
+
+bool find_switch_preds(PlanCompilation& c, Specializations& s) {
+  for (Operation* op : c.order) {
+    if (!op->def().switch_like) continue;
+    if (op->num_inputs() != 2) return false;
+    // Through ops that forward their input (pred_id's Identity, an unfed PlaceholderWithDefault).
+    Output pred = op->input(1);
+    PredSource src;
+    for (int depth = 0;; ++depth) {
+      if (depth > 64) return false;
+      if (c.fed.count(pred)) {
+        src.feed = static_cast<int>(std::find(c.feeds.begin(), c.feeds.end(), pred) - c.feeds.begin());
+        break;
+      }
+      const Operation* p = pred.op();
+      if (const Tensor* t = constant_value(*p)) {
+        if (t->dtype() != DType::kBool || t->num_elements() != 1) return false;
+        src.value = t->flat<bool>()[0];
+        break;
+      }
+      if (!p->def().forwards_input || p->num_inputs() < 1 || pred.index() != 0 || input_is_ref(*p, 0)) return false;
+      pred = p->input(0);
+    }
+    int k = 0;
+    while (k < static_cast<int>(s.sources.size()) &&
+           (s.sources[k].feed != src.feed || (src.feed < 0 && s.sources[k].value != src.value)))
+      ++k;
+    if (k == static_cast<int>(s.sources.size())) {
+      if (s.sources.size() == Specializations::kMaxSources) return false;
+      s.sources.push_back(src);
+    }
+    s.source_of[op] = k;
+  }
+  return !s.source_of.empty();
+}
+
+bool specialize_switches(PlanCompilation& c, const std::unordered_map<const Operation*, bool>& pred_of) {
+  std::unordered_set<Output, OutputHash> dead;  // outputs that carry no value
+  std::unordered_set<const Operation*> dead_ops, consumed_index;
+  auto is_dead = [&](const Output& o) { return !c.fed.count(o) && dead.count(o); };
+  for (Operation* op : c.order)
+    for (int i = 0; i < op->num_inputs(); ++i)
+      if (op->input(i).index() == 1 && op->input(i).op()->def().merge_like) consumed_index.insert(op->input(i).op());
+  for (const Output& f : c.fetches)
+    if (f.index() == 1 && f.op()->def().merge_like) consumed_index.insert(f.op());
+  auto kill = [&](Operation* op) {
+    dead_ops.insert(op);
+    for (int j = 0; j < op->num_outputs(); ++j) dead.insert(op->output(j));
+  };
+  auto forward = [&](const Output& from, const Output& to) {
+    if (!c.fed.count(from)) c.forwarded[from] = to;
+  };
+  std::vector<Operation*> live;
+  for (Operation* op : c.order) {
+    const OpDef& def = op->def();
+    if (def.merge_like && op->num_inputs() > 0) {
+      // Live when any input is; control inputs never make it dead. Its output is the first live
+      // input, as the kernel picks it.
+      int first = -1;
+      for (int i = 0; i < op->num_inputs() && first < 0; ++i)
+        if (!is_dead(op->input(i))) first = i;
+      if (first < 0) {
+        kill(op);
+        continue;
+      }
+      if (consumed_index.count(op)) return false;
+      forward(op->output(0), op->input(first));
+      c.absorbed.insert(op);
+      live.push_back(op);
+      continue;
+    }
+    bool dies = false;
+    for (int i = 0; i < op->num_inputs() && !dies; ++i) dies = is_dead(op->input(i));
+    for (Operation* ctl : op->control_inputs()) dies = dies || dead_ops.count(ctl);
+    if (dies) {
+      kill(op);
+      continue;
+    }
+    if (def.switch_like) {
+      auto it = pred_of.find(op);
+      if (it == pred_of.end() || op->num_outputs() != 2) return false;
+      const int taken = it->second ? 1 : 0;
+      dead.insert(op->output(1 - taken));
+      forward(op->output(taken), op->input(0));
+      c.absorbed.insert(op);
+    }
+    live.push_back(op);
+  }
+  for (const Output& f : c.fetches)
+    if (is_dead(f)) return false;
+  // Every value read must come from a step or a feed: a reference forwarded to a variable that
+  // no step reads (a RefSwitch's side read as a value) has neither.
+  const std::unordered_set<const Operation*> in_plan(live.begin(), live.end());
+  auto has_producer = [&](const Output& read) {
+    const Output src = c.resolved(read);
+    return c.fed.count(src) || (in_plan.count(src.op()) && !c.absorbed.count(src.op()));
+  };
+  for (Operation* op : live) {
+    if (c.absorbed.count(op)) continue;
+    for (int i = 0; i < op->num_inputs(); ++i)
+      if (!input_is_ref(*op, i) && !has_producer(op->input(i))) return false;
+  }
+  for (const Output& f : c.fetches)
+    if (!has_producer(f)) return false;
+  c.order = std::move(live);
+  return true;
 }
 
 void bind_variables(PlanCompilation& c, const std::function<VariableSlot*(const Operation*)>& slot_for) {

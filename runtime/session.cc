@@ -81,15 +81,22 @@ std::shared_ptr<const Plan> Session::get_plan(const std::vector<Output>& feeds, 
 }
 
 std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
-                                             const std::vector<Operation*>& targets) {
+                                             const std::vector<Operation*>& targets,
+                                             const std::unordered_map<const Operation*, bool>* pred_values) {
   PlanCompilation c(graph_, feeds, fetches, targets);
   check_signature(c);
   order_needed_ops(c);
+  if (pred_values && !specialize_switches(c, *pred_values)) return nullptr;
   if (fusions_enabled_.load(std::memory_order_relaxed)) apply_fusions(c, OpRegistry::global().fusions());
   forward_inputs(c);
   count_reads(c);
   emit_steps(c);
   track_deadness(c);
+  if (c.plan->control_flow && !pred_values) {
+    auto specs = std::make_shared<Specializations>();
+    specs->targets = targets;
+    if (find_switch_preds(c, *specs)) c.plan->specializations = std::move(specs);
+  }
   std::unique_lock lock(mu_);
   bind_variables(c, [&](const Operation* var) { return slot_for(var); });
   attach_counters(c, [&](const Operation* op) {
@@ -250,8 +257,35 @@ void run_steps(const Plan& plan, RunScratch& scratch, bool profiling, std::vecto
 
 }  // namespace
 
-void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
+const Plan& Session::specialized(const Plan& plan, std::span<const Tensor> feed_values) {
+  Specializations& specs = *plan.specializations;
+  size_t key = 0;
+  for (size_t k = 0; k < specs.sources.size(); ++k) {
+    const PredSource& src = specs.sources[k];
+    bool value = src.value;
+    if (src.feed >= 0) {
+      // Not a bool scalar: the generic plan runs, and its Switch says what is wrong.
+      const Tensor& t = feed_values[src.feed];
+      if (!t.valid() || t.dtype() != DType::kBool || t.rank() != 0) return plan;
+      value = t.scalar<bool>();
+    }
+    key |= size_t{value} << k;
+  }
+  if (const Plan* p = specs.by_values[key].load(std::memory_order_acquire)) return *p;
+  std::lock_guard lock(specs.mu);
+  if (const Plan* p = specs.by_values[key].load(std::memory_order_acquire)) return *p;
+  std::unordered_map<const Operation*, bool> values;
+  for (const auto& [op, k] : specs.source_of) values[op] = (key >> k) & 1;
+  std::shared_ptr<const Plan> p = compile(plan.feeds, plan.fetches, specs.targets, &values);
+  const Plan* chosen = p ? p.get() : &plan;
+  if (p) specs.owned.push_back(std::move(p));
+  specs.by_values[key].store(chosen, std::memory_order_release);
+  return *chosen;
+}
+
+void Session::execute(const Plan& given, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
                       std::vector<Tensor>& result) {
+  const Plan& plan = given.specializations ? specialized(given, feed_values) : given;
   ScratchLease scratch;
   std::vector<Tensor>& values = scratch->values;
   values.resize(plan.num_values);

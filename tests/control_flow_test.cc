@@ -343,10 +343,15 @@ TEST(SmartCond, AConstantPredBuildsOnlyItsBranch) {
 // ---- gradients through cond
 
 // A float64 cond over the inputs, pred fixed by a placeholder_with_default's value (never folded).
-std::function<Output(const std::vector<Output>&)> cond_model(bool pred_value) {
-  return [pred_value](const std::vector<Output>& in) {
+// A pred computed by the run (not a feed or a constant): the plan tracks deadness as it runs
+// instead of being specialized on the pred's value (runtime/plan.h).
+Output computed(const Output& pred) { return equal(pred, constant(*pred.graph(), Tensor(true))); }
+
+std::function<Output(const std::vector<Output>&)> cond_model(bool pred_value, bool computed_pred = false) {
+  return [pred_value, computed_pred](const std::vector<Output>& in) {
     Graph& g = *in[0].graph();
     auto pred = placeholder_with_default(g, Tensor(pred_value), {}, "pred");
+    if (computed_pred) pred = computed(pred);
     const Output x = in[0], w = in[1], b = in[2];
     // w appears in the true branch only, b in the false one only (broadcast over x's rows).
     return cond(pred, [&] { return nn::tanh(x * w) + x; }, [&] { return x * x + b; });
@@ -356,10 +361,11 @@ std::function<Output(const std::vector<Output>&)> cond_model(bool pred_value) {
 TEST(CondGradient, NumericChecksWithPredTrueAndFalse) {
   const std::vector<Tensor> xs{testing::random_tensor({3, 4}, 1), testing::random_tensor({3, 4}, 2),
                                testing::random_tensor({4}, 3)};
-  for (bool p : {true, false}) {
-    SCOPED_TRACE(p ? "pred true" : "pred false");
-    testing::expect_gradients_match(cond_model(p), xs);
-  }
+  for (bool p : {true, false})
+    for (bool run_time_pred : {false, true}) {
+      SCOPED_TRACE(str_cat(p ? "pred true" : "pred false", run_time_pred ? ", computed" : ", a constant"));
+      testing::expect_gradients_match(cond_model(p, run_time_pred), xs);
+    }
   // A branch returning an outside tensor as is, and nested conds.
   for (bool p : {true, false})
     testing::expect_gradients_match(
@@ -371,6 +377,74 @@ TEST(CondGradient, NumericChecksWithPredTrueAndFalse) {
                       [&] { return cond(inner, [&] { return exp(in[0]) * in[1]; }, [&] { return in[1]; }); });
         },
         {testing::random_tensor({2, 3}, 4), testing::random_tensor({2, 3}, 5)});
+}
+
+// A pred known as the run starts (fed, or a constant) runs a plan specialized on its value: no
+// Switch or Merge step, nothing of the untaken branch. It computes, bit for bit, what the generic
+// plan computes, which tracks deadness as it runs (a pred the run computes).
+TEST(CondPlans, SpecializedOnAKnownPredMatchTheGenericPlan) {
+  const Tensor xv = testing::random_tensor({3, 4}, 10);
+  std::vector<Tensor> results[2][2];  // [pred computed][pred value]
+  for (bool run_time_pred : {false, true}) {
+    Graph g;
+    auto x = placeholder(g, f64, {3, 4}, "x");
+    auto p = placeholder(g, boolean, {}, "p");
+    const Output pred = run_time_pred ? computed(p) : p;
+    Variable w = variable(constant(g, testing::random_tensor({4}, 8), "w_init"), {.name = "w"});
+    Variable b = variable(constant(g, testing::random_tensor({4}, 9), "b_init"), {.name = "b"});
+    Output y = cond(pred, [&] { return nn::tanh(x * w.value()) + x; }, [&] { return x * x + b.value(); });
+    Output loss = reduce_sum(y * y);
+    auto grads = gradients({loss}, {x, w.value(), b.value()});
+    Operation* train = train::GradientDescentOptimizer(0.1).minimize(loss);
+    Session s(g);
+    s.run(global_variables_initializer(g));
+    for (bool pv : {true, false}) {
+      SCOPED_TRACE(str_cat(run_time_pred ? "computed pred " : "fed pred ", pv));
+      s.set_profiling(true);
+      s.reset_profile();
+      std::vector<Tensor>& r = results[run_time_pred][pv];
+      r = s.run({{x, xv}, {p, Tensor(pv)}}, {y, grads[0], grads[1], grads[2]}, {train});
+      r.push_back(s.variable_value(w.op));
+      r.push_back(s.variable_value(b.op));
+      int control_flow_steps = 0, tanh_steps = 0;
+      for (const auto& prof : s.profile()) {
+        control_flow_steps += prof.type == "Switch" || prof.type == "Merge";
+        tanh_steps += prof.type == "Tanh" || prof.type == "TanhGrad";
+      }
+      if (run_time_pred) EXPECT_GT(control_flow_steps, 0);
+      else EXPECT_EQ(control_flow_steps, 0);
+      if (pv) EXPECT_GT(tanh_steps, 0);
+      else EXPECT_EQ(tanh_steps, 0);
+      s.set_profiling(false);
+    }
+  }
+  for (bool pv : {true, false})
+    for (size_t k = 0; k < results[0][pv].size(); ++k)
+      EXPECT_TRUE(results[0][pv][k].equals(results[1][pv][k])) << "pred " << pv << " value " << k;
+}
+
+// What a specialized plan cannot do the same way, the generic plan does: a dead fetch is an error
+// naming it, a Merge's value_index is read, a pred fed with no bool scalar fails in its Switch.
+TEST(CondPlans, TheGenericPlanRunsWhereASpecializationWouldDiffer) {
+  Graph g;
+  auto x = placeholder(g, f32, {2}, "x");
+  auto p = placeholder(g, boolean, Shape::unknown(), "p");
+  auto [xf, xt] = switch_op(x, p, "sw");
+  auto [y, index] = merge({xf * 2.0f, xt * 3.0f});
+  Session s(g);
+  const Tensor xv = f32v({1, 2});
+  expect_error([&] { s.run({{x, xv}, {p, Tensor(true)}}, xf); }, Code::kInvalidArgument,
+               {"Retval[0] does not have value", "'sw:0'"});
+  auto r = s.run({{x, xv}, {p, Tensor(true)}}, {y, index});
+  EXPECT_EQ(r[0].to_vector<float>(), (std::vector<float>{3, 6}));
+  EXPECT_EQ(r[1].scalar<int32_t>(), 1);
+  EXPECT_EQ(s.run({{x, xv}, {p, Tensor(false)}}, y).to_vector<float>(), (std::vector<float>{2, 4}));
+  expect_error([&] { s.run({{x, xv}, {p, Tensor::from_vector<bool>({true, false})}}, y); }, Code::kInvalidArgument,
+               {"sw", "pred must be a bool scalar"});
+  // A Callable takes the same paths.
+  auto call = s.make_callable({x, p}, {y});
+  EXPECT_EQ(call({xv, Tensor(true)})[0].to_vector<float>(), (std::vector<float>{3, 6}));
+  EXPECT_EQ(call({xv, Tensor(false)})[0].to_vector<float>(), (std::vector<float>{2, 4}));
 }
 
 TEST(CondGradient, TensorFlowsPattern) {
