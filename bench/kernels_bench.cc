@@ -332,6 +332,61 @@ void BM_EluGrad(benchmark::State& state) {
 }
 BENCHMARK(BM_EluGrad)->Args({kBatch, 300})->Args({kBatch, 100})->UseRealTime();
 
+// ---- element-wise math on [200, 300]: a second operand of the same shape, a row broadcast over the
+// rows, a scalar; and one transcendental activation
+
+void BM_BinaryOp(benchmark::State& state, const char* op, bool row, bool scalar) {
+  const int64_t r = kBatch, c = 300;
+  Harness h;
+  auto x = h.feed_uniform({r, c}, "x");
+  auto y = h.feed_uniform(scalar ? Shape{} : row ? Shape{c} : Shape{r, c}, "y", 0.5f, 1.5f);
+  const std::string o = op;
+  Output z = o == "Add" ? x + y : o == "Mul" ? x * y : o == "Maximum" ? maximum(x, y) : x / y;
+  h.run(state, {z}, {}, 0, f32_bytes({r * c, scalar ? 1 : row ? c : r * c, r * c}));
+}
+BENCHMARK_CAPTURE(BM_BinaryOp, Add_same, "Add", false, false)->UseRealTime();
+BENCHMARK_CAPTURE(BM_BinaryOp, Add_row, "Add", true, false)->UseRealTime();
+BENCHMARK_CAPTURE(BM_BinaryOp, Mul_scalar, "Mul", false, true)->UseRealTime();
+BENCHMARK_CAPTURE(BM_BinaryOp, Div_row, "RealDiv", true, false)->UseRealTime();
+BENCHMARK_CAPTURE(BM_BinaryOp, Maximum_same, "Maximum", false, false)->UseRealTime();
+
+void BM_Sigmoid(benchmark::State& state) {
+  const int64_t r = state.range(0), c = state.range(1);
+  Harness h;
+  auto x = h.feed_uniform({r, c}, "x", -3, 3);
+  h.run(state, {nn::sigmoid(x)}, {}, 0, f32_bytes({r * c, r * c}));
+}
+BENCHMARK(BM_Sigmoid)->Args({kBatch, 300})->UseRealTime();
+
+// ---- a dense layer's fused kernels (plan-level fusions): MatMul -> BiasAdd -> activation forward,
+// and the input gradient's MatMul -> activation gradient, at layer 1's shapes
+
+void BM_DenseFused(benchmark::State& state, const char* activation) {
+  Harness h;
+  auto x = h.feed_uniform({kBatch, 784}, "x");
+  auto w = h.feed_uniform({784, 300}, "w", -0.05f, 0.05f);
+  auto b = h.feed_uniform({300}, "b");
+  auto z = nn::bias_add(matmul(x, w), b);
+  const std::string a = activation;
+  Output y = a == "Relu" ? nn::relu(z) : a == "Elu" ? nn::elu(z) : z;
+  h.run(state, {y}, {}, 2.0 * kBatch * 784 * 300, 0);
+}
+BENCHMARK_CAPTURE(BM_DenseFused, BiasAdd, "")->UseRealTime();
+BENCHMARK_CAPTURE(BM_DenseFused, Relu, "Relu")->UseRealTime();
+BENCHMARK_CAPTURE(BM_DenseFused, Elu, "Elu")->UseRealTime();
+
+// dX of layer 2 (dZ2 W2^T, [200,100] x [100,300]) into layer 1's activation gradient.
+void BM_DenseGradFused(benchmark::State& state, const char* grad_op) {
+  Harness h;
+  auto dz = h.feed_uniform({kBatch, 100}, "dz");
+  auto w = h.feed_uniform({300, 100}, "w", -0.1f, 0.1f);
+  auto y = h.feed_uniform({kBatch, 300}, "y", -1, 2);
+  auto dx = matmul(dz, w, {.transpose_b = true});
+  h.run(state, {OpBuilder(dx, grad_op, "").input(dx).input(y).build_output()}, {}, 2.0 * kBatch * 100 * 300, 0);
+}
+BENCHMARK_CAPTURE(BM_DenseGradFused, ReluGrad, "ReluGrad")->UseRealTime();
+BENCHMARK_CAPTURE(BM_DenseGradFused, EluGrad, "EluGrad")->UseRealTime();
+
 // ---- loss, [200, 10]
 
 void BM_SparseSoftmaxXent(benchmark::State& state) {

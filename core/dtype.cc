@@ -24,6 +24,7 @@ std::string dtype_name(DType t) {
     case DType::kInt64: return "int64";
     case DType::kUInt8: return "uint8";
     case DType::kBool: return "bool";
+    case DType::kString: return "string";
     default: break;
   }
   // TF types flowgraph carries in imported graphs but has no Tensor for.

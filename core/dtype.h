@@ -1,7 +1,7 @@
 // Element types, numbered as TensorFlow's DataType enum so protos and checkpoints agree.
 //
-//   Tensor t(f32, {2, 3});      // fg::f32, f64, i32, i64, u8, boolean
-//   dtype_of<float>() == f32;
+//   Tensor t(f32, {2, 3});      // fg::f32, f64, i32, i64, u8, boolean, string_dtype
+//   dtype_of<float>() == f32;   dtype_of<std::string>() == string_dtype;
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +16,7 @@ enum class DType : int {
   kDouble = 2,
   kInt32 = 3,
   kUInt8 = 4,
+  kString = 7,
   kInt64 = 9,
   kBool = 10,
 };
@@ -26,7 +27,9 @@ inline constexpr DType i32 = DType::kInt32;
 inline constexpr DType i64 = DType::kInt64;
 inline constexpr DType u8 = DType::kUInt8;
 inline constexpr DType boolean = DType::kBool;
+inline constexpr DType string_dtype = DType::kString;
 
+// Bytes per element; 0 for strings (their elements vary in size: core/tensor.h) and invalid types.
 size_t dtype_size(DType t);
 // TF's spelling: "float32", "int32", "bool", ...
 std::string dtype_name(DType t);
@@ -40,6 +43,7 @@ template <> constexpr DType dtype_of<int32_t>() { return i32; }
 template <> constexpr DType dtype_of<int64_t>() { return i64; }
 template <> constexpr DType dtype_of<uint8_t>() { return u8; }
 template <> constexpr DType dtype_of<bool>() { return boolean; }
+template <> constexpr DType dtype_of<std::string>() { return string_dtype; }
 
 // The sets of element types ops accept, for the one dtype dispatcher below and for OpDefs.
 enum class TypeSet {
@@ -47,7 +51,7 @@ enum class TypeSet {
   kIndex,    // i32, i64
   kSigned,   // f32, f64, i32, i64
   kNumeric,  // every type but bool
-  kAll,
+  kAll,      // every type with fixed-size elements (not string)
 };
 // The set's dtypes in TF's order (float, double, int32, int64, uint8, bool).
 const std::vector<DType>& dtypes_of(TypeSet s);

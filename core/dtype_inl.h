@@ -24,7 +24,8 @@ constexpr const char* type_set_text(TypeSet s) {
     case TypeSet::kFloat: return "float32 or float64";
     case TypeSet::kIndex: return "int32 or int64";
     case TypeSet::kSigned: return "float32, float64, int32 or int64";
-    default: return "a numeric type";
+    case TypeSet::kNumeric: return "a numeric type";
+    default: return "float32, float64, int32, int64, uint8 or bool";
   }
 }
 }  // namespace detail

@@ -21,6 +21,7 @@
 
 // Eigen's packets (__m512 and the like) as template arguments: GCC warns that their alignment
 // attributes are dropped from the template's signature, which is harmless here.
+#pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 
 namespace fg {
@@ -28,11 +29,8 @@ namespace fg {
 namespace {
 
 // Multiply-adds one extra thread must have to win: below this the hand-off and the cache lines
-// the second core must fetch cost more than it gives (kernels_bench BM_Gemm at the MLP's shapes,
-// with the pool's 0.2 us hand-off: the batch-50 second layer [50x300]x[300x100], 1.5 M, runs in
-// 9-12 us on two threads against 16-17 on one; the output layer's [200x100]x[100x10], 0.2 M, is
-// no faster on two, and its input gradient 2.5x slower; batch-10 inference of the MLP went from
-// 35 to 25 us).
+// the second core must fetch cost more than it gives (kernels_bench BM_Gemm at the MLP's shapes;
+// bench/README.md, "Constants and the measurements behind them").
 constexpr int64_t kMacsPerThread = int64_t{1} << 18;
 
 // Threads for a product split into bands of C (every product but the row-vector kernel's).
@@ -102,16 +100,14 @@ void eigen_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, cons
 // ---- Row-vector products, C[1,n] = alpha x[1,k] B[k,n] + beta C: a dense layer on one sample.
 //
 // Such a product reads each element of B once for one multiply-add, so it runs as fast as B
-// streams in. The seed's first layer (784x300 floats, 0.94 MB) does not fit one Zen 5 core's
-// 1 MB L2 beside everything else, so every library streams it from L3 (~9 us per call on the
-// benchmark VM). Split by rows of B into contiguous parts, spread over the threads, each thread's
-// rows stay in its own core's L2 from one call to the next (3 us per 470 KB). The parts' partial
+// streams in. A first layer such as 784x300 floats does not fit one core's L2 beside everything
+// else, so every library streams it from L3. Split by rows of B into contiguous parts, spread
+// over the threads, each thread's rows stay in its own core's L2 from one call to the next. The parts' partial
 // sums are added in part order on the calling thread, and how many parts there are depends only
 // on the shape, so the result does not depend on the thread count.
 
-// Smallest part worth a thread. Fewer, larger parts measured faster (1x784x300 on two threads:
-// 4.1-4.3 us as 2 parts, 4.4-4.6 as 8), and the second layer (300x100, 120 KB) is faster on one
-// thread (0.82 us) than split in two (0.95): its whole matrix stays in the caller's L2 anyway.
+// Smallest part worth a thread. Fewer, larger parts measured faster, and a matrix that fits the
+// caller's L2 whole is faster on one thread than split (bench/README.md).
 constexpr int64_t kRowVectorPartBytes = int64_t{256} << 10;
 constexpr int64_t kRowVectorMaxParts = 8;
 
@@ -154,9 +150,8 @@ void row_times_rows(const T* x, int64_t x_stride, const T* b, int64_t ldb, int64
 }
 
 // Accumulators for three quarters of the vector registers, leaving the rest for the broadcast and
-// the loads: 24 packets under AVX-512 (384 floats, so the seed's 300 columns stream in one pass
-// over the rows), 12 under AVX. Half the registers (a 256 + 44 column split for 300) measured
-// 4.8-5.3 us for 1x784x300 on two threads against 3.7-3.9 in one pass.
+// the loads: 24 packets under AVX-512 (384 floats, so 300 columns stream in one pass over the
+// rows), 12 under AVX. Half the registers, which splits such a row in two passes, measured slower.
 constexpr int kRowVectorPackets = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS * 3 / 4;
 
 template <typename P, typename T, int... NP>
@@ -290,10 +285,9 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   }
   // Our own split rather than the backend's: each thread multiplies one band of C's rows (or
   // columns, when C is wide and short) on one thread, so the band it writes stays in its core's
-  // cache for the element-wise ops after it, which parallel_for splits the same way. Cores that
-  // are slow to share cache lines (0.5 us round trip on the benchmark VM) make this 1-5 % faster
-  // per epoch than oneDNN's own 2-thread split (bench/README.md), and no band depends on the
-  // thread count, so results do not either.
+  // cache for the element-wise ops after it, which parallel_for splits the same way. On cores
+  // that are slow to share cache lines this is faster per epoch than oneDNN's own split
+  // (bench/README.md), and no band depends on the thread count, so results do not either.
   const bool by_rows = m >= n || m >= 64 * threads;
   const int64_t extent = by_rows ? m : n;
   parallel_for(threads, kParallelThreshold, [&](int64_t t0, int64_t t1) {
@@ -320,3 +314,5 @@ FG_INSTANTIATE_GEMM(int64_t)
 #undef FG_INSTANTIATE_GEMM
 
 }  // namespace fg
+
+#pragma GCC diagnostic pop

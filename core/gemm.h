@@ -5,9 +5,8 @@
 //   // w[k,n] -= lr * x[m,k]^T * dz[m,n], in place (beta = 1 accumulates into C)
 //   gemm<float>(true, false, k, n, m, -lr, x, k, dz, n, 1.0f, w, n);
 //
-// float goes to oneDNN's dnnl_sgemm when flowgraph was built with it (bench/README.md has the
-// measurements that picked it: 1.5-2.4x Eigen's product on the MLP's shapes), everything else
-// to Eigen's product. The thread count is chosen per call from the product's size (waking a
+// float goes to oneDNN's dnnl_sgemm when flowgraph is built with it (the faster of the two on
+// the MLP's shapes; bench/README.md has the measurements), everything else to Eigen's product. The thread count is chosen per call from the product's size (waking a
 // second thread costs more than it saves on small products); with several, flowgraph splits C
 // into bands, one per thread of parallel_for's pool, each multiplied single-threaded. A row
 // vector times an untransposed matrix (m == 1: a dense layer on one sample) runs on

@@ -7,16 +7,15 @@
 // The calling thread runs the first block and the pool's workers the others. The thread count is
 // OpenMP's (OMP_NUM_THREADS, or omp_set_num_threads on the calling thread), so users set it the
 // way they know, capped at the machine's CPUs. The pool is flowgraph's own, not libgomp's: a
-// hand-off to it and back costs 0.2-0.4 us on the 2-core VM the benchmarks run on
-// (kernels_bench BM_ParallelRegion) against 0.5-3.5 us for a libgomp fork/join (BM_OpenMpRegion),
-// which is what lets single-sample inference use both cores. Workers spin briefly after a job,
+// hand-off to it and back costs a fraction of a libgomp fork/join (kernels_bench
+// BM_ParallelRegion against BM_OpenMpRegion; figures in bench/README.md), which is what lets
+// single-sample inference use both cores. Workers spin briefly after a job,
 // then sleep. Loops nested in a block, loops called inside an OpenMP parallel region of the
 // application, and loops whose caller finds the pool busy with another thread's job run inline.
 // Safe to call from several threads at once.
 //
 // Small jobs run inline all the same: a loop must have several microseconds of work before a
-// second core pays for the cache lines it has to fetch (BM_Relu/ReluGrad/BiasAddGrad at [200,300]
-// are faster inline; ApplyGradientDescent on [784,300] is faster on two).
+// second core pays for the cache lines it has to fetch.
 #pragma once
 #include <algorithm>
 #include <cstdint>

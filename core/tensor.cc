@@ -47,6 +47,7 @@ const char* tf_type_name(DType t) {
     case DType::kUInt8: return "uint8";
     case DType::kInt64: return "int64";
     case DType::kBool: return "bool";
+    case DType::kString: return "string";
     default: return "invalid";
   }
 }
@@ -58,17 +59,15 @@ const char* tf_type_name(DType t) {
 
 }  // namespace
 
-Tensor Tensor::empty(DType dtype, const Shape& shape) {
-  const int64_t n = shape.num_elements();  // InvalidArgument when it overflows int64
-  FG_CHECK(n >= 0, InvalidArgument, "Tensor: shape ", shape, " is not fully defined");
-  const size_t elem = dtype_size(dtype);
-  FG_CHECK(elem > 0, InvalidArgument, "Tensor: invalid dtype ", dtype_name(dtype));
-  // The one size check of every tensor allocation: the byte count neither wraps nor exceeds the
-  // allocator's limit (checked again, with the header, by allocate_buffer).
-  int64_t bytes;
+// A string tensor's buffer: each element's end offset, then the elements' bytes back to back.
+using StringOffset = uint64_t;
+
+Tensor Tensor::allocate(DType dtype, const Shape& shape, int64_t n, int64_t bytes) {
   const int64_t limit = max_tensor_bytes();
-  if (__builtin_mul_overflow(n, static_cast<int64_t>(elem), &bytes) || bytes > limit - Buffer::kHeaderBytes)
-    throw_oom(dtype, shape, str_cat(n, " elements of ", elem, " bytes, more than the limit of ", limit,
+  // The one size check of every tensor allocation (checked again, with the header, by
+  // allocate_buffer).
+  if (bytes > limit - static_cast<int64_t>(Buffer::kHeaderBytes))
+    throw_oom(dtype, shape, str_cat(bytes, " bytes, more than the limit of ", limit,
                                     " bytes (max_tensor_bytes: physical memory, or $FG_MAX_TENSOR_BYTES)"));
   Tensor t;
   t.dtype_ = dtype;
@@ -82,6 +81,19 @@ Tensor Tensor::empty(DType dtype, const Shape& shape) {
   return t;
 }
 
+Tensor Tensor::empty(DType dtype, const Shape& shape) {
+  const int64_t n = shape.num_elements();  // InvalidArgument when it overflows int64
+  FG_CHECK(n >= 0, InvalidArgument, "Tensor: shape ", shape, " is not fully defined");
+  const size_t elem = dtype == DType::kString ? sizeof(StringOffset) : dtype_size(dtype);
+  FG_CHECK(elem > 0, InvalidArgument, "Tensor: invalid dtype ", dtype_name(dtype));
+  int64_t bytes;
+  if (__builtin_mul_overflow(n, static_cast<int64_t>(elem), &bytes))
+    throw_oom(dtype, shape, str_cat(n, " elements of ", elem, " bytes overflow int64"));
+  Tensor t = allocate(dtype, shape, n, bytes);
+  if (dtype == DType::kString) std::memset(t.raw_data(), 0, bytes);  // all end offsets 0: empty strings
+  return t;
+}
+
 Tensor::Tensor(DType dtype, const Shape& shape) : Tensor(empty(dtype, shape)) {
   std::memset(raw_data(), 0, num_bytes());
 }
@@ -91,6 +103,62 @@ Tensor::Tensor(double v) : Tensor(empty(f64, {})) { *data<double>() = v; }
 Tensor::Tensor(int32_t v) : Tensor(empty(i32, {})) { *data<int32_t>() = v; }
 Tensor::Tensor(int64_t v) : Tensor(empty(i64, {})) { *data<int64_t>() = v; }
 Tensor::Tensor(bool v) : Tensor(empty(boolean, {})) { *data<bool>() = v; }
+Tensor::Tensor(const char* s) : Tensor(std::string_view(s)) {}
+Tensor::Tensor(const std::string& s) : Tensor(std::string_view(s)) {}
+Tensor::Tensor(std::string_view s) {
+  StringTensorWriter w(Shape{}, static_cast<int64_t>(s.size()));
+  w.append(s);
+  *this = std::move(w).finish();
+}
+
+Tensor Tensor::from_strings(std::span<const std::string> values, const Shape& shape) {
+  int64_t chars = 0;
+  for (const std::string& v : values) chars += static_cast<int64_t>(v.size());  // each fits in memory: no overflow
+  const int64_t n = shape.num_elements();
+  FG_CHECK(static_cast<int64_t>(values.size()) == n, InvalidArgument, "Tensor::from_vector: ", values.size(),
+           " values for shape ", shape);
+  StringTensorWriter w(shape, chars);
+  for (const std::string& v : values) w.append(v);
+  return std::move(w).finish();
+}
+
+std::string_view Tensor::str(int64_t i) const {
+  check_dtype(DType::kString);
+  FG_CHECK(i >= 0 && i < num_elements_, OutOfRange, "Tensor::str: index ", i, " out of range for shape ", shape_);
+  const auto* end = static_cast<const StringOffset*>(raw_data());
+  const char* chars = static_cast<const char*>(raw_data()) + num_elements_ * sizeof(StringOffset);
+  const StringOffset b = i == 0 ? 0 : end[i - 1];
+  return {chars + b, static_cast<size_t>(end[i] - b)};
+}
+
+StringTensorWriter::StringTensorWriter(const Shape& shape, int64_t total_chars) : total_chars_(total_chars) {
+  const int64_t n = shape.num_elements();
+  FG_CHECK(n >= 0, InvalidArgument, "Tensor: shape ", shape, " is not fully defined");
+  FG_CHECK(total_chars >= 0, InvalidArgument, "Tensor: ", total_chars, " bytes of strings");
+  int64_t bytes;
+  if (__builtin_mul_overflow(n, static_cast<int64_t>(sizeof(StringOffset)), &bytes) ||
+      __builtin_add_overflow(bytes, total_chars, &bytes))
+    throw_oom(DType::kString, shape, str_cat(n, " strings of ", total_chars, " bytes in all overflow int64"));
+  t_ = Tensor::allocate(DType::kString, shape, n, bytes);
+}
+
+void StringTensorWriter::append(std::string_view s) {
+  const int64_t n = t_.num_elements();
+  FG_CHECK(next_ < n && static_cast<int64_t>(s.size()) <= total_chars_ - chars_, InvalidArgument,
+           "string tensor of shape ", t_.shape(), " and ", total_chars_, " bytes: element ", next_, " of ", s.size(),
+           " bytes does not fit");
+  char* base = static_cast<char*>(t_.raw_data());
+  std::memcpy(base + n * sizeof(StringOffset) + chars_, s.data(), s.size());
+  chars_ += static_cast<int64_t>(s.size());
+  reinterpret_cast<StringOffset*>(base)[next_++] = static_cast<StringOffset>(chars_);
+}
+
+Tensor StringTensorWriter::finish() && {
+  FG_CHECK(next_ == t_.num_elements() && chars_ == total_chars_, InvalidArgument, "string tensor of shape ",
+           t_.shape(), ": ", next_, " elements of ", chars_, " bytes written, ", t_.num_elements(), " of ",
+           total_chars_, " declared");
+  return std::move(t_);
+}
 
 void Tensor::check_dtype(DType want) const {
   FG_CHECK(dtype_ == want, InvalidArgument, "Tensor of dtype ", dtype_name(dtype_),
@@ -121,7 +189,7 @@ Tensor Tensor::reshaped(const Shape& shape) const {
 
 Tensor Tensor::clone() const {
   if (!valid()) return {};
-  Tensor t = empty(dtype_, shape_);
+  Tensor t = allocate(dtype_, shape_, num_elements_, static_cast<int64_t>(num_bytes()));
   std::memcpy(t.raw_data(), raw_data(), num_bytes());
   return t;
 }
@@ -129,7 +197,8 @@ Tensor Tensor::clone() const {
 bool Tensor::equals(const Tensor& o) const {
   if (valid() != o.valid()) return false;
   if (!valid()) return true;
-  return dtype_ == o.dtype_ && shape_ == o.shape_ && std::memcmp(raw_data(), o.raw_data(), num_bytes()) == 0;
+  return dtype_ == o.dtype_ && shape_ == o.shape_ && num_bytes() == o.num_bytes() &&
+         std::memcmp(raw_data(), o.raw_data(), num_bytes()) == 0;
 }
 
 std::string Tensor::to_string(int64_t max_elements) const {
@@ -139,8 +208,7 @@ std::string Tensor::to_string(int64_t max_elements) const {
   // block[d]: elements spanned by one bracket at depth d.
   std::vector<int64_t> block(r, 1);
   for (int d = r - 1; d >= 0; --d) block[d] = shape_.dim(d) * (d + 1 < r ? block[d + 1] : 1);
-  dispatch_all(dtype_, "Tensor::to_string", [&]<typename T>() {
-    const T* p = data<T>();
+  const auto print = [&](auto&& element) {
     const int64_t n = std::min(num_elements_, max_elements);
     if (num_elements_ == 0) {
       for (int d = 0; d < r; ++d) os << "[";
@@ -149,8 +217,7 @@ std::string Tensor::to_string(int64_t max_elements) const {
     }
     for (int64_t k = 0; k < n; ++k) {
       for (int d = 0; d < r; ++d) if (k % block[d] == 0) os << "[";
-      if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, bool>) os << static_cast<int>(p[k]);
-      else os << p[k];
+      element(k);
       int closed = 0;
       for (int d = r - 1; d >= 0; --d) if ((k + 1) % block[d] == 0) { os << "]"; ++closed; }
       if (k + 1 < n) {
@@ -159,6 +226,17 @@ std::string Tensor::to_string(int64_t max_elements) const {
       }
     }
     if (n < num_elements_) os << " ...";
+  };
+  if (dtype_ == DType::kString) {
+    print([&](int64_t k) { os << '"' << str(k) << '"'; });
+    return os.str();
+  }
+  dispatch_all(dtype_, "Tensor::to_string", [&]<typename T>() {
+    const T* p = data<T>();
+    print([&](int64_t k) {
+      if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, bool>) os << static_cast<int>(p[k]);
+      else os << p[k];
+    });
   });
   return os.str();
 }

@@ -8,6 +8,14 @@
 //
 // Copying a Tensor shares its buffer (like TF); clone() copies the bytes.
 // A Tensor may be read from several threads; writing one that others read is the caller's race.
+//
+// String tensors (TF's DT_STRING) hold byte strings, packed into the one buffer (each element's
+// end offset, then all the bytes), so a tensor of strings is bounded by max_tensor_bytes like any
+// other, and numeric tensors carry nothing for them. They are built whole and read by element:
+//
+//   Tensor s("model.ckpt");                                  // a scalar string
+//   Tensor v = Tensor::from_vector<std::string>({"a", "bc"});
+//   v.str(1) == "bc"; s.scalar<std::string>() == "model.ckpt";
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -15,7 +23,9 @@
 #include <memory>
 #include <ostream>
 #include <span>
+#include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "core/dtype.h"
@@ -58,18 +68,27 @@ class Tensor {
   Tensor(int32_t v);
   Tensor(int64_t v);
   Tensor(bool v);
+  Tensor(const char* s);  // string scalars
+  Tensor(std::string_view s);
+  Tensor(const std::string& s);
 
-  // Allocates without zero-filling: for kernels that overwrite every element.
+  // Allocates without zero-filling: for kernels that overwrite every element. (A string tensor
+  // is all empty strings.)
   static Tensor empty(DType dtype, const Shape& shape);
 
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      return from_strings(std::span<const std::string>(values), shape);
+    } else {
     Tensor t = empty(dtype_of<T>(), shape);
     FG_CHECK(static_cast<int64_t>(values.size()) == t.num_elements(), InvalidArgument,
              "Tensor::from_vector: ", values.size(), " values for shape ", shape);
     std::copy(values.begin(), values.end(), t.data<T>());
     return t;
+    }
   }
+  static Tensor from_strings(std::span<const std::string> values, const Shape& shape);
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values) {
     return from_vector(values, Shape{static_cast<int64_t>(values.size())});
@@ -81,11 +100,13 @@ class Tensor {
   int rank() const { return shape_.rank(); }
   int64_t dim(int i) const { return shape_.dim(i); }
   int64_t num_elements() const { return num_elements_; }
-  size_t num_bytes() const { return num_elements_ * dtype_size(dtype_); }
+  // The buffer's size: num_elements() * dtype_size(dtype()), or a string tensor's packed bytes.
+  size_t num_bytes() const { return buffer_ ? buffer_->size() : 0; }
 
   void* raw_data() const { return buffer_ ? static_cast<char*>(buffer_->data()) : nullptr; }
   template <typename T>
   T* data() const {
+    static_assert(!std::is_same_v<T, std::string>, "a string tensor's elements are read with str(i)");
     check_dtype(dtype_of<T>());
     return static_cast<T*>(raw_data());
   }
@@ -94,13 +115,27 @@ class Tensor {
   template <typename T>
   T scalar() const {
     FG_CHECK(num_elements_ == 1, InvalidArgument, "Tensor::scalar: tensor has shape ", shape_);
-    return *data<T>();
+    if constexpr (std::is_same_v<T, std::string>) return std::string(str(0));
+    else return *data<T>();
   }
+  // Element i (row-major) of a string tensor, valid while the tensor's buffer lives.
+  std::string_view str(int64_t i) const;
   // Element at a multi-index, for tests and printing: t.at<float>({1, 2}).
   template <typename T>
   T& at(std::initializer_list<int64_t> index) const { return data<T>()[offset_of(index)]; }
   template <typename T>
-  std::vector<T> to_vector() const { auto f = flat<T>(); return {f.begin(), f.end()}; }
+  std::vector<T> to_vector() const {
+    if constexpr (std::is_same_v<T, std::string>) {
+      check_dtype(DType::kString);
+      std::vector<std::string> r;
+      r.reserve(num_elements_);
+      for (int64_t i = 0; i < num_elements_; ++i) r.emplace_back(str(i));
+      return r;
+    } else {
+      auto f = flat<T>();
+      return {f.begin(), f.end()};
+    }
+  }
 
   // Same buffer, new shape with the same number of elements.
   Tensor reshaped(const Shape& shape) const;
@@ -114,6 +149,9 @@ class Tensor {
   std::string to_string(int64_t max_elements = 64) const;
 
  private:
+  friend class StringTensorWriter;
+  // An uninitialized buffer of `bytes` for dtype and shape, bounded by max_tensor_bytes.
+  static Tensor allocate(DType dtype, const Shape& shape, int64_t num_elements, int64_t bytes);
   void check_dtype(DType want) const;
   int64_t offset_of(std::initializer_list<int64_t> index) const;
 
@@ -124,6 +162,30 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// Builds a string tensor from data whose total size is known first (a file's lengths, a proto):
+// the constructor checks the whole size against max_tensor_bytes before anything is copied.
+//
+//   StringTensorWriter w(Shape{2}, /*total_chars=*/3);
+//   w.append("a"); w.append("bc");
+//   Tensor t = std::move(w).finish();
+class StringTensorWriter {
+ public:
+  // ResourceExhausted when the tensor would exceed max_tensor_bytes; InvalidArgument for a
+  // negative total_chars or a shape that is not fully defined.
+  StringTensorWriter(const Shape& shape, int64_t total_chars);
+  // The next element; InvalidArgument when the elements or the bytes would exceed the declared
+  // ones.
+  void append(std::string_view s);
+  // InvalidArgument unless exactly the declared elements and bytes were appended.
+  Tensor finish() &&;
+
+ private:
+  Tensor t_;
+  int64_t total_chars_;
+  int64_t next_ = 0;
+  int64_t chars_ = 0;
+};
 
 // The elements of an int32 or int64 tensor (a shape, axes or dims given as a tensor) as int64;
 // InvalidArgument naming `what` for any other dtype.

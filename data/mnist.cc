@@ -16,7 +16,7 @@ uint32_t read_be32(const unsigned char* p) {
 }
 
 // The one pixel scaling every path shares (load_mnist, to_float_images, gather_rows), so they all
-// give the same floats: a correctly rounded division, as the seed's X / 255.0 cast to float32.
+// give the same floats: a correctly rounded division, as the chapter's X / 255.0 cast to float32.
 inline void scale_pixels(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]) / 255.0f;
 }
@@ -157,7 +157,7 @@ Tensor to_float_images(const Tensor& images) {
 // Calls copy_row(source row, i) for rows indices[begin + i] of a source whose rows are
 // `row_bytes` apart. Rows come from random places in a dataset larger than the L3, so a gather is
 // bound by memory latency: each row is requested a few iterations before it is copied, which
-// overlaps the misses (kernels_bench BM_GatherBatch: 37 -> 16 us for 200 rows, 15 -> 5 us for 50).
+// overlaps the misses (kernels_bench BM_GatherBatch; bench/README.md).
 // parallel_for splits rows evenly, like the first layer's GEMM does, so each core gathers the
 // rows it will multiply.
 constexpr int64_t kPrefetchRows = 4;

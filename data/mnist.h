@@ -1,4 +1,4 @@
-// MNIST (IDX files) the way the seed prepares it: pixels / 255 as float32 [N, 784], int32
+// MNIST (IDX files) the way the TF1 chapter prepares it: pixels / 255 as float32 [N, 784], int32
 // labels, the first 5,000 training images held out for validation.
 //
 //   auto mnist = data::load_mnist(data::default_mnist_dir());
@@ -52,7 +52,7 @@ Tensor to_float_images(const Tensor& images);
 // pass, bit-identical to to_float_images then gathering). Other dtypes are copied as they are.
 Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& indices, int64_t begin, int64_t end);
 
-// The seed's shuffle_batch: a fresh permutation, split into len(X) // batch_size nearly equal
+// The TF1 chapter's shuffle_batch: a fresh permutation, split into len(X) // batch_size nearly equal
 // batches (np.array_split), gathered lazily one batch at a time with gather_rows (so uint8 images
 // come out as float32 batches in [0, 1]).
 class ShuffleBatch {

@@ -84,25 +84,32 @@ inline void export_graph(const Flags& f, const Graph& g, const std::string& part
   train::export_meta_graph(g, path.string());
 }
 
-// A progress bar on stderr while an epoch runs, only when stderr is a terminal.
+// A progress bar on stderr while an epoch runs, only when stderr is a terminal. clear() (or the
+// destructor) erases it, so that the epoch's line starts on a clean line.
 class Progress {
  public:
   Progress(int epoch, int64_t total) : epoch_(epoch), total_(total), tty_(isatty(STDERR_FILENO)) {}
   void update(int64_t done) {
     if (!tty_ || (done % 8 != 0 && done != total_)) return;
     const int width = 30, filled = static_cast<int>(width * done / std::max<int64_t>(total_, 1));
-    std::fprintf(stderr, "\r  epoch %d [%s%s] %lld/%lld", epoch_, std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), static_cast<long long>(done), static_cast<long long>(total_));
+    const int n = std::fprintf(stderr, "\r  epoch %d [%s%s] %lld/%lld", epoch_, std::string(filled, '#').c_str(),
+                               std::string(width - filled, '.').c_str(), static_cast<long long>(done),
+                               static_cast<long long>(total_));
+    shown_ = std::max(shown_, n - 1);
     std::fflush(stderr);
   }
-  ~Progress() {
-    if (tty_) std::fprintf(stderr, "\r%60s\r", "");
+  void clear() {
+    if (shown_ > 0) std::fprintf(stderr, "\r%*s\r", shown_, "");
+    std::fflush(stderr);
+    shown_ = 0;
   }
+  ~Progress() { clear(); }
 
  private:
   int epoch_;
   int64_t total_;
   bool tty_;
+  int shown_ = 0;  // width of the bar on screen
 };
 
 class Stopwatch {
@@ -135,6 +142,7 @@ std::vector<float> run_epochs(const Flags& f, const data::Mnist& mnist, int64_t 
       step(X_batch, y_batch);
       progress.update(++done);
     }
+    progress.clear();
     const double seconds = watch.seconds();
     total_seconds += seconds;
     const float acc = sess.run({{X, mnist.validation.images}, {y, mnist.validation.labels}}, accuracy).scalar<float>();
@@ -166,20 +174,21 @@ inline std::optional<std::string> take_flag(std::vector<char*>& args, const std:
   return std::nullopt;
 }
 
-// Where a program writes its checkpoints: `dir` when given (created if needed, kept), else a
-// fresh directory under $TMPDIR, removed with its files when this goes out of scope.
+// Where a program writes its checkpoints: `dir` when given (created if needed), else a fresh
+// directory under $TMPDIR. Either way the files stay after exit, where the program said it saved
+// them.
 class CheckpointDir {
  public:
-  explicit CheckpointDir(const std::optional<std::string>& dir) {
+  explicit CheckpointDir(const std::optional<std::string>& dir, const std::string& program = "flowgraph") {
     std::error_code ec;
     if (dir) {
       path_ = *dir;
       std::filesystem::create_directories(path_, ec);
     } else {
-      std::string tmpl = (std::filesystem::temp_directory_path(ec) / "flowgraph-XXXXXX").string();
+      std::string tmpl = (std::filesystem::temp_directory_path(ec) / (program + "-XXXXXX")).string();
       if (!ec && mkdtemp(tmpl.data()) == nullptr) ec = std::error_code(errno, std::generic_category());
       path_ = tmpl;
-      owned_ = !ec;
+      if (!ec) std::printf("checkpoints go to %s (--dir DIR to choose)\n", path_.c_str());
     }
     if (ec) {
       std::cerr << "cannot create checkpoint directory " << path_ << ": " << ec.message() << "\n";
@@ -188,22 +197,18 @@ class CheckpointDir {
   }
   CheckpointDir(const CheckpointDir&) = delete;
   CheckpointDir& operator=(const CheckpointDir&) = delete;
-  ~CheckpointDir() {
-    std::error_code ec;
-    if (owned_) std::filesystem::remove_all(path_, ec);
-  }
   std::string operator/(const std::string& file) const { return path_ + "/" + file; }
+  const std::string& path() const { return path_; }
 
  private:
   std::string path_;
-  bool owned_ = false;
 };
 
 struct ReuseFlags {
   Flags flags;
   int pretrain_epochs = 20;               // cell [19]'s n_epochs
   std::optional<std::string> pretrained;  // a cell-[19] checkpoint prefix: skips the pretraining
-  std::optional<std::string> dir;         // where checkpoints go; default a temporary directory
+  std::optional<std::string> dir;         // where checkpoints go; default a new directory in $TMPDIR
 };
 
 inline ReuseFlags parse_reuse_flags(int argc, char** argv, int default_epochs, const std::string& usage_extra = "") {
@@ -298,7 +303,7 @@ inline std::string cell19_checkpoint(const ReuseFlags& r, const data::Mnist& mni
 }
 
 // The reuse cells' restore, with tf.train.Saver's log line. A wrong --pretrained is reported on
-// stderr and returns false, so the caller can return and still remove its temporary directory.
+// stderr and returns false, so the caller can exit with an error code.
 inline bool restore_pretrained(Session& sess, train::Saver& reuse_saver, const std::string& model_path) {
   std::printf("INFO: Restoring parameters from %s\n", model_path.c_str());
   try {

@@ -9,7 +9,7 @@
 // ... "Epoch: 16 ... 0.9604" (its output stops at epoch 17).
 //
 // Standalone by default: cell [19] trains for --pretrain-epochs (20) into --dir (default a
-// temporary directory, deleted at exit), its lines reading "Epoch: N [19] Validation set
+// new directory under $TMPDIR, kept), its lines reading "Epoch: N [19] Validation set
 // accuracy"; --pretrained PREFIX restores from an existing [19] checkpoint instead.
 #include "examples/example_util.h"
 #include "flowgraph.h"
@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   const auto opts = examples::parse_reuse_flags(argc, argv, 20);
   const auto& flags = opts.flags;
   const auto mnist = examples::load_mnist_or_exit(flags);
-  const examples::CheckpointDir dir(opts.dir);
+  const examples::CheckpointDir dir(opts.dir, "freeze_layers");
   const std::string model_path = examples::cell19_checkpoint(opts, mnist, dir);
 
   const int64_t n_inputs = 28 * 28, n_hidden1 = 300, n_outputs = 10;

@@ -19,7 +19,7 @@
 // with the Saver import_meta_graph returned, and the accuracy (and loss) of the restored graph on
 // the validation set must equal the original's exactly, as must the accuracy after one step of
 // the restored training_op; the program prints both and exits 1 if they differ.
-// --dir DIR keeps the checkpoint there (default: a temporary directory, deleted at exit).
+// --dir DIR keeps the checkpoint there (default: a new directory under $TMPDIR, also kept).
 #include <cstring>
 
 #include "examples/example_util.h"
@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   const auto dir_flag = examples::take_flag(args, "--dir");
   const auto flags = examples::parse_flags(static_cast<int>(args.size()), args.data(), 0, " [--dir DIR]");
   const auto mnist = examples::load_mnist_or_exit(flags);
-  const examples::CheckpointDir dir(dir_flag);
+  const examples::CheckpointDir dir(dir_flag, "meta_graph");
   const int64_t n_inputs = 28 * 28, n_hidden1 = 300, n_hidden2 = 100, n_outputs = 10;
 
   // ---- Defining the original graph.

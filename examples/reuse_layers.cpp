@@ -8,8 +8,8 @@
 // my_model_new.ckpt. The seed printed "Epoch: 0 Validation set accuracy: 0.9404" ...
 // "Epoch: 15 ... 0.9696" for [20] (its output stops at epoch 15).
 //
-// Standalone by default: [19] trains for --pretrain-epochs (20) into --dir (default a temporary
-// directory, deleted at exit); its lines read "Epoch: N [19] Validation set accuracy". With
+// Standalone by default: [19] trains for --pretrain-epochs (20) into --dir (default a new
+// directory under $TMPDIR, kept); its lines read "Epoch: N [19] Validation set accuracy". With
 // --pretrained PREFIX, [19] is skipped and [20] restores from that checkpoint.
 #include "examples/example_util.h"
 #include "flowgraph.h"
@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   const auto& flags = opts.flags;
   const auto mnist = examples::load_mnist_or_exit(flags);
   const int64_t batch_size = flags.batch_size > 0 ? flags.batch_size : 200;
-  const examples::CheckpointDir dir(opts.dir);
+  const examples::CheckpointDir dir(opts.dir, "reuse_layers");
 
   // Both cells run on one graph, as in the seed.
   Graph g;

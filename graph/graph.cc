@@ -250,11 +250,20 @@ Operation* as_operation(const CollectionItem& item) {
 }
 
 std::vector<CollectionItem> Graph::get_collection(const std::string& key, const std::string& scope) const {
+  // The pattern is checked even when the collection is empty, so a typo never goes unnoticed.
+  std::regex re;
+  if (!scope.empty()) {
+    try {
+      re.assign(scope);
+    } catch (const std::regex_error& e) {
+      throw InvalidArgument(str_cat("get_collection('", key, "'): scope '", scope,
+                                    "' is not a valid regular expression (", e.what(), ")"));
+    }
+  }
   std::vector<CollectionItem> r;
   for (auto& [k, items] : collections_) {
     if (k != key) continue;
     if (scope.empty()) return items;
-    const std::regex re(scope);
     for (const auto& item : items) {
       // Python's re.match: anchored at the start only.
       if (std::regex_search(collection_item_name(item), re, std::regex_constants::match_continuous))

@@ -112,7 +112,7 @@ class Operation {
   // flowgraph itself runs everything on the CPU.
   const std::string& device() const { return device_; }
   // Attrs of imported nodes as serialized tensorflow::AttrValue bytes, written back on export
-  // in place of attrs(): those AttrValue cannot hold (string tensors, functions, lists of
+  // in place of attrs(): those AttrValue cannot hold (half tensors, functions, lists of
   // bools), and those whose file encoding differs from flowgraph's (TF's `float_val: 0` for a
   // zeros tensor), so an imported node exports exactly as it came.
   const std::map<std::string, std::string>& opaque_attrs() const { return opaque_attrs_; }

@@ -92,8 +92,10 @@ std::set<std::string> known_attrs(const OpDef& def) {
   return r;
 }
 
-bool has_unsupported_dtype(const AttrValue& v) {
-  if (auto* t = std::get_if<DType>(&v)) return !is_supported_dtype(*t);
+// A type flowgraph has no Tensor for, or one the registered def's kernel does not take (a string
+// through an op whose kernels move fixed-size elements).
+bool has_unsupported_dtype(const AttrValue& v, const OpDef& def, const std::string& name) {
+  if (auto* t = std::get_if<DType>(&v)) return !is_supported_dtype(*t) || !def.allows(name, *t);
   if (auto* ts = std::get_if<std::vector<DType>>(&v))
     return std::any_of(ts->begin(), ts->end(), [](DType t) { return !is_supported_dtype(t); });
   return false;
@@ -104,7 +106,7 @@ bool has_unsupported_dtype(const AttrValue& v) {
 bool is_supported_dtype(DType t) {
   switch (t) {
     case DType::kFloat: case DType::kDouble: case DType::kInt32:
-    case DType::kUInt8: case DType::kInt64: case DType::kBool:
+    case DType::kUInt8: case DType::kInt64: case DType::kBool: case DType::kString:
       return true;
     default:
       return false;
@@ -469,7 +471,7 @@ ResolvedNode resolve_def(const Import& im, const tensorflow::NodeDef& nd, const 
   for (const auto& [name, value] : sorted) {
     AttrValue v;
     if (attr_from_proto(*value, str_cat(full, " attr '", name, "'"), &v)) {
-      if (reg_attrs.count(name) && has_unsupported_dtype(v)) r.opaque = true;
+      if (reg_attrs.count(name) && has_unsupported_dtype(v, *r.reg, name)) r.opaque = true;
       // TF's encoding may differ from flowgraph's for the same value (`float_val: 0` for
       // a zeros tensor); keep the file's bytes so the node exports as it came.
       std::string bytes = value->SerializeAsString();

@@ -6,7 +6,7 @@
 //   auto r = import_graph_def(g2, gd, {.prefix = ""});     // same names, attrs, control inputs
 //   Output logits = g2.get_tensor_by_name("dnn/outputs/add:0");
 //
-// Nodes of types flowgraph does not run (SaveV2, a DT_STRING Const) import as
+// Nodes of types flowgraph does not run (an op it lacks, a DT_HALF Const) import as
 // opaque nodes: they keep their type, inputs and attrs, and export unchanged, but a Session
 // raises Unimplemented naming the node if a run needs one. Everything else is rebuilt with
 // the registered op, so shapes are inferred and attrs checked as if built in C++.

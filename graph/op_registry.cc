@@ -14,7 +14,8 @@ namespace {
 bool looks_like_dtype(const std::string& s, DType* out) {
   static const std::pair<const char*, DType> names[] = {
       {"float", DType::kFloat}, {"double", DType::kDouble}, {"int32", DType::kInt32},
-      {"int64", DType::kInt64}, {"uint8", DType::kUInt8},  {"bool", DType::kBool}};
+      {"int64", DType::kInt64}, {"uint8", DType::kUInt8},  {"bool", DType::kBool},
+      {"string", DType::kString}};
   for (auto& [n, t] : names) if (s == n) { *out = t; return true; }
   return false;
 }
@@ -77,6 +78,12 @@ OpDef& OpDef::attr(const std::string& name, AttrValue default_value) {
 OpDef& OpDef::type_attr(const std::string& name, std::vector<DType> allowed) {
   allowed_types[name] = std::move(allowed);
   return *this;
+}
+
+bool OpDef::allows(const std::string& name, DType t) const {
+  auto it = allowed_types.find(name);
+  if (it == allowed_types.end()) return t != DType::kString;
+  return std::find(it->second.begin(), it->second.end(), t) != it->second.end();
 }
 
 // ---- OpRegistry
@@ -416,6 +423,14 @@ Operation* OpBuilder::build() {
       fail("attr ", name, " = ", dtype_name(t), " is not allowed; expected one of {", list, "}");
     }
   }
+  // An attr without a list takes any type but string, whose elements its kernel cannot move.
+  for (const auto* args : {&def_.inputs, &def_.outputs})
+    for (const ArgDef& a : *args) {
+      if (a.type_attr.empty() || def_.allowed_types.count(a.type_attr)) continue;
+      auto it = attrs.find(a.type_attr);
+      if (it != attrs.end() && std::holds_alternative<DType>(it->second) && !def_.allows(a.type_attr, std::get<DType>(it->second)))
+        fail("attr ", a.type_attr, " = ", dtype_name(std::get<DType>(it->second)), " is not supported");
+    }
 
   std::vector<DType> output_dtypes;
   for (const ArgDef& out : def_.outputs) {

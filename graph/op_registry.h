@@ -172,6 +172,10 @@ struct OpDef {
   OpDef& switching() { switch_like = true; return *this; }
   OpDef& merging() { merge_like = true; return *this; }
   OpDef& loop_back() { loop_back_edge = true; return *this; }
+
+  // Whether type attr `name` may be `t`: one of its allowed types, or with no list any type with
+  // fixed-size elements. Strings only where a def lists them (its kernels handle them).
+  bool allows(const std::string& name, DType t) const;
 };
 
 inline const std::vector<DType> kFloatTypes = {DType::kFloat, DType::kDouble};
@@ -179,6 +183,10 @@ inline const std::vector<DType> kNumericTypes = {DType::kFloat, DType::kDouble, 
                                                  DType::kInt64, DType::kUInt8};
 inline const std::vector<DType> kAllTypes = {DType::kFloat, DType::kDouble, DType::kInt32,
                                              DType::kInt64, DType::kUInt8, DType::kBool};
+inline const std::vector<DType> kIndexTypes = {DType::kInt32, DType::kInt64};
+// For ops that move tensors without reading their elements (Identity, Const, Reshape).
+inline const std::vector<DType> kAllTypesAndString = {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64,
+                                                      DType::kUInt8,  DType::kBool,   DType::kString};
 
 // A plan-level rewrite, like TF Grappler's remapper: when input `input` of a `consumer` op is the
 // only use of a `producer` op's single output (not fetched, not fed, no control edge from it), a
@@ -223,7 +231,7 @@ class OpRegistry {
   const OpDef& placeholder_def(const std::string& type);
   // A kernel-less, gradient-less def of `type` for importing nodes flowgraph cannot run: types
   // it does not register (SaveV2), and registered types used with unsupported dtypes (a
-  // DT_STRING Const, which keeps Const's traits). Kept apart from the registered defs, so
+  // DT_HALF Const, which keeps Const's traits). Kept apart from the registered defs, so
   // find(type) is unaffected. Safe to call from several threads.
   const OpDef& opaque_def(const std::string& type);
   // Fusions are registered beside their ops (ops/training.cc registers GD-into-GEMM).

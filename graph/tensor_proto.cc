@@ -15,12 +15,13 @@ DType dtype_from_proto(tensorflow::DataType t, const std::string& who) {
     case tensorflow::DT_UINT8: return DType::kUInt8;
     case tensorflow::DT_INT64: return DType::kInt64;
     case tensorflow::DT_BOOL: return DType::kBool;
+    case tensorflow::DT_STRING: return DType::kString;
     case tensorflow::DT_INVALID:
       throw InvalidArgument(str_cat(who, ": dtype is DT_INVALID (unset)"));
     default:
       throw Unimplemented(str_cat(who, ": dtype ", proto_dtype_name(static_cast<int>(t)),
                                   " is not supported by flowgraph (float32, float64, int32, int64, "
-                                  "uint8, bool are)"));
+                                  "uint8, bool, string are)"));
   }
 }
 
@@ -85,6 +86,10 @@ tensorflow::TensorProto tensor_to_proto(const Tensor& t) {
   tensorflow::TensorProto p;
   p.set_dtype(dtype_to_proto(t.dtype()));
   *p.mutable_tensor_shape() = shape_to_proto(t.shape());
+  if (t.dtype() == DType::kString) {  // TF has no tensor_content for strings
+    for (int64_t i = 0; i < t.num_elements(); ++i) p.add_string_val(std::string(t.str(i)));
+    return p;
+  }
   if (t.num_elements() > 1 && t.dtype() != DType::kBool) {
     p.set_tensor_content(static_cast<const char*>(t.raw_data()), t.num_bytes());
     return p;
@@ -104,11 +109,40 @@ tensorflow::TensorProto tensor_to_proto(const Tensor& t) {
   return p;
 }
 
+namespace {
+
+// string_val, padded with the last value like the other fields; the total size (padding
+// included) is computed before anything is allocated, so a few bytes declaring a huge shape or
+// padding a long string many times are ResourceExhausted, not an allocation.
+Tensor strings_from_proto(const tensorflow::TensorProto& p, const Shape& shape, const std::string& who) {
+  FG_CHECK(p.tensor_content().empty(), InvalidArgument, who,
+           ": TensorProto of dtype DT_STRING has tensor_content (strings go in string_val)");
+  FG_CHECK(typed_value_count(p) == p.string_val_size(), InvalidArgument, who,
+           ": TensorProto of dtype DT_STRING has values in fields other than string_val");
+  const int64_t n = shape.num_elements(), in_n = p.string_val_size();
+  FG_CHECK(in_n <= n, InvalidArgument, who, ": TensorProto has ", in_n, " values in string_val for shape ", shape,
+           " (", n, " elements)");
+  int64_t chars = 0;
+  for (const std::string& v : p.string_val()) chars += static_cast<int64_t>(v.size());  // all in memory already
+  const int64_t pad = in_n > 0 ? static_cast<int64_t>(p.string_val(static_cast<int>(in_n - 1)).size()) : 0;
+  int64_t pad_chars;
+  if (__builtin_mul_overflow(n - in_n, pad, &pad_chars) || __builtin_add_overflow(chars, pad_chars, &chars))
+    chars = std::numeric_limits<int64_t>::max();  // the writer reports it as too large
+  StringTensorWriter w(shape, chars);
+  for (const std::string& v : p.string_val()) w.append(v);
+  const std::string_view last = in_n > 0 ? std::string_view(p.string_val(static_cast<int>(in_n - 1))) : "";
+  for (int64_t i = in_n; i < n; ++i) w.append(last);
+  return std::move(w).finish();
+}
+
+}  // namespace
+
 Tensor tensor_from_proto(const tensorflow::TensorProto& p, const std::string& who) {
   const DType dtype = dtype_from_proto(p.dtype(), who);
   const Shape shape = shape_from_proto(p.tensor_shape(), who);
   FG_CHECK(shape.is_fully_defined(), InvalidArgument, who, ": TensorProto shape ", shape,
            " is not fully defined");
+  if (dtype == DType::kString) return strings_from_proto(p, shape, who);
   // The declared size is checked against what the proto holds before anything is allocated: raw
   // content must match it exactly; typed values may be fewer (TF pads with the last one), and
   // then the tensor is as large as the shape says, within the allocator's limit.

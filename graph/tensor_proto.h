@@ -19,7 +19,7 @@
 namespace fg {
 
 // Reference types (DT_FLOAT_REF) map to their base type; types flowgraph has no kernels for
-// (DT_STRING, DT_HALF, ...) throw Unimplemented naming `who` and the type.
+// (DT_HALF, DT_COMPLEX64, ...) throw Unimplemented naming `who` and the type.
 DType dtype_from_proto(tensorflow::DataType t, const std::string& who);
 tensorflow::DataType dtype_to_proto(DType t);
 // "DT_FLOAT", "DT_FLOAT_REF", or "DT_<number>" for values outside TF's enum.

@@ -343,22 +343,26 @@ void expand_dims_kernel(KernelContext& ctx) {
 
 void register_array_ops(OpRegistry& r) {
   r.add("Placeholder").output("output", "dtype").attr("dtype").attr("shape", Shape::unknown())
+      .type_attr("dtype", kAllTypesAndString)
       .shape(placeholder_shape).kernel_fn(placeholder_kernel).set_stateful()
       .not_differentiable("a leaf: no inputs");
   r.add("PlaceholderWithDefault").input("input", "dtype").output("output", "dtype").attr("dtype").attr("shape")
+      .type_attr("dtype", kAllTypesAndString)
       .shape(pwd_shape).kernel_fn(forward_kernel).forwarding().gradient(identity_grad);
-  r.add("Const").output("output", "dtype").attr("value").attr("dtype").shape(const_shape).kernel_fn(const_kernel)
+  r.add("Const").output("output", "dtype").attr("value").attr("dtype").type_attr("dtype", kAllTypesAndString)
+      .shape(const_shape).kernel_fn(const_kernel)
       .constant("value").not_differentiable("a leaf: no inputs");
-  r.add("Identity").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
+  r.add("Identity").input("input", "T").output("output", "T").type_attr("T", kAllTypesAndString).shape(unchanged_shape).kernel_fn(forward_kernel)
       .forwarding().gradient(identity_grad);
-  r.add("StopGradient").input("input", "T").output("output", "T").shape(unchanged_shape).kernel_fn(forward_kernel)
+  r.add("StopGradient").input("input", "T").output("output", "T").type_attr("T", kAllTypesAndString)
+      .shape(unchanged_shape).kernel_fn(forward_kernel)
       .forwarding().not_differentiable("stops gradients by definition");
   r.add("NoOp").kernel_fn(noop_kernel).not_differentiable("no inputs or outputs");
   r.add("Reshape").input("tensor", "T").input("shape", "Tshape").output("output", "T").attr("Tshape", DType::kInt32)
-      .type_attr("Tshape", {DType::kInt32, DType::kInt64}).shape(reshape_shape).kernel_fn(reshape_kernel)
+      .type_attr("Tshape", {DType::kInt32, DType::kInt64}).type_attr("T", kAllTypesAndString).shape(reshape_shape).kernel_fn(reshape_kernel)
       .gradient(reshape_grad);
   r.add("Shape").input("input", "T").output("output", "out_type").attr("out_type", DType::kInt32)
-      .type_attr("out_type", {DType::kInt32, DType::kInt64}).shape(shape_shape).kernel_fn(shape_kernel)
+      .type_attr("out_type", {DType::kInt32, DType::kInt64}).type_attr("T", kAllTypesAndString).shape(shape_shape).kernel_fn(shape_kernel)
       .not_differentiable("integer output");
   r.add("Fill").input("dims", "index_type").input("value", "T").output("output", "T").attr("index_type", DType::kInt32)
       .type_attr("index_type", {DType::kInt32, DType::kInt64}).shape(fill_shape).kernel_fn(fill_kernel)
@@ -370,7 +374,7 @@ void register_array_ops(OpRegistry& r) {
   r.add("Cast").input("x", "SrcT").output("y", "DstT").attr("SrcT").attr("DstT")
       .shape(unchanged_shape).kernel_fn(cast_kernel).gradient(cast_grad);
   r.add("ExpandDims").input("input", "T").input("dim", "Tdim").output("output", "T").attr("Tdim", DType::kInt32)
-      .type_attr("Tdim", {DType::kInt32, DType::kInt64}).shape(expand_dims_shape).kernel_fn(expand_dims_kernel)
+      .type_attr("Tdim", {DType::kInt32, DType::kInt64}).type_attr("T", kAllTypesAndString).shape(expand_dims_shape).kernel_fn(expand_dims_kernel)
       .gradient(reshape_grad);
 }
 

@@ -6,7 +6,7 @@
 #include "ops/array.h"
 #include "ops/indexing.h"
 #include "ops/math.h"
-#include "ops/op_util.h"
+#include "ops/internal/kernel_util.h"
 #include "ops/shape_ops.h"
 
 namespace fg {
@@ -37,7 +37,6 @@ Output cumprod(const Output& x, int64_t axis, bool exclusive, bool reverse, cons
 
 namespace {
 
-const std::vector<DType> kIndex = {DType::kInt32, DType::kInt64};
 
 Output scan_op(const char* type, const Output& x, const Output& axis, bool exclusive, bool reverse) {
   return OpBuilder(x, type, type).input(x).input(axis).attr("exclusive", exclusive).attr("reverse", reverse)
@@ -210,10 +209,10 @@ std::vector<Output> prod_grad(GradContext& c) {
 
 void register_cumulative_ops(OpRegistry& r) {
   r.add("Cumsum").input("x", "T").input("axis", "Tidx").output("out", "T").attr("exclusive", false)
-      .attr("reverse", false).attr("Tidx", DType::kInt32).type_attr("T", kNumericTypes).type_attr("Tidx", kIndex)
+      .attr("reverse", false).attr("Tidx", DType::kInt32).type_attr("T", kNumericTypes).type_attr("Tidx", kIndexTypes)
       .shape(scan_shape).kernel_fn(scan_kernel<SumOp>).gradient(cumsum_grad);
   r.add("Cumprod").input("x", "T").input("axis", "Tidx").output("out", "T").attr("exclusive", false)
-      .attr("reverse", false).attr("Tidx", DType::kInt32).type_attr("T", kNumericTypes).type_attr("Tidx", kIndex)
+      .attr("reverse", false).attr("Tidx", DType::kInt32).type_attr("T", kNumericTypes).type_attr("Tidx", kIndexTypes)
       .shape(scan_shape).kernel_fn(scan_kernel<ProdOp>).gradient(cumprod_grad);
   OpDef& prod = r.extend("Prod");
   FG_CHECK(!prod.grad_fn && !prod.no_gradient, Internal, "Prod already has a gradient");

@@ -8,9 +8,9 @@
 #include "ops/internal/register.h"
 #include "ops/array.h"
 #include "ops/math.h"
-#include "ops/op_util.h"
+#include "ops/internal/kernel_util.h"
 #include "ops/shape_ops.h"
-#include "ops/strided_copy.h"
+#include "ops/internal/strided_copy.h"
 
 namespace fg {
 
@@ -19,7 +19,6 @@ using detail::int_scalar;
 using detail::int_vector;
 
 namespace {
-const std::vector<DType> kIndex = {DType::kInt32, DType::kInt64};
 
 std::string composite(Graph& g, const std::string& name, const char* default_name) {
   return g.composite_name(name.empty() ? default_name : name);
@@ -912,24 +911,24 @@ void register_indexing_ops(OpRegistry& r) {
         .attr("new_axis_mask", int64_t{0}).attr("shrink_axis_mask", int64_t{0});
   };
   r.add("Slice").input("input", "T").input("begin", "Index").input("size", "Index").output("output", "T")
-      .type_attr("T", kAllTypes).type_attr("Index", kIndex).shape(slice_shape).kernel_fn(slice_kernel)
+      .type_attr("T", kAllTypes).type_attr("Index", kIndexTypes).shape(slice_shape).kernel_fn(slice_kernel)
       .gradient(slice_grad);
   masks(r.add("StridedSlice").input("input", "T").input("begin", "Index").input("end", "Index")
-            .input("strides", "Index").output("output", "T").type_attr("T", kAllTypes).type_attr("Index", kIndex))
+            .input("strides", "Index").output("output", "T").type_attr("T", kAllTypes).type_attr("Index", kIndexTypes))
       .shape(strided_slice_shape).kernel_fn(strided_slice_kernel).gradient(strided_slice_grad);
   masks(r.add("StridedSliceGrad").input("shape", "Index").input("begin", "Index").input("end", "Index")
             .input("strides", "Index").input("dy", "T").output("output", "T").type_attr("T", kAllTypes)
-            .type_attr("Index", kIndex))
+            .type_attr("Index", kIndexTypes))
       .shape(strided_slice_grad_shape).kernel_fn(strided_slice_grad_kernel).gradient(strided_slice_grad_grad);
   r.add("Gather").input("params", "Tparams").input("indices", "Tindices").output("output", "Tparams")
-      .attr("validate_indices", true).type_attr("Tparams", kAllTypes).type_attr("Tindices", kIndex)
+      .attr("validate_indices", true).type_attr("Tparams", kAllTypes).type_attr("Tindices", kIndexTypes)
       .shape(gather_shape).kernel_fn(gather_kernel).gradient(gather_grad);
   r.add("GatherV2").input("params", "Tparams").input("indices", "Tindices").input("axis", "Taxis")
-      .output("output", "Tparams").type_attr("Tparams", kAllTypes).type_attr("Tindices", kIndex)
-      .type_attr("Taxis", kIndex).shape(gather_v2_shape).kernel_fn(gather_v2_kernel).gradient(gather_v2_grad);
+      .output("output", "Tparams").type_attr("Tparams", kAllTypes).type_attr("Tindices", kIndexTypes)
+      .type_attr("Taxis", kIndexTypes).shape(gather_v2_shape).kernel_fn(gather_v2_kernel).gradient(gather_v2_grad);
   r.add("UnsortedSegmentSum").input("data", "T").input("segment_ids", "Tindices")
       .input("num_segments", "Tnumsegments").output("output", "T").attr("Tnumsegments", DType::kInt32)
-      .type_attr("T", kNumericTypes).type_attr("Tindices", kIndex).type_attr("Tnumsegments", kIndex)
+      .type_attr("T", kNumericTypes).type_attr("Tindices", kIndexTypes).type_attr("Tnumsegments", kIndexTypes)
       .shape(segment_sum_shape).kernel_fn(segment_sum_kernel).gradient(segment_sum_grad);
   r.add("DynamicStitch").list_input("indices", "int32", "N").list_input("data", "T", "N").output("merged", "T")
       .attr("N").type_attr("T", kAllTypes).shape(dynamic_stitch_shape).kernel_fn(dynamic_stitch_kernel)
@@ -939,7 +938,7 @@ void register_indexing_ops(OpRegistry& r) {
       .type_attr("T", kAllTypes).type_attr("TI", {DType::kUInt8, DType::kInt32, DType::kInt64})
       .shape(one_hot_shape).kernel_fn(one_hot_kernel).not_differentiable("TF's NotDifferentiable: the output depends on the indices only");
   r.add("ListDiff").input("x", "T").input("y", "T").output("out", "T").output("idx", "out_idx")
-      .attr("out_idx", DType::kInt32).type_attr("T", kAllTypes).type_attr("out_idx", kIndex)
+      .attr("out_idx", DType::kInt32).type_attr("T", kAllTypes).type_attr("out_idx", kIndexTypes)
       .shape(list_diff_shape).kernel_fn(list_diff_kernel).not_differentiable("integer outputs: TF's NotDifferentiable");
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "graph/op_registry.h"
 #include "ops/array.h"
 
 namespace fg {
@@ -25,3 +26,88 @@ void check_data_format(const std::string& f) {
 }
 
 }  // namespace fg
+
+namespace fg::detail {
+
+
+
+Output shape_or_constant(const Output& x, DType out_type, const std::string& name) {
+  if (x.shape().is_fully_defined()) return int_vector(*x.graph(), x.shape().dims(), out_type, name);
+  return shape(x, out_type, name);
+}
+
+Output size_or_constant(const Output& x, DType out_type, const std::string& name) {
+  if (x.shape().is_fully_defined()) return int_scalar(*x.graph(), x.shape().num_elements(), out_type, name);
+  return OpBuilder(x, "Size", name).input(x).attr("out_type", out_type).build_output();
+}
+
+Output rank_or_constant(const Output& x, const std::string& name) {
+  if (x.shape().known_rank()) return int_scalar(*x.graph(), x.shape().rank(), DType::kInt32, name);
+  return OpBuilder(x, "Rank", name).input(x).build_output();
+}
+
+Output with_static_shape(const Output& grad, const Shape& like) {
+  if (grad && grad.shape().compatible_with(like)) grad.op()->set_output_shape(grad.index(), like);
+  return grad;
+}
+
+namespace {
+Tensor int_tensor(std::span<const int64_t> values, const Shape& shape, DType dtype, const std::string& name) {
+  FG_CHECK(dtype == DType::kInt32 || dtype == DType::kInt64, InvalidArgument, "'", name,
+           "': integer constants are int32 or int64, not ", dtype_name(dtype));
+  Tensor t = Tensor::empty(dtype, shape);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == DType::kInt64) {
+      t.data<int64_t>()[i] = values[i];
+    } else {
+      FG_CHECK(values[i] >= std::numeric_limits<int32_t>::min() && values[i] <= std::numeric_limits<int32_t>::max(),
+               InvalidArgument, "'", name, "': ", values[i], " does not fit int32");
+      t.data<int32_t>()[i] = static_cast<int32_t>(values[i]);
+    }
+  }
+  return t;
+}
+}  // namespace
+
+Output int_vector(Graph& g, std::span<const int64_t> values, DType dtype, const std::string& name) {
+  return constant(g, int_tensor(values, Shape{static_cast<int64_t>(values.size())}, dtype, name), name);
+}
+
+Output int_scalar(Graph& g, int64_t value, DType dtype, const std::string& name) {
+  return constant(g, int_tensor(std::span<const int64_t>(&value, 1), Shape{}, dtype, name), name);
+}
+
+bool constant_int_values(const Output& x, std::vector<int64_t>* values) {
+  if (!x || x.op()->type() != "Const") return false;
+  const Tensor& t = x.op()->attr<Tensor>("value");
+  if (t.dtype() != DType::kInt32 && t.dtype() != DType::kInt64) return false;
+  const auto v = int_values(t, "constant");
+  values->assign(v.begin(), v.end());
+  return true;
+}
+
+std::string index_string(const Shape& shape, int64_t i) {
+  const int r = shape.rank();
+  if (r <= 0) return "";
+  std::vector<int64_t> idx(r);
+  for (int d = r - 1; d >= 0; --d) {
+    const int64_t n = shape.dim(d);
+    idx[d] = n > 0 ? i % n : 0;
+    i = n > 0 ? i / n : 0;
+  }
+  std::string s = "[";
+  for (int d = 0; d < r; ++d) {
+    if (d) s += ',';
+    s += std::to_string(idx[d]);
+  }
+  s += ']';
+  return s;
+}
+
+int64_t canonical_axis(int64_t axis, int64_t rank, const std::string& who) {
+  FG_CHECK(axis >= -rank && axis < rank, InvalidArgument, who, ": axis ", axis, " is out of range [", -rank, ", ",
+           rank, ")");
+  return axis < 0 ? axis + rank : axis;
+}
+
+}  // namespace fg::detail

@@ -6,7 +6,7 @@
 #include "ops/math.h"
 #include "ops/nn.h"
 #include "ops/nn_losses.h"
-#include "ops/op_util.h"
+#include "ops/internal/kernel_util.h"
 
 namespace fg::losses {
 
@@ -163,13 +163,28 @@ Output compute_weighted_loss(const Output& losses, const LossOptions& o) {
   return loss;
 }
 
+// What every tf.losses function starts with: both inputs given, its name scope ("scope" or its
+// default), and the options with that scope for compute_weighted_loss.
+struct LossScope {
+  LossScope(const Output& a, const char* a_name, const Output& b, const char* b_name, const char* default_scope,
+            const LossOptions& o)
+      : g(graph_of(a, a_name, b, b_name)), scope(g.name_scope(o.scope.empty() ? default_scope : o.scope)), inner(o) {
+    inner.scope = g.current_name_scope();
+  }
+  static Graph& graph_of(const Output& a, const char* a_name, const Output& b, const char* b_name) {
+    FG_CHECK(a, InvalidArgument, a_name, " must not be None.");
+    FG_CHECK(b, InvalidArgument, b_name, " must not be None.");
+    return *b.graph();
+  }
+  Graph& g;
+  ScopeGuard scope;
+  LossOptions inner;
+};
+
 Output sparse_softmax_cross_entropy(const Output& labels, const Output& logits, const LossOptions& o) {
-  FG_CHECK(labels, InvalidArgument, "labels must not be None.");
-  FG_CHECK(logits, InvalidArgument, "logits must not be None.");
-  Graph& g = *logits.graph();
-  auto scope = g.name_scope(o.scope.empty() ? "sparse_softmax_cross_entropy_loss" : o.scope);
-  LossOptions inner = o;
-  inner.scope = g.current_name_scope();
+  LossScope ls(labels, "labels", logits, "logits", "sparse_softmax_cross_entropy_loss", o);
+  Graph& g = ls.g;
+  LossOptions& inner = ls.inner;
   Output lab = labels, lg = logits;
   {
     // confusion_matrix.remove_squeezable_dimensions with expected_rank_diff 1 (static ranks only).
@@ -189,12 +204,8 @@ Output sparse_softmax_cross_entropy(const Output& labels, const Output& logits, 
 }
 
 Output softmax_cross_entropy(const Output& onehot_labels, const Output& logits, const LossOptions& o) {
-  FG_CHECK(onehot_labels, InvalidArgument, "onehot_labels must not be None.");
-  FG_CHECK(logits, InvalidArgument, "logits must not be None.");
-  Graph& g = *logits.graph();
-  auto scope = g.name_scope(o.scope.empty() ? "softmax_cross_entropy_loss" : o.scope);
-  LossOptions inner = o;
-  inner.scope = g.current_name_scope();
+  LossScope ls(onehot_labels, "onehot_labels", logits, "logits", "softmax_cross_entropy_loss", o);
+  LossOptions& inner = ls.inner;
   Output labels = onehot_labels.dtype() == logits.dtype() ? onehot_labels : cast(onehot_labels, logits.dtype());
   check_compatible(logits, labels, "softmax_cross_entropy");
   if (o.label_smoothing > 0) {
@@ -207,12 +218,8 @@ Output softmax_cross_entropy(const Output& onehot_labels, const Output& logits, 
 }
 
 Output mean_squared_error(const Output& labels, const Output& predictions, const LossOptions& o) {
-  FG_CHECK(labels, InvalidArgument, "labels must not be None.");
-  FG_CHECK(predictions, InvalidArgument, "predictions must not be None.");
-  Graph& g = *predictions.graph();
-  auto scope = g.name_scope(o.scope.empty() ? "mean_squared_error" : o.scope);
-  LossOptions inner = o;
-  inner.scope = g.current_name_scope();
+  LossScope ls(labels, "labels", predictions, "predictions", "mean_squared_error", o);
+  LossOptions& inner = ls.inner;
   const Output p = to_float(predictions), l = to_float(labels);
   check_compatible(p, l, "mean_squared_error");
   const Output losses = OpBuilder(p, "SquaredDifference", "SquaredDifference").input(p).input(l).build_output();
@@ -220,24 +227,16 @@ Output mean_squared_error(const Output& labels, const Output& predictions, const
 }
 
 Output absolute_difference(const Output& labels, const Output& predictions, const LossOptions& o) {
-  FG_CHECK(labels, InvalidArgument, "labels must not be None.");
-  FG_CHECK(predictions, InvalidArgument, "predictions must not be None.");
-  Graph& g = *predictions.graph();
-  auto scope = g.name_scope(o.scope.empty() ? "absolute_difference" : o.scope);
-  LossOptions inner = o;
-  inner.scope = g.current_name_scope();
+  LossScope ls(labels, "labels", predictions, "predictions", "absolute_difference", o);
+  LossOptions& inner = ls.inner;
   const Output p = to_float(predictions), l = to_float(labels);
   check_compatible(p, l, "absolute_difference");
   return compute_weighted_loss(abs(subtract(p, l)), inner);
 }
 
 Output log_loss(const Output& labels, const Output& predictions, const LossOptions& o) {
-  FG_CHECK(labels, InvalidArgument, "labels must not be None.");
-  FG_CHECK(predictions, InvalidArgument, "predictions must not be None.");
-  Graph& g = *predictions.graph();
-  auto scope = g.name_scope(o.scope.empty() ? "log_loss" : o.scope);
-  LossOptions inner = o;
-  inner.scope = g.current_name_scope();
+  LossScope ls(labels, "labels", predictions, "predictions", "log_loss", o);
+  LossOptions& inner = ls.inner;
   const Output p = to_float(predictions), l = to_float(labels);
   check_compatible(p, l, "log_loss");
   const Output losses = -multiply(l, log(p + o.epsilon)) - multiply(1.0f - l, log(1.0f - p + o.epsilon));

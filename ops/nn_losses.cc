@@ -10,7 +10,7 @@
 #include "ops/indexing.h"
 #include "ops/math.h"
 #include "ops/nn.h"
-#include "ops/op_util.h"
+#include "ops/internal/kernel_util.h"
 #include "ops/shape_ops.h"
 
 namespace fg::nn {

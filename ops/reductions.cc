@@ -413,7 +413,6 @@ std::vector<Output> min_max_reduction_grad(GradContext& c) {
 }  // namespace
 
 void register_reduction_ops(OpRegistry& r) {
-  const std::vector<DType>& kIndexTypes = dtypes_of(TypeSet::kIndex);
   auto reduction_op = [&](const char* type, Kernel k) -> OpDef& {
     return r.add(type).input("input", "T").input("reduction_indices", "Tidx").output("output", "T")
         .attr("keep_dims", false).attr("Tidx", DType::kInt32).type_attr("T", kNumericTypes)

@@ -10,8 +10,8 @@
 #include "ops/array.h"
 #include "ops/indexing.h"
 #include "ops/math.h"
-#include "ops/op_util.h"
-#include "ops/strided_copy.h"
+#include "ops/internal/kernel_util.h"
+#include "ops/internal/strided_copy.h"
 
 namespace fg {
 
@@ -20,7 +20,6 @@ using detail::int_scalar;
 using detail::int_vector;
 
 namespace {
-const std::vector<DType> kIndex = {DType::kInt32, DType::kInt64};
 
 // The scope-and-constants pattern of TF's generated wrappers: constants made from C++ values are
 // named "<op>/<arg>" inside the op's own scope, and the op takes the scope's name.
@@ -828,19 +827,19 @@ std::vector<Output> prevent_gradient_grad(GradContext& c) {
 
 void register_shape_ops(OpRegistry& r) {
   r.add("ShapeN").list_input("input", "T", "N").list_output("output", "out_type", "N").attr("N")
-      .attr("out_type", DType::kInt32).type_attr("T", kAllTypes).type_attr("out_type", kIndex)
+      .attr("out_type", DType::kInt32).type_attr("T", kAllTypesAndString).type_attr("out_type", kIndexTypes)
       .shape(shape_n_shape).kernel_fn(shape_n_kernel).not_differentiable("integer output");
   r.add("Size").input("input", "T").output("output", "out_type").attr("out_type", DType::kInt32)
-      .type_attr("T", kAllTypes).type_attr("out_type", kIndex).shape(scalar_shape).kernel_fn(size_kernel)
+      .type_attr("T", kAllTypesAndString).type_attr("out_type", kIndexTypes).shape(scalar_shape).kernel_fn(size_kernel)
       .not_differentiable("integer output");
-  r.add("Rank").input("input", "T").output("output", DType::kInt32).type_attr("T", kAllTypes).shape(scalar_shape)
+  r.add("Rank").input("input", "T").output("output", DType::kInt32).type_attr("T", kAllTypesAndString).shape(scalar_shape)
       .kernel_fn(rank_kernel).not_differentiable("integer output");
   r.add("Range").input("start", "Tidx").input("limit", "Tidx").input("delta", "Tidx").output("output", "Tidx")
       .attr("Tidx", DType::kInt32)
       .type_attr("Tidx", {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64}).shape(range_shape)
       .kernel_fn(range_kernel).not_differentiable("TF's NotDifferentiable: a sequence from its bounds");
   r.add("Tile").input("input", "T").input("multiples", "Tmultiples").output("output", "T")
-      .attr("Tmultiples", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tmultiples", kIndex)
+      .attr("Tmultiples", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tmultiples", kIndexTypes)
       .shape(tile_shape).kernel_fn(tile_kernel).gradient(tile_grad);
   r.add("Pack").list_input("values", "T", "N").output("output", "T").attr("N").attr("axis", int64_t{0})
       .type_attr("T", kAllTypes).shape(pack_shape).kernel_fn(pack_kernel).gradient(pack_grad);
@@ -849,18 +848,18 @@ void register_shape_ops(OpRegistry& r) {
       .type_attr("T", kAllTypes).shape(unpack_shape).kernel_fn(unpack_kernel).gradient(unpack_grad);
   r.add("ConcatV2").list_input("values", "T", "N").input("axis", "Tidx").output("output", "T").attr("N")
       .attr_minimum("N", 2)
-      .attr("Tidx", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tidx", kIndex).shape(concat_shape)
+      .attr("Tidx", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tidx", kIndexTypes).shape(concat_shape)
       .kernel_fn(concat_kernel).gradient(concat_grad);
   r.add("ConcatOffset").input("concat_dim", DType::kInt32).list_input("shape", "int32", "N")
       .list_output("offset", "int32", "N").attr("N").shape(concat_offset_shape).kernel_fn(concat_offset_kernel)
       .not_differentiable("integer output");
   r.add("Transpose").input("x", "T").input("perm", "Tperm").output("y", "T").attr("Tperm", DType::kInt32)
-      .type_attr("T", kAllTypes).type_attr("Tperm", kIndex).shape(transpose_shape).kernel_fn(transpose_kernel)
+      .type_attr("T", kAllTypes).type_attr("Tperm", kIndexTypes).shape(transpose_shape).kernel_fn(transpose_kernel)
       .gradient(transpose_grad);
-  r.add("InvertPermutation").input("x", "T").output("y", "T").attr("T", DType::kInt32).type_attr("T", kIndex)
+  r.add("InvertPermutation").input("x", "T").output("y", "T").attr("T", DType::kInt32).type_attr("T", kIndexTypes)
       .shape(invert_permutation_shape).kernel_fn(invert_permutation_kernel).not_differentiable("integer output");
   r.add("Pad").input("input", "T").input("paddings", "Tpaddings").output("output", "T")
-      .attr("Tpaddings", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tpaddings", kIndex)
+      .attr("Tpaddings", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tpaddings", kIndexTypes)
       .shape(pad_shape).kernel_fn(pad_kernel).gradient(pad_grad);
   r.add("PreventGradient").input("input", "T").output("output", "T").attr("message", std::string())
       .type_attr("T", kAllTypes).shape(unchanged_shape).kernel_fn(forward_kernel).gradient(prevent_gradient_grad);

@@ -54,17 +54,25 @@ std::vector<StepInput> PlanCompilation::inputs_of(Operation* op) const {
   return ins;
 }
 
+// An empty Output has no name, so the message gives its position instead.
+void check_in_graph(const PlanCompilation& c, const Output& o, const char* what, size_t i) {
+  FG_CHECK(o, InvalidArgument, "Session::run: ", what, " #", i, " is an empty Output (it names no operation)");
+  FG_CHECK(o.graph() == &c.graph, InvalidArgument, "Session::run: ", what, " tensor '", o.name(),
+           "' belongs to another graph than this session's");
+}
+
 void check_signature(PlanCompilation& c) {
-  for (const Output& f : c.feeds) {
-    FG_CHECK(f && f.graph() == &c.graph, InvalidArgument, "Session::run: a fed tensor is not in this session's graph");
+  for (size_t i = 0; i < c.feeds.size(); ++i) {
+    const Output& f = c.feeds[i];
+    check_in_graph(c, f, "fed", i);
     FG_CHECK(c.fed.insert(f).second, InvalidArgument, "Session::run: tensor '", f.name(), "' is fed twice");
     c.plan->feeds.push_back(f);
     c.plan->feed_ids.push_back(c.id_of(f));
   }
-  for (const Output& f : c.fetches)
-    FG_CHECK(f && f.graph() == &c.graph, InvalidArgument, "Session::run: a fetched tensor is not in this session's graph");
+  for (size_t i = 0; i < c.fetches.size(); ++i) check_in_graph(c, c.fetches[i], "fetched", i);
   for (Operation* t : c.targets)
-    FG_CHECK(t && t->graph() == &c.graph, InvalidArgument, "Session::run: a target op is not in this session's graph");
+    FG_CHECK(t && t->graph() == &c.graph, InvalidArgument, "Session::run: target op '", t ? t->name() : "",
+             "' belongs to another graph than this session's");
 }
 
 // Post-order DFS over the ops the fetches and targets need; fed tensors and reference edges

@@ -21,19 +21,9 @@
 namespace fg {
 namespace {
 
-using google::protobuf::util::MessageDifferencer;
+using testing::expect_error;
 
-template <typename Fn>
-void expect_error(Fn&& fn, Code code, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
-    for (const auto& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
-  }
-}
+using google::protobuf::util::MessageDifferencer;
 
 // A small model touching list inputs, multi-output ops, control inputs, attrs of several kinds.
 struct Model {
@@ -180,9 +170,14 @@ TEST(GraphIo, AttrValuesOfEveryKindRoundTrip) {
   tensorflow::AttrValue func;
   func.mutable_func()->set_name("f");
   EXPECT_FALSE(attr_from_proto(func, "a", &back));
+  tensorflow::AttrValue halves;
+  halves.mutable_tensor()->set_dtype(tensorflow::DT_HALF);
+  EXPECT_FALSE(attr_from_proto(halves, "a", &back));
   tensorflow::AttrValue strings;
   strings.mutable_tensor()->set_dtype(tensorflow::DT_STRING);
-  EXPECT_FALSE(attr_from_proto(strings, "a", &back));
+  strings.mutable_tensor()->add_string_val("x");
+  ASSERT_TRUE(attr_from_proto(strings, "a", &back));
+  EXPECT_EQ(std::get<Tensor>(back).scalar<std::string>(), "x");
 }
 
 // A GraphDef written by hand, as TF would: text of NodeDefs.
@@ -302,13 +297,22 @@ TEST(GraphIo, UnknownOpsImportAndFailOnlyWhenRun) {
   mystery->set_device("/job:worker/device:GPU:0");
   set_type(add_node(gd, "use", "Identity", {"mystery:2"}), "T", tensorflow::DT_FLOAT);
   set_type(add_node(gd, "fine", "Neg", {"c"}), "T", tensorflow::DT_FLOAT);
-  // Strings flowgraph cannot hold: a string Const and an Identity of it.
+  // Halves flowgraph cannot hold: a half Const and an Identity of it.
   auto* s = add_node(gd, "s", "Const");
-  set_type(s, "dtype", tensorflow::DT_STRING);
+  set_type(s, "dtype", tensorflow::DT_HALF);
   auto* sv = (*s->mutable_attr())["value"].mutable_tensor();
-  sv->set_dtype(tensorflow::DT_STRING);
-  sv->add_string_val("hello");
-  set_type(add_node(gd, "s_id", "Identity", {"s"}), "T", tensorflow::DT_STRING);
+  sv->set_dtype(tensorflow::DT_HALF);
+  sv->add_half_val(0x3c00);
+  set_type(add_node(gd, "s_id", "Identity", {"s"}), "T", tensorflow::DT_HALF);
+  // A string op flowgraph does not run (Substr is not registered), and a registered op whose
+  // kernel takes no strings (ZerosLike): both carried.
+  auto* w = add_node(gd, "w", "Const");
+  set_type(w, "dtype", tensorflow::DT_STRING);
+  auto* wv = (*w->mutable_attr())["value"].mutable_tensor();
+  wv->set_dtype(tensorflow::DT_STRING);
+  wv->add_string_val("hello");
+  set_type(add_node(gd, "w_zeros", "ZerosLike", {"w"}), "T", tensorflow::DT_STRING);
+  set_type(add_node(gd, "w_id", "Identity", {"w"}), "T", tensorflow::DT_STRING);
 
   Graph g;
   import_graph_def(g, gd, {.prefix = ""});
@@ -319,13 +323,19 @@ TEST(GraphIo, UnknownOpsImportAndFailOnlyWhenRun) {
   EXPECT_FALSE(g.get_operation_by_name("use")->def().opaque);
   EXPECT_TRUE(g.get_operation_by_name("s")->def().opaque);
   EXPECT_TRUE(g.get_operation_by_name("s_id")->def().opaque);
-  EXPECT_EQ(g.get_operation_by_name("s_id")->output_dtype(0), static_cast<DType>(tensorflow::DT_STRING));
+  EXPECT_EQ(g.get_operation_by_name("s_id")->output_dtype(0), static_cast<DType>(tensorflow::DT_HALF));
+  EXPECT_FALSE(g.get_operation_by_name("w")->def().opaque);
+  EXPECT_FALSE(g.get_operation_by_name("w_id")->def().opaque);
+  EXPECT_TRUE(g.get_operation_by_name("w_zeros")->def().opaque);
+  EXPECT_EQ(g.get_operation_by_name("w_zeros")->output_dtype(0), string_dtype);
   EXPECT_EQ(OpRegistry::global().find("MysteryOp"), nullptr);  // the registry is untouched
 
   Session sess(g);
   EXPECT_EQ(sess.run(g.get_tensor_by_name("fine:0")).to_vector<float>(), (std::vector<float>{-1, -2}));
   expect_error([&] { sess.run(g.get_tensor_by_name("use:0")); }, Code::kUnimplemented, {"'mystery'", "MysteryOp"});
   expect_error([&] { sess.run(g.get_tensor_by_name("s_id:0")); }, Code::kUnimplemented, {"'s'"});
+  EXPECT_EQ(sess.run(g.get_tensor_by_name("w_id:0")).scalar<std::string>(), "hello");
+  expect_error([&] { sess.run(g.get_tensor_by_name("w_zeros:0")); }, Code::kUnimplemented, {"'w_zeros'"});
 
   // All of it exports exactly as it came.
   EXPECT_TRUE(MessageDifferencer::Equals(g.to_graph_def(), gd)) << g.to_graph_def().DebugString();

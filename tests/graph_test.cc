@@ -124,6 +124,15 @@ TEST(Graph, CollectionsMatchScopeFromStart) {
   EXPECT_EQ(g.get_all_collection_keys().size(), 2u);
 }
 
+TEST(Graph, BadScopeRegexIsInvalidArgumentNamingThePattern) {
+  Graph g;
+  g.add_to_collection("mine", placeholder(g, f32, {}, "hidden1_x"));
+  testing::expect_error([&] { g.get_collection("mine", "hidden[12"); }, Code::kInvalidArgument,
+                             {"'hidden[12'", "regular expression", "mine"});
+  testing::expect_error([&] { g.get_variables(GraphKeys::GLOBAL_VARIABLES, "(a"); }, Code::kInvalidArgument,
+                             {"'(a'"});
+}
+
 TEST(Graph, OpBuilderChecksDtypesAndArity) {
   Graph g;
   auto a = placeholder(g, f32, {2}, "a");

@@ -18,7 +18,7 @@
 namespace fg {
 namespace {
 
-using testing::expect_error_code;
+using testing::expect_error;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -33,18 +33,18 @@ TEST(CheckNumerics, PassesFiniteValuesAndNamesNanAndInf) {
   Session sess(g);
   const Tensor ok = Tensor::from_vector<float>({1, -2, 3e38f});
   EXPECT_TRUE(sess.run({{x, ok}}, y).equals(ok));
-  expect_error_code([&] { sess.run({{x, Tensor::from_vector<float>({1, kNaN})}}, y); }, Code::kInvalidArgument,
+  expect_error([&] { sess.run({{x, Tensor::from_vector<float>({1, kNaN})}}, y); }, Code::kInvalidArgument,
                     {"my tensor : Tensor had NaN values", "CheckNumerics"});
-  expect_error_code([&] { sess.run({{x, Tensor::from_vector<float>({-kInf, 1})}}, y); }, Code::kInvalidArgument,
+  expect_error([&] { sess.run({{x, Tensor::from_vector<float>({-kInf, 1})}}, y); }, Code::kInvalidArgument,
                     {"my tensor : Tensor had Inf values"});
-  expect_error_code([&] { sess.run({{x, Tensor::from_vector<float>({kInf, kNaN})}}, y); }, Code::kInvalidArgument,
+  expect_error([&] { sess.run({{x, Tensor::from_vector<float>({kInf, kNaN})}}, y); }, Code::kInvalidArgument,
                     {"my tensor : Tensor had Inf and NaN values"});
   // Large tensors (split over threads) find a single bad element anywhere.
   Tensor big(f32, {1 << 20});
   big.data<float>()[(1 << 20) - 3] = kNaN;
-  expect_error_code([&] { sess.run({{x, big}}, y); }, Code::kInvalidArgument, {"Tensor had NaN values"});
+  expect_error([&] { sess.run({{x, big}}, y); }, Code::kInvalidArgument, {"Tensor had NaN values"});
   Graph g2;
-  expect_error_code([&] { check_numerics(placeholder(g2, i32, {}), "m"); }, Code::kInvalidArgument, {"int32"});
+  expect_error([&] { check_numerics(placeholder(g2, i32, {}), "m"); }, Code::kInvalidArgument, {"int32"});
 }
 
 TEST(CheckNumerics, GradientIsTheIncomingGradientChecked) {
@@ -87,12 +87,12 @@ TEST(CheckNumerics, AddCheckNumericsOpsStopsAtTheFirstBadTensor) {
   Session sess(g);
   sess.run(global_variables_initializer(g));
   EXPECT_NO_THROW(sess.run({{x, Tensor::from_vector<float>({1, 2})}}, {n}, {check}));
-  expect_error_code([&] { sess.run({{x, Tensor::from_vector<float>({-1, 2})}}, {n}, {check}); },
+  expect_error([&] { sess.run({{x, Tensor::from_vector<float>({-1, 2})}}, {n}, {check}); },
                     Code::kInvalidArgument, {"log:0 : Tensor had NaN values"});
-  expect_error_code([&] { sess.run({{x, Tensor::from_vector<float>({0, 2})}}, {n}, {check}); },
+  expect_error([&] { sess.run({{x, Tensor::from_vector<float>({0, 2})}}, {n}, {check}); },
                     Code::kInvalidArgument, {"log:0 : Tensor had Inf values"});
   Graph empty;
-  expect_error_code([&] { add_check_numerics_ops(empty); }, Code::kInvalidArgument, {"no float32"});
+  expect_error([&] { add_check_numerics_ops(empty); }, Code::kInvalidArgument, {"no float32"});
 }
 
 TEST(CheckNumerics, ADivergingTrainingRunStopsAtTheFirstBadStep) {

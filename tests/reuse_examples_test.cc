@@ -1,7 +1,7 @@
 // Runs the "Reusing Pretrained Layers" example programs (issue 5's examples/ table) on real
 // MNIST for an epoch or two and checks them against the seed: accuracy floors derived from the
 // seed's early epochs, meta_graph's restored-equals-original check, assign_external's exact
-// output, and that caching the frozen layers makes epochs faster than stop_gradient's.
+// output, and that caching the frozen layers gives stop_gradient's accuracies.
 //
 // The cell-[19] model the reuse programs restore from is trained once (2 epochs, by reuse_layers,
 // which also checks its own [20] phase) into <build>/test_tmp/reuse_examples and shared: under
@@ -26,59 +26,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ---- copied from tests/examples_test.cc (kept private to this file)
-
-struct RunResult {
-  int exit_code = -1;
-  std::vector<double> accuracies;
-  std::string output;
-};
-
-RunResult parse_run(std::string output, int exit_code) {
-  RunResult r;
-  r.output = std::move(output);
-  r.exit_code = exit_code;
-  // "Epoch: N Validation set accuracy: A": the program's own cell. The cell-[19] pretraining
-  // lines read "Epoch: N [19] Validation set accuracy" and do not match.
-  const std::regex line(R"(Epoch: (\d+) Validation (set )?[Aa]ccuracy: ([0-9.]+))");
-  for (std::sregex_iterator it(r.output.begin(), r.output.end(), line), end; it != end; ++it)
-    r.accuracies.push_back(std::stod((*it)[3]));
-  return r;
-}
-
-// Every program runs single-threaded: with 2 threads on a shared 2-core machine (and
-// ctest running tests side by side) epoch times swing by 10x and more with other processes'
-// load; one thread each is steady, and fast enough for an epoch or two.
-RunResult run_example(const std::string& name, const std::string& args) {
-  const std::string cmd = "OMP_NUM_THREADS=1 " + std::string(FG_BINARY_DIR) + "/" + name + " " + args + " 2>&1";
-  std::string output;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {};
-  char buf[512];
-  while (fgets(buf, sizeof buf, p)) output += buf;
-  return parse_run(std::move(output), WEXITSTATUS(pclose(p)));
-}
-
-std::string require_mnist() {
-  const std::string dir = testing::mnist_dir();
-  if (dir.empty() && std::getenv("FG_REQUIRE_MNIST")) ADD_FAILURE() << "MNIST is required but not installed";
-  return dir;
-}
+using testing::ExampleRun;
+using testing::numbers_after;
+using testing::require_mnist;
+using testing::run_example;
 
 // ---- parsing helpers
-
-std::vector<double> numbers_after(const std::string& output, const std::string& pattern) {
-  std::vector<double> values;
-  const std::regex re(pattern);
-  for (std::sregex_iterator it(output.begin(), output.end(), re), end; it != end; ++it)
-    values.push_back(std::stod((*it)[1]));
-  return values;
-}
-
-// Seconds of each of the program's own epochs: "Epoch: N Validation set accuracy: A  (S s)".
-std::vector<double> epoch_seconds(const std::string& output) {
-  return numbers_after(output, R"(Epoch: \d+ Validation set accuracy: [0-9.]+  \(([0-9.]+) s\))");
-}
 
 std::vector<double> pretrain_accuracies(const std::string& output) {
   return numbers_after(output, R"(Epoch: \d+ \[19\] Validation set accuracy: ([0-9.]+))");
@@ -90,7 +43,7 @@ constexpr const char* kPretrainArgs = "--pretrain-epochs 2 --epochs 1";
 
 struct Pretrained {
   std::string prefix;   // "<dir>/my_model.ckpt"
-  RunResult reuse_run;  // reuse_layers' own run, which wrote it
+  ExampleRun reuse_run;  // reuse_layers' own run, which wrote it
   std::string error;
 };
 
@@ -120,7 +73,7 @@ Pretrained produce_pretrained(const std::string& mnist) {
   if (!ec && old_stamp == stamp.str() && fs::exists(p.prefix + ".index") && fs::exists(out_file)) {
     std::ifstream f(out_file);
     output.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-    p.reuse_run = parse_run(output, 0);
+    p.reuse_run = testing::parse_example_output(output, 0);
   } else {
     fs::remove(stamp_file, ec);
     fs::remove_all(ckpt, ec);
@@ -148,7 +101,15 @@ class ReuseExamples : public ::testing::Test {
     return p;
   }
   std::string args_with(const std::string& extra) {
-    return "--pretrained " + pretrained().prefix + " --data " + mnist_ + " " + extra;
+    return "--pretrained " + pretrained().prefix + " --data " + mnist_ + " --dir " + scratch_dir() + " " + extra;
+  }
+  // A directory of this test's own for the checkpoints a program writes (they are kept).
+  static std::string scratch_dir() {
+    const fs::path dir = fs::path(FG_BINARY_DIR) / "test_tmp" / "reuse_examples" /
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    return dir.string();
   }
   std::string mnist_;
 };
@@ -158,7 +119,7 @@ class ReuseExamples : public ::testing::Test {
 TEST_F(ReuseExamples, ReuseLayersTrainsSavesAndRestoresLowerLayers) {
   const Pretrained& p = pretrained();
   ASSERT_TRUE(p.error.empty()) << p.error;
-  const RunResult& r = p.reuse_run;
+  const ExampleRun& r = p.reuse_run;
   EXPECT_NE(r.output.find("reuse_vars: hidden1/kernel hidden1/bias hidden2/kernel hidden2/bias hidden3/kernel "
                           "hidden3/bias\n"),
             std::string::npos)
@@ -184,7 +145,7 @@ TEST_F(ReuseExamples, ReuseLayersTrainsSavesAndRestoresLowerLayers) {
 
 TEST_F(ReuseExamples, FreezeLayersTrainsOnlyTheUpperLayers) {
   ASSERT_TRUE(pretrained().error.empty()) << pretrained().error;
-  const RunResult r = run_example("freeze_layers", args_with("--epochs 1"));
+  const ExampleRun r = run_example("freeze_layers", args_with("--epochs 1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("training_vars: hidden3/kernel hidden3/bias hidden4/kernel hidden4/bias outputs/kernel "
                           "outputs/bias\n"),
@@ -196,21 +157,19 @@ TEST_F(ReuseExamples, FreezeLayersTrainsOnlyTheUpperLayers) {
 
 TEST_F(ReuseExamples, StopGradientFreezesBelowHidden2) {
   ASSERT_TRUE(pretrained().error.empty()) << pretrained().error;
-  const RunResult r = run_example("stop_gradient", args_with("--epochs 1"));
+  const ExampleRun r = run_example("stop_gradient", args_with("--epochs 1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
   EXPECT_GE(r.accuracies[0], 0.83) << r.output;
 }
 
 // Caching is an optimization only: the same graph, seed and batches as stop_gradient, so the
-// accuracies agree (up to float rounding of a 55,000-row matmul vs 200-row ones), and the
-// epochs are faster because hidden1 and hidden2 are no longer computed per step.
-TEST_F(ReuseExamples, CacheFrozenMatchesStopGradientAndIsFaster) {
+// accuracies agree (up to float rounding of a 55,000-row matmul vs 200-row ones). How much faster
+// its epochs are is measured by bench/cache_frozen_speed.sh, not asserted here.
+TEST_F(ReuseExamples, CacheFrozenMatchesStopGradient) {
   ASSERT_TRUE(pretrained().error.empty()) << pretrained().error;
-  // Both run here, back to back (single-threaded, see run_example), so they see the same
-  // conditions.
-  const RunResult stop = run_example("stop_gradient", args_with("--epochs 2"));
-  const RunResult cache = run_example("cache_frozen", args_with("--epochs 2"));
+  const ExampleRun stop = run_example("stop_gradient", args_with("--epochs 2"));
+  const ExampleRun cache = run_example("cache_frozen", args_with("--epochs 2"));
   ASSERT_EQ(stop.exit_code, 0) << stop.output;
   ASSERT_EQ(cache.exit_code, 0) << cache.output;
   ASSERT_EQ(stop.accuracies.size(), 2u) << stop.output;
@@ -218,26 +177,12 @@ TEST_F(ReuseExamples, CacheFrozenMatchesStopGradientAndIsFaster) {
   EXPECT_NE(cache.output.find("cached hidden2 [55000,300]"), std::string::npos) << cache.output;
   for (size_t i = 0; i < 2; ++i) EXPECT_NEAR(cache.accuracies[i], stop.accuracies[i], 0.005) << cache.output;
   EXPECT_GE(cache.accuracies[1], 0.84) << cache.output;
-
-  const auto stop_mean = numbers_after(stop.output, R"(mean epoch time: ([0-9.]+) s)");
-  const auto cache_mean = numbers_after(cache.output, R"(mean epoch time: ([0-9.]+) s)");
-  ASSERT_EQ(stop_mean.size(), 1u) << stop.output;
-  ASSERT_EQ(cache_mean.size(), 1u) << cache.output;
-  EXPECT_LT(cache_mean[0], stop_mean[0]) << stop.output << cache.output;
-  // The issue asks for 1.5x (measured 1.7-2.1x single-threaded); the test allows for noise. The
-  // fastest epoch of each is compared, which a passing burst of load rarely affects.
-  const auto stop_s = epoch_seconds(stop.output), cache_s = epoch_seconds(cache.output);
-  ASSERT_EQ(stop_s.size(), 2u) << stop.output;
-  ASSERT_EQ(cache_s.size(), 2u) << cache.output;
-  const double ratio = *std::min_element(stop_s.begin(), stop_s.end()) /
-                       std::max(*std::min_element(cache_s.begin(), cache_s.end()), 1e-3);
-  EXPECT_GE(ratio, 1.2) << stop.output << cache.output;
 }
 
-// Standalone: without --pretrained a program trains the [19] model itself, in a temporary
-// directory it deletes at exit.
+// Standalone: without --pretrained a program trains the [19] model itself; without --dir it saves
+// in a new directory under $TMPDIR, which it names and keeps.
 TEST_F(ReuseExamples, CacheFrozenStandalonePretrainsInATemporaryDirectory) {
-  const RunResult r = run_example("cache_frozen", "--pretrain-epochs 1 --epochs 1 --data " + mnist_);
+  const ExampleRun r = run_example("cache_frozen", "--pretrain-epochs 1 --epochs 1 --data " + mnist_);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto pre = pretrain_accuracies(r.output);
   ASSERT_EQ(pre.size(), 1u) << r.output;
@@ -245,15 +190,43 @@ TEST_F(ReuseExamples, CacheFrozenStandalonePretrainsInATemporaryDirectory) {
   EXPECT_GE(pre[0], 0.7) << r.output;
   ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
   EXPECT_GE(r.accuracies[0], 0.75) << r.output;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(r.output, m, std::regex(R"(\[19\] saved (\S+)/my_model\.ckpt)"))) << r.output;
-  EXPECT_FALSE(fs::exists(m[1].str())) << "temporary directory left behind: " << m[1];
+  std::smatch announced, pre_saved, new_saved;
+  ASSERT_TRUE(std::regex_search(r.output, announced, std::regex(R"(checkpoints go to (\S+) )"))) << r.output;
+  ASSERT_TRUE(std::regex_search(r.output, pre_saved, std::regex(R"(\[19\] saved (\S+)/my_model\.ckpt\n)"))) << r.output;
+  ASSERT_TRUE(std::regex_search(r.output, new_saved, std::regex(R"(\nsaved (\S+)/my_model_new\.ckpt\n)"))) << r.output;
+  const std::string dir = announced[1].str();
+  EXPECT_EQ(pre_saved[1].str(), dir);
+  EXPECT_EQ(new_saved[1].str(), dir);
+  EXPECT_TRUE(fs::exists(dir + "/my_model.ckpt.index")) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/my_model_new.ckpt.index")) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/checkpoint")) << r.output;
+  std::error_code ec;
+  if (dir.find("cache_frozen-") != std::string::npos) fs::remove_all(dir, ec);
+}
+
+// The seed's [20] cell run as a user would, without --dir: every "saved" line names a checkpoint
+// that is still there after the program exits.
+TEST_F(ReuseExamples, ReuseLayersWithoutDirKeepsItsCheckpointsWhereItSaysItSavedThem) {
+  const ExampleRun r = run_example("reuse_layers", "--pretrain-epochs 0 --epochs 0 --data " + mnist_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::regex saved(R"((^|\n)(\[19\] )?saved (\S+)\n)");
+  int n = 0;
+  std::string dir;
+  for (std::sregex_iterator it(r.output.begin(), r.output.end(), saved), end; it != end; ++it, ++n) {
+    const std::string prefix = (*it)[3];
+    EXPECT_TRUE(fs::exists(prefix + ".index")) << prefix << "\n" << r.output;
+    EXPECT_TRUE(fs::exists(prefix + ".data-00000-of-00001")) << prefix << "\n" << r.output;
+    dir = fs::path(prefix).parent_path().string();
+  }
+  EXPECT_EQ(n, 2) << r.output;
+  std::error_code ec;
+  if (dir.find("reuse_layers-") != std::string::npos) fs::remove_all(dir, ec);
 }
 
 // ---- meta_graph: save, names, [14]'s listing, my_important_ops, import_meta_graph
 
 TEST_F(ReuseExamples, MetaGraphRestoredGraphEvaluatesEqual) {
-  const RunResult r = run_example("meta_graph", "--epochs 1 --data " + mnist_);
+  const ExampleRun r = run_example("meta_graph", "--epochs 1 --data " + mnist_ + " --dir " + scratch_dir());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // Cell [10]'s batch-normalized model; the seed printed 0.8848 after one epoch.
   ASSERT_EQ(r.accuracies.size(), 1u) << r.output;
@@ -283,7 +256,7 @@ TEST_F(ReuseExamples, MetaGraphRestoredGraphEvaluatesEqual) {
 TEST(ReuseExamplesNoData, AssignExternalPrintsTheSeedsOutput) {
   if (!std::filesystem::exists(std::string(FG_BINARY_DIR) + "/assign_external"))
     GTEST_SKIP() << "no assign_external (built with FG_BUILD_EXAMPLES=OFF?)";
-  const RunResult r = run_example("assign_external", "");
+  const ExampleRun r = run_example("assign_external", "");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "[[ 61.  83. 105.]]\n[[ 61.  83. 105.]]\n");
 }

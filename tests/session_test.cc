@@ -6,6 +6,7 @@
 #include "flowgraph.h"
 #include "graph/graph_io.h"
 #include "graph/op_registry.h"
+#include "tests/test_util.h"
 
 namespace fg {
 namespace {
@@ -78,6 +79,27 @@ TEST(Session, UnfedPlaceholderIsInvalidArgumentNamingIt) {
     EXPECT_NE(m.find("placeholder tensor 'X'"), std::string::npos) << m;
     EXPECT_NE(m.find("[?,784]"), std::string::npos) << m;
   }
+}
+
+TEST(Session, EmptyOrForeignTensorsAreNamed) {
+  Graph g, other;
+  auto X = placeholder(g, f32, {}, "X");
+  auto y = X * 2.0f;
+  auto foreign = placeholder(other, f32, {}, "elsewhere");
+  Session s(g);
+  const Tensor one(1.0f);
+  testing::expect_error([&] { s.run({{X, one}}, {y, Output()}); }, Code::kInvalidArgument,
+                             {"fetched #1", "empty Output"});
+  testing::expect_error([&] { s.run({{X, one}}, {foreign * 3.0f}); }, Code::kInvalidArgument,
+                             {"fetched tensor 'mul:0'", "another graph"});
+  testing::expect_error([&] { s.run({{X, one}, {foreign, one}}, {y}); }, Code::kInvalidArgument,
+                             {"fed tensor 'elsewhere:0'", "another graph"});
+  testing::expect_error([&] { s.run({{Output(), one}}, {y}); }, Code::kInvalidArgument,
+                             {"fed #0", "empty Output"});
+  testing::expect_error([&] { s.run({{X, one}}, {y}, {foreign.op()}); }, Code::kInvalidArgument,
+                             {"target op 'elsewhere'", "another graph"});
+  testing::expect_error([&] { s.make_callable({X}, {Output()}); }, Code::kInvalidArgument,
+                             {"fetched #0", "empty Output"});
 }
 
 TEST(Session, WrongFeedShapeOrDtypeNamesThePlaceholder) {

@@ -25,50 +25,21 @@
 #include "train/checkpoint_listing.h"
 #include "train/checkpoint_state.h"
 #include "train/crc32c.h"
+#include "tests/test_util.h"
 
 namespace fg::train {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixture_dir() {
-  if (const char* env = std::getenv("FG_FIXTURES")) return fs::path(env) / "tf1-mnist-mlp";
-  return fs::path(FG_SOURCE_DIR) / ".." / "shared" / "fixtures" / "tf1-mnist-mlp";
-}
+using testing::TempDir;
+using testing::expect_error;
+using testing::slurp;
+using testing::spit;
+
+fs::path fixture_dir() { return testing::fixture_dir("tf1-mnist-mlp"); }
 std::string fixture_prefix() { return (fixture_dir() / "my_model_final.ckpt").string(); }
 
-#define REQUIRE_FIXTURE()                                                              \
-  do {                                                                                 \
-    if (!fs::exists(fixture_dir())) GTEST_SKIP() << "no fixture at " << fixture_dir(); \
-  } while (0)
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-void spit(const fs::path& p, const std::string& bytes) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            str_cat("fg_bundle_", info ? info->name() : "x", "_", ::getpid(), "_", counter_++);
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
 
 // Copies the fixture's three checkpoint files to dir/name.*.
 std::string copy_fixture(const TempDir& dir, const std::string& name = "ckpt") {
@@ -122,17 +93,6 @@ std::string build_table(const std::vector<std::pair<std::string, std::string>>& 
   return sink.data;
 }
 
-template <typename Fn>
-void expect_error(Fn&& fn, Code code, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
-  }
-}
-
 // ---- crc32c -----------------------------------------------------------------------------------
 
 TEST(Crc32c, KnownValues) {
@@ -176,7 +136,7 @@ const std::vector<std::pair<std::string, Shape>> kFixtureVars = {
     {"dnn/hidden2/kernel", {300, 100}}, {"dnn/outputs/bias", {10}},         {"dnn/outputs/kernel", {100, 10}}};
 
 TEST(TensorBundle, ReadsTensorFlowCheckpoint) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   BundleReader r(fixture_prefix());
   std::vector<std::string> names;
   for (const auto& [name, shape] : kFixtureVars) names.push_back(name);
@@ -210,7 +170,7 @@ TEST(TensorBundle, ReadsTensorFlowCheckpoint) {
 }
 
 TEST(TensorBundle, FixtureIndexLayoutIsWhatWeWrite) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   const auto entries = table_entries(index_filename(fixture_prefix()));
   ASSERT_EQ(entries.size(), kFixtureVars.size() + 1);
   EXPECT_EQ(entries[0].first, "");
@@ -236,7 +196,7 @@ TEST(TensorBundle, FixtureIndexLayoutIsWhatWeWrite) {
 }
 
 TEST(TensorBundle, RewritingFixtureIsByteIdentical) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   BundleReader r(fixture_prefix());
   const std::string out = dir / "rewritten.ckpt";
@@ -291,6 +251,70 @@ TEST(TensorBundle, RoundTripsEveryDtype) {
   // No temporary files are left behind.
   for (const auto& f : fs::recursive_directory_iterator(dir.path()))
     EXPECT_EQ(f.path().string().find("tempstate"), std::string::npos) << f.path();
+}
+
+// TF's layout for DT_STRING, spelled out: varint lengths, the masked crc of the lengths taken as
+// little-endian uint32s, the bytes; the entry's crc covers all three (lengths again as uint32s).
+TEST(TensorBundle, StringTensorsUseTensorFlowsLayout) {
+  TempDir dir;
+  const std::string prefix = dir / "strings";
+  const std::string long_one(300, 'x');  // a two-byte varint
+  const Tensor v = Tensor::from_vector<std::string>({"a", "", std::string("n\0l", 3), long_one}, {2, 2});
+  {
+    BundleWriter w(prefix);
+    w.add("names", v);
+    w.add("scalar", Tensor("model.ckpt"));
+    w.add("none", Tensor(string_dtype, {0}));
+    w.finish();
+  }
+  BundleReader r(prefix);
+  EXPECT_TRUE(r.read("names").equals(v));
+  EXPECT_EQ(r.read("scalar").scalar<std::string>(), "model.ckpt");
+  EXPECT_EQ(r.read("none").shape(), Shape{0});
+  EXPECT_EQ(r.dtype_and_shape("names").first, string_dtype);
+
+  const tensorflow::BundleEntryProto& e = r.entry("names");
+  const std::string data = slurp(data_filename(prefix));
+  std::string lengths = std::string("\x01\x00\x03\xac\x02", 5);
+  uint32_t c = 0;
+  for (uint32_t len : {1u, 0u, 3u, 300u}) c = crc32c::extend(c, &len, 4);
+  const uint32_t length_crc = crc32c::mask(c);
+  std::string want = lengths + std::string(reinterpret_cast<const char*>(&length_crc), 4) + "a" +
+                     std::string("n\0l", 3) + long_one;
+  c = crc32c::extend(crc32c::extend(c, &length_crc, 4), want.data() + 9, want.size() - 9);
+  ASSERT_EQ(e.size(), static_cast<int64_t>(want.size()));
+  EXPECT_EQ(data.substr(e.offset(), e.size()), want);
+  EXPECT_EQ(crc32c::unmask(e.crc32c()), c);
+  EXPECT_EQ(r.entry("none").size(), 4);  // only the lengths' crc
+
+  // Corrupt lengths, bytes or crcs are DataLoss naming the tensor.
+  const std::string good_data = data;
+  const auto corrupt = [&](int64_t at, const std::string& needle) {
+    std::string bad = good_data;
+    bad[e.offset() + at] ^= 0x10;
+    spit(data_filename(prefix), bad);
+    expect_error([&] { BundleReader(prefix).read("names"); }, Code::kDataLoss, {"'names'", needle});
+  };
+  corrupt(0, "lengths");        // a length: the lengths' crc disagrees
+  corrupt(6, "lengths");        // the lengths' crc itself
+  corrupt(12, "checksum");      // a string's byte
+  spit(data_filename(prefix), good_data);
+  EXPECT_TRUE(BundleReader(prefix).read("names").equals(v));
+}
+
+// A length claiming more bytes than the entry has is refused before anything is allocated for it.
+TEST(TensorBundle, StringLengthsBeyondTheEntryAreDataLoss) {
+  TempDir dir;
+  const std::string prefix = dir / "liar";
+  {
+    BundleWriter w(prefix);
+    w.add("s", Tensor::from_vector<std::string>({"ab", "cd"}));
+    w.finish();
+  }
+  std::string data = slurp(data_filename(prefix));
+  data[0] = '\xff';  // a varint continuing into the next length: 2 + 128 * 2 bytes
+  spit(data_filename(prefix), data);
+  expect_error([&] { BundleReader(prefix).read("s"); }, Code::kDataLoss, {"'s'", "claims"});
 }
 
 TEST(TensorBundle, WrittenIndexFollowsTensorFlowsLayout) {
@@ -383,7 +407,7 @@ TEST(TensorBundle, AbandonedWriterLeavesNothing) {
 }
 
 TEST(TensorBundle, ConcurrentReads) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   BundleReader r(fixture_prefix());
   const Tensor want = r.read("dnn/hidden1/kernel");
   std::vector<std::thread> threads;
@@ -400,7 +424,7 @@ TEST(TensorBundle, ConcurrentReads) {
 // ---- corruption -------------------------------------------------------------------------------
 
 TEST(TensorBundleCorruption, MissingFilesAreNotFound) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   expect_error([&] { BundleReader r(dir / "nothing"); }, Code::kNotFound, {dir / "nothing.index"});
   const std::string prefix = copy_fixture(dir);
@@ -409,7 +433,7 @@ TEST(TensorBundleCorruption, MissingFilesAreNotFound) {
 }
 
 TEST(TensorBundleCorruption, FlippedDataByteIsDataLoss) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   const std::string prefix = copy_fixture(dir);
   std::string data = slurp(data_filename(prefix));
@@ -422,7 +446,7 @@ TEST(TensorBundleCorruption, FlippedDataByteIsDataLoss) {
 }
 
 TEST(TensorBundleCorruption, TruncatedDataIsDataLoss) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   const std::string prefix = copy_fixture(dir);
   fs::resize_file(data_filename(prefix), 1066440 - 10);
@@ -435,7 +459,7 @@ TEST(TensorBundleCorruption, TruncatedDataIsDataLoss) {
 // Every truncation and every single-byte change of the index: DataLoss naming the file, or a
 // reader whose reads succeed or fail cleanly. Never a crash.
 TEST(TensorBundleCorruption, GarbledIndexNeverCrashes) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   TempDir dir;
   const std::string prefix = copy_fixture(dir);
   const std::string good = slurp(index_filename(fixture_prefix()));
@@ -521,12 +545,14 @@ TEST(TensorBundleCorruption, InconsistentEntriesAreDataLoss) {
   spit(idx, with_entry([](auto& e) { e.set_crc32c(e.crc32c() + 1); }));
   expect_error([&] { BundleReader(prefix).read("v"); }, Code::kDataLoss, {"checksum", "'v'"});
   // A dtype flowgraph has no Tensor for lists fine but does not read.
-  spit(idx, with_entry([](auto& e) { e.set_dtype(tensorflow::DT_STRING); }));
+  spit(idx, with_entry([](auto& e) { e.set_dtype(tensorflow::DT_HALF); e.set_size(8); }));
   {
     BundleReader r(prefix);
-    EXPECT_EQ(format_checkpoint_listing(prefix), "v (DT_STRING) [4]\n");
-    expect_error([&] { r.read("v"); }, Code::kUnimplemented, {"DT_STRING", "'v'"});
+    EXPECT_EQ(format_checkpoint_listing(prefix), "v (DT_HALF) [4]\n");
+    expect_error([&] { r.read("v"); }, Code::kUnimplemented, {"DT_HALF", "'v'"});
   }
+  // Strings in an entry too small for their lengths are refused with the index.
+  expect_loss(with_entry([](auto& e) { e.set_dtype(tensorflow::DT_STRING); e.set_size(7); }), "cannot hold 4 strings");
   // Big-endian checkpoints are refused rather than misread.
   tensorflow::BundleHeaderProto big;
   ASSERT_TRUE(big.ParseFromString(good[0].second));
@@ -752,7 +778,7 @@ const char* kFixtureListing =
     "dnn/outputs/kernel (DT_FLOAT) [100,10]\n";
 
 TEST(InspectCheckpoint, ListsLikeTensorFlow) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   EXPECT_EQ(format_checkpoint_listing(fixture_prefix()), kFixtureListing);
   const std::string t = format_checkpoint_tensor(fixture_prefix(), "dnn/outputs/bias", 5);
   EXPECT_EQ(t.rfind("tensor_name:  dnn/outputs/bias\n", 0), 0u) << t;
@@ -779,7 +805,7 @@ std::pair<int, std::string> run(const std::string& cmd) {
 }
 
 TEST(InspectCheckpoint, Tool) {
-  REQUIRE_FIXTURE();
+  FG_REQUIRE_FIXTURE("tf1-mnist-mlp");
   const fs::path tool = fs::path(FG_BINARY_DIR) / "inspect_checkpoint";
   if (!fs::exists(tool)) GTEST_SKIP() << "no " << tool;
   auto [code, out] = run(str_cat("'", tool.string(), "' '", fixture_prefix(), "'"));

@@ -1,8 +1,15 @@
 #include "tests/test_util.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
 #include <new>
 
 #include "core/random.h"
@@ -90,17 +97,6 @@ void expect_float32_gradients_match(const std::function<Output(const std::vector
   EXPECT_LE(r.max_rel_error, tol) << "max abs error " << r.max_abs_error;
 }
 
-void expect_error(const std::function<void()>& fn, Code code, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
-    for (const auto& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
-  }
-}
-
 Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds) {
   Session sess(*y.graph());
   return sess.run(feeds, y);
@@ -120,6 +116,74 @@ bool run_test_in_child(const std::string& env, const std::string& test_name) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string cmd = env + " '" + self + "' --gtest_filter='" + test_name + "' > /dev/null 2>&1";
   return std::system(cmd.c_str()) == 0;
+}
+
+// ---- files
+
+std::filesystem::path fixture_dir(const std::string& name) {
+  if (const char* env = std::getenv("FG_FIXTURES")) return std::filesystem::path(env) / name;
+  return std::filesystem::path(FG_SOURCE_DIR) / ".." / "shared" / "fixtures" / name;
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+void spit(const std::filesystem::path& p, const std::string& bytes) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+TempDir::TempDir() {
+  static int counter = 0;  // several per test
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info ? str_cat(info->test_suite_name(), ".", info->name()) : "x";
+  for (char& c : name)
+    if (c == '/') c = '_';  // parameterized tests' names
+  path_ = std::filesystem::temp_directory_path() / str_cat("fg_", name, "_", ::getpid(), "_", counter++);
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string require_mnist() {
+  const std::string dir = mnist_dir();
+  if (dir.empty() && std::getenv("FG_REQUIRE_MNIST")) ADD_FAILURE() << "MNIST is required but not installed";
+  return dir;
+}
+
+// ---- example programs
+
+ExampleRun run_example(const std::string& name, const std::string& args) {
+  const std::string cmd = "OMP_NUM_THREADS=1 " + std::string(FG_BINARY_DIR) + "/" + name + " " + args + " 2>&1";
+  ExampleRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) r.output += buf;
+  return parse_example_output(std::move(r.output), WEXITSTATUS(pclose(p)));
+}
+
+ExampleRun parse_example_output(std::string output, int exit_code) {
+  ExampleRun r;
+  r.output = std::move(output);
+  r.exit_code = exit_code;
+  // A program's own epochs; a pretraining phase's lines ("Epoch: N [19] Validation ...") do not match.
+  r.accuracies = numbers_after(r.output, R"(Epoch: \d+ (?:Validation (?:set )?)?[Aa]ccuracy: ([0-9.]+))");
+  return r;
+}
+
+std::vector<double> numbers_after(const std::string& output, const std::string& pattern) {
+  std::vector<double> values;
+  const std::regex re(pattern);
+  for (std::sregex_iterator it(output.begin(), output.end(), re), end; it != end; ++it)
+    values.push_back(std::stod((*it)[1]));
+  return values;
 }
 
 }  // namespace fg::testing

@@ -2,8 +2,10 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/errors.h"
@@ -35,8 +37,6 @@ void expect_gradients_match(const std::function<Output(const std::vector<Output>
 void expect_float32_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
                                     const std::vector<Tensor>& xs, double tol = 2e-3);
 
-// Runs `fn` and expects an fg::Error of `code` whose message contains every one of `needles`.
-void expect_error(const std::function<void()>& fn, Code code, const std::vector<std::string>& needles);
 
 // Runs `y` in a fresh session with the given feeds and returns the value.
 Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds = {});
@@ -52,9 +52,9 @@ bool run_test_in_child(const std::string& env, const std::string& test_name);
 // count them): heap allocations other than tensor buffers, which come from core/allocator.h.
 int64_t heap_allocations_on_this_thread();
 
-// Expects fn() to throw an fg::Error of `code` whose message contains every one of `needles`.
+// Runs fn() and expects an fg::Error of `code` whose message contains every one of `needles`.
 template <typename Fn>
-void expect_error_code(Fn&& fn, Code code, const std::vector<std::string>& needles) {
+void expect_error(Fn&& fn, Code code, const std::vector<std::string>& needles) {
   try {
     fn();
     ADD_FAILURE() << "expected an fg::Error with code " << static_cast<int>(code);
@@ -64,5 +64,59 @@ void expect_error_code(Fn&& fn, Code code, const std::vector<std::string>& needl
       EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\n  lacks: " << n;
   }
 }
+template <typename Fn>
+void expect_invalid_argument(Fn&& fn, const std::vector<std::string>& needles) {
+  expect_error(std::forward<Fn>(fn), Code::kInvalidArgument, needles);
+}
+
+// ---- files
+
+// The TensorFlow fixture `name`: $FG_FIXTURES/<name>, else ../shared/fixtures/<name> beside the
+// source tree.
+std::filesystem::path fixture_dir(const std::string& name);
+// Skips the current test when fixture `name` is not there.
+#define FG_REQUIRE_FIXTURE(name)                                                                   \
+  do {                                                                                             \
+    if (!std::filesystem::exists(::fg::testing::fixture_dir(name)))                                \
+      GTEST_SKIP() << "no fixture at " << ::fg::testing::fixture_dir(name);                        \
+  } while (0)
+
+// A whole file's bytes ("" when it cannot be read), and a file written with exactly `bytes`.
+std::string slurp(const std::filesystem::path& p);
+void spit(const std::filesystem::path& p, const std::string& bytes);
+
+// A fresh empty directory named after the running test, removed with everything in it when the
+// object goes.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string str() const { return path_.string(); }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// mnist_dir(), and a test failure when it is missing but FG_REQUIRE_MNIST is set (as in CI).
+std::string require_mnist();
+
+// ---- example programs
+
+struct ExampleRun {
+  int exit_code = -1;
+  std::vector<double> accuracies;  // "Epoch: N Validation set accuracy: A" lines, in order
+  std::string output;              // stdout and stderr
+};
+// Runs build/<name> with `args`, single-threaded: with two threads on a shared 2-core machine
+// (and ctest running tests side by side) epoch times swing with other processes' load.
+ExampleRun run_example(const std::string& name, const std::string& args);
+// An ExampleRun from a program's saved output.
+ExampleRun parse_example_output(std::string output, int exit_code);
+// The first capture group of every match of `pattern` in `output`, as numbers.
+std::vector<double> numbers_after(const std::string& output, const std::string& pattern);
 
 }  // namespace fg::testing

@@ -22,10 +22,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixtures_dir() { return fs::path(FG_SOURCE_DIR) / ".." / "shared" / "fixtures"; }
-
 std::optional<tensorflow::MetaGraphDef> fixture_meta(const char* dir, const char* file) {
-  const fs::path p = fixtures_dir() / dir / file;
+  const fs::path p = fixture_dir(dir) / file;
   if (!fs::exists(p)) return std::nullopt;
   return train::read_meta_graph_file(p.string());
 }
@@ -100,7 +98,7 @@ TEST(TfOpDefsData, EveryArgAndAttrResolves) {
 TEST(TfGraphCheck, TheFixturesTensorFlowWroteAreTensorFlows) {
   auto mlp = fixture_meta("tf1-mnist-mlp", "my_model_final.ckpt.meta");
   auto bn = fixture_meta("tf1-bn-cond", "mini_project_final.ckpt.meta");
-  if (!mlp || !bn) GTEST_SKIP() << "no fixtures in " << fixtures_dir();
+  if (!mlp || !bn) GTEST_SKIP() << "no fixtures in " << fixture_dir("").parent_path();
   expect_meta_is_tf(*mlp);
   expect_meta_is_tf(*bn);
   // TF 1.10 wrote the MLP: it is TF 1.10's strictly.
@@ -159,7 +157,7 @@ TEST(TfGraphCheck, CatchesEachKindOfFault) {
 
 TEST(TfGraphCheck, CatchesStrippedOpListsThatAreNotTensorFlows) {
   auto mlp = fixture_meta("tf1-mnist-mlp", "my_model_final.ckpt.meta");
-  if (!mlp) GTEST_SKIP() << "no fixtures in " << fixtures_dir();
+  if (!mlp) GTEST_SKIP() << "no fixtures in " << fixture_dir("").parent_path();
   auto broken = [&](const char* type, auto&& edit) {
     tensorflow::MetaGraphDef m = *mlp;
     for (auto& op : *m.mutable_meta_info_def()->mutable_stripped_op_list()->mutable_op())
@@ -185,14 +183,6 @@ TEST(TfGraphCheck, CatchesStrippedOpListsThatAreNotTensorFlows) {
 }
 
 // ---- the models flowgraph writes
-
-struct TempDir {
-  fs::path path =
-      fs::temp_directory_path() /
-      str_cat("fg_tf_graph_", ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_", ::getpid());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // A 784-300-100-10 network like the seed's, with `optimizer` minimizing its loss.
 void build_dnn(Graph& g, train::Optimizer& optimizer, layers::Activation activation = nn::relu) {
@@ -226,7 +216,7 @@ tensorflow::MetaGraphDef saved_meta(Graph& g) {
   train::Saver saver(g);
   Session sess(g);
   sess.run(global_variables_initializer(g));
-  const std::string path = saver.save(sess, (dir.path / "model.ckpt").string());
+  const std::string path = saver.save(sess, (dir.path() / "model.ckpt").string());
   return train::read_meta_graph_file(path + ".meta");
 }
 
@@ -315,7 +305,7 @@ TEST(TfGraph, AttrMinimumsAreTensorFlows) {
 // A TF graph imported and exported again: the nodes as TF wrote them, the stripped_op_list
 // rebuilt from flowgraph's definitions.
 void expect_reexport_is_tf(const char* dir, const char* file) {
-  const fs::path p = fixtures_dir() / dir / file;
+  const fs::path p = fixture_dir(dir) / file;
   if (!fs::exists(p)) GTEST_SKIP() << "no fixture " << p;
   Graph g;
   std::optional<train::Saver> saver = train::import_meta_graph(g, p.string());
@@ -368,11 +358,6 @@ int run(const std::string& cmd, const fs::path& log) {
   return std::system((cmd + " > '" + log.string() + "' 2>&1").c_str());
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
 // Every .meta file under `dir`, checked.
 int check_metas_in(const fs::path& dir) {
   int n = 0;
@@ -399,11 +384,11 @@ void expect_examples_write_tf_graphs(const std::vector<ExampleRun>& runs) {
     TempDir dir;
     // "{dir}" in the arguments stands for the run's own directory.
     std::string args = r.args;
-    if (const size_t at = args.find("{dir}"); at != std::string::npos) args.replace(at, 5, "'" + dir.path.string() + "'");
+    if (const size_t at = args.find("{dir}"); at != std::string::npos) args.replace(at, 5, "'" + dir.path().string() + "'");
     const std::string cmd = example(r.program) + " --epochs 0 --data '" + data + "' --export-meta '" +
-                            (dir.path / "graph.meta").string() + "' " + args;
-    ASSERT_EQ(run(cmd, dir.path / "log"), 0) << cmd << "\n" << slurp(dir.path / "log");
-    EXPECT_GE(check_metas_in(dir.path), 1) << cmd << " wrote no .meta";
+                            (dir.path() / "graph.meta").string() + "' " + args;
+    ASSERT_EQ(run(cmd, dir.path() / "log"), 0) << cmd << "\n" << slurp(dir.path() / "log");
+    EXPECT_GE(check_metas_in(dir.path()), 1) << cmd << " wrote no .meta";
   }
 }
 
@@ -427,9 +412,9 @@ TEST(TfGraph, ReuseExampleProgramsSavedGraphsAreTensorFlows) {
     if (!fs::exists(example(program))) GTEST_SKIP() << "examples not built";
     TempDir dir;
     const std::string cmd =
-        example(program) + " --epochs 0 --pretrain-epochs 0 --data '" + data + "' --dir '" + dir.path.string() + "'";
-    ASSERT_EQ(run(cmd, dir.path / "log"), 0) << cmd << "\n" << slurp(dir.path / "log");
-    EXPECT_GE(check_metas_in(dir.path), 1) << cmd << " wrote no .meta";
+        example(program) + " --epochs 0 --pretrain-epochs 0 --data '" + data + "' --dir '" + dir.path().string() + "'";
+    ASSERT_EQ(run(cmd, dir.path() / "log"), 0) << cmd << "\n" << slurp(dir.path() / "log");
+    EXPECT_GE(check_metas_in(dir.path()), 1) << cmd << " wrote no .meta";
   }
 }
 

@@ -1,9 +1,9 @@
 // TF1's learning-rate schedules as graph ops on the global step.
 //
 //   Variable step = train::get_or_create_global_step(g);
-//   Output lr = train::exponential_decay(0.1, step, 10000, 0.1);          // the seed's cell
+//   Output lr = train::exponential_decay(0.1, step, 10000, 0.1);          // TF1's example
 //   auto op = train::MomentumOptimizer(lr, 0.9).minimize(loss, {.global_step = step});
-//   // The seed's power schedule written from primitives: lr0 * (1 + t / r)^-c
+//   // A power schedule written from primitives: lr0 * (1 + t / r)^-c
 //   Output power = 0.01f * pow(1.0f + cast(step.value(), f32) / 1000.0f, constant(g, Tensor(-1.0f)));
 #pragma once
 #include <string>

@@ -108,8 +108,9 @@ tensorflow::SaverDef build_saver_ops(Graph& g, const std::map<std::string, Varia
   return def;
 }
 
-// The string values of an opaque string constant (a saver's tensor_names), or nullopt.
+// The string values of a string constant (a saver's tensor_names), or nullopt.
 std::optional<std::vector<std::string>> string_const_values(const Operation* op) {
+  if (const Tensor* t = constant_value(*op); t && t->dtype() == DType::kString) return t->to_vector<std::string>();
   if (op->def().constant_attr.empty()) return std::nullopt;
   auto it = op->opaque_attrs().find(op->def().constant_attr);
   if (it == op->opaque_attrs().end()) return std::nullopt;

@@ -171,6 +171,80 @@ std::string shape_string(const tensorflow::TensorShapeProto& s) {
   return out + "]";
 }
 
+// TF's layout of a string tensor in the data file: each element's length as a varint, the masked
+// crc of the lengths (each as a little-endian uint32, or uint64 past 4 GiB), then the bytes. The
+// entry's crc covers those lengths, the length crc and the bytes.
+void put_varint64(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+uint32_t extend_with_length(uint32_t crc, uint64_t len) {
+  if (len <= UINT32_MAX) {
+    const uint32_t l32 = static_cast<uint32_t>(len);
+    return crc32c::extend(crc, &l32, sizeof l32);
+  }
+  return crc32c::extend(crc, &len, sizeof len);
+}
+
+std::string encode_strings(const Tensor& t, uint32_t* crc) {
+  std::string out;
+  uint32_t c = 0;
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    const uint64_t len = t.str(i).size();
+    put_varint64(out, len);
+    c = extend_with_length(c, len);
+  }
+  const uint32_t length_crc = crc32c::mask(c);
+  out.append(reinterpret_cast<const char*>(&length_crc), sizeof length_crc);
+  c = crc32c::extend(c, &length_crc, sizeof length_crc);
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    out.append(t.str(i));
+    c = crc32c::extend(c, t.str(i).data(), t.str(i).size());
+  }
+  *crc = c;
+  return out;
+}
+
+// The inverse of encode_strings over an entry's bytes; `fail` throws DataLoss.
+template <typename Fail>
+Tensor decode_strings(const std::string& bytes, const Shape& shape, uint32_t want_crc, Fail&& fail) {
+  const int64_t n = shape.num_elements();
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  std::vector<uint64_t> lens;
+  lens.reserve(static_cast<size_t>(n));  // n <= bytes.size(), checked with the index
+  uint32_t c = 0;
+  uint64_t chars = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t len;
+    if (!decode_varint64(p, end, &len)) fail(str_cat("the length of string ", i, " is malformed"));
+    if (len > static_cast<uint64_t>(end - p)) fail(str_cat("string ", i, " claims ", len, " bytes"));
+    lens.push_back(len);
+    chars += len;
+    c = extend_with_length(c, len);
+  }
+  uint32_t length_crc;
+  if (end - p < static_cast<std::ptrdiff_t>(sizeof length_crc)) fail("the lengths' checksum is missing");
+  std::memcpy(&length_crc, p, sizeof length_crc);
+  p += sizeof length_crc;
+  if (crc32c::unmask(length_crc) != c) fail("checksum mismatch for the string lengths");
+  c = crc32c::extend(c, &length_crc, sizeof length_crc);
+  if (chars != static_cast<uint64_t>(end - p))
+    fail(str_cat("the string lengths add up to ", chars, " bytes but the entry holds ", end - p));
+  c = crc32c::extend(c, p, static_cast<size_t>(end - p));
+  if (c != want_crc) fail(str_cat("checksum mismatch (index says crc32c ", want_crc, ", the bytes give ", c, ")"));
+  StringTensorWriter w(shape, static_cast<int64_t>(chars));
+  for (uint64_t len : lens) {
+    w.append(std::string_view(p, len));
+    p += len;
+  }
+  return std::move(w).finish();
+}
+
 }  // namespace
 
 std::string index_filename(const std::string& prefix) { return prefix + ".index"; }
@@ -319,20 +393,25 @@ void BundleWriter::add(const std::string& name, const Tensor& t) {
   FG_CHECK(!w.entries.count(name), InvalidArgument, "BundleWriter(", w.prefix, "): tensor '", name,
            "' added twice");
 
-  const size_t n = t.num_bytes();
+  std::string strings;
+  uint32_t crc = 0;
+  if (t.dtype() == DType::kString) strings = encode_strings(t, &crc);
+  const void* bytes = t.dtype() == DType::kString ? strings.data() : t.raw_data();
+  const size_t n = t.dtype() == DType::kString ? strings.size() : t.num_bytes();
+  if (t.dtype() != DType::kString) crc = crc32c::value(bytes, n);
   tensorflow::BundleEntryProto e;
   e.set_dtype(dtype_to_proto(t.dtype()));
   *e.mutable_shape() = shape_to_proto(t.shape());
   e.set_shard_id(0);
   e.set_offset(w.offset);
   e.set_size(static_cast<int64_t>(n));
-  e.set_crc32c(crc32c::mask(crc32c::value(t.raw_data(), n)));
+  e.set_crc32c(crc32c::mask(crc));
 
   if (n >= kWriteBuffer) {
     w.flush_buffer();
-    w.write_data(t.raw_data(), n);
+    w.write_data(bytes, n);
   } else {
-    w.buffer.append(static_cast<const char*>(t.raw_data()), n);
+    w.buffer.append(static_cast<const char*>(bytes), n);
     if (w.buffer.size() >= kWriteBuffer) w.flush_buffer();
   }
   w.offset += static_cast<int64_t>(n);
@@ -398,13 +477,18 @@ void BundleReader::Impl::validate_entry(const std::string& name, const tensorflo
   if (e.offset() < 0 || e.size() < 0) bad(str_cat("negative offset ", e.offset(), " or size ", e.size()));
   if (e.offset() > std::numeric_limits<int64_t>::max() - e.size()) bad("offset + size overflows");
   if (e.slices_size() > 0) return;  // a partitioned variable's metadata; bytes live in slice entries
-  // Raw-layout dtypes must have exactly num_elements * element size bytes.
   const int base = e.dtype() > 100 ? e.dtype() - 100 : e.dtype();
-  const size_t elem = dtype_size(static_cast<DType>(base));
-  if (elem == 0) return;  // a type flowgraph cannot read; its size is not checkable here
-  int64_t n = static_cast<int64_t>(elem);
+  int64_t elements = 1;
   for (const auto& d : e.shape().dim())
-    if (__builtin_mul_overflow(n, d.size(), &n)) bad(str_cat("shape ", shape_string(e.shape()), " overflows"));
+    if (__builtin_mul_overflow(elements, d.size(), &elements)) bad(str_cat("shape ", shape_string(e.shape()), " overflows"));
+  // A string takes at least its length's byte, and the lengths' crc follows them.
+  if (base == tensorflow::DT_STRING && (elements > e.size() || e.size() - elements < 4))
+    bad(str_cat("size ", e.size(), " bytes cannot hold ", elements, " strings"));
+  // Raw-layout dtypes must have exactly num_elements * element size bytes.
+  const size_t elem = dtype_size(static_cast<DType>(base));
+  if (elem == 0) return;  // strings, or a type flowgraph cannot read
+  int64_t n = static_cast<int64_t>(elem);
+  if (__builtin_mul_overflow(n, elements, &n)) bad(str_cat("shape ", shape_string(e.shape()), " overflows"));
   if (n != e.size())
     bad(str_cat("size ", e.size(), " bytes, but ", proto_dtype_name(e.dtype()), " ", shape_string(e.shape()),
                 " needs ", n));
@@ -513,21 +597,31 @@ Tensor BundleReader::read(const std::string& name) const {
     throw DataLoss(str_cat("checkpoint data file ", path, " is truncated: tensor '", name, "' needs bytes [",
                            e.offset(), ", ", e.offset() + e.size(), ") but the file has ", file_size));
 
-  Tensor t = Tensor::empty(dtype, shape);
-  char* p = static_cast<char*>(t.raw_data());
-  size_t left = static_cast<size_t>(e.size());
-  off_t off = static_cast<off_t>(e.offset());
-  while (left > 0) {
-    const ssize_t got = ::pread(r.data_fds.at(e.shard_id()).get(), p, left, off);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0)
-      throw DataLoss(str_cat("checkpoint data file ", path, ": reading tensor '", name, "' failed: ",
-                             got < 0 ? std::strerror(errno) : "unexpected end of file"));
-    p += got;
-    off += got;
-    left -= static_cast<size_t>(got);
-  }
+  const auto read_into = [&](char* p) {
+    size_t left = static_cast<size_t>(e.size());
+    off_t off = static_cast<off_t>(e.offset());
+    while (left > 0) {
+      const ssize_t got = ::pread(r.data_fds.at(e.shard_id()).get(), p, left, off);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0)
+        throw DataLoss(str_cat("checkpoint data file ", path, ": reading tensor '", name, "' failed: ",
+                               got < 0 ? std::strerror(errno) : "unexpected end of file"));
+      p += got;
+      off += got;
+      left -= static_cast<size_t>(got);
+    }
+  };
   const uint32_t want = crc32c::unmask(e.crc32c());
+  if (dtype == DType::kString) {
+    // The entry's bytes are in the file (checked above), so holding them is bounded by it.
+    std::string bytes(static_cast<size_t>(e.size()), '\0');
+    read_into(bytes.data());
+    return decode_strings(bytes, shape, want, [&](const std::string& what) {
+      throw DataLoss(str_cat("checkpoint data file ", path, ": string tensor '", name, "': ", what));
+    });
+  }
+  Tensor t = Tensor::empty(dtype, shape);
+  read_into(static_cast<char*>(t.raw_data()));
   const uint32_t got = crc32c::value(t.raw_data(), t.num_bytes());
   if (want != got)
     throw DataLoss(str_cat("checkpoint data file ", path, ": checksum mismatch for tensor '", name,

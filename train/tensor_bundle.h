@@ -62,7 +62,7 @@ class BundleReader {
   std::vector<std::string> keys() const;  // sorted, like the index
   // The index entry as stored (dtype as TF's enum, also for dtypes flowgraph cannot hold).
   const tensorflow::BundleEntryProto& entry(const std::string& name) const;
-  // Unimplemented for dtypes flowgraph has no Tensor for (DT_STRING, ...).
+  // Unimplemented for dtypes flowgraph has no Tensor for (DT_HALF, ...).
   std::pair<DType, Shape> dtype_and_shape(const std::string& name) const;
   // Verifies the crc. Safe to call from several threads.
   Tensor read(const std::string& name) const;
