@@ -2,8 +2,9 @@
 # Builds everything and runs every test: unit tests (ctest), the examples on real MNIST, an
 # out-of-tree consumer of the installed package; with FG_SANITIZERS=1 also the sanitizer jobs
 # (scripts/sanitize.sh: ASan+UBSan unit tests, every fuzzer for a bounded time, TSan threading
-# tests).
+# tests). FG_CI_BUDGET_SECONDS bounds the whole run: the sanitizer jobs start only while it lasts.
 set -euo pipefail
+if [ -n "${FG_CI_BUDGET_SECONDS:-}" ]; then export FG_CI_DEADLINE=$(($(date +%s) + FG_CI_BUDGET_SECONDS)); fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/scripts/build.sh"
 bash "$root/scripts/get_mnist.sh"
