@@ -46,14 +46,15 @@ TEST(Switch, ForwardsDataToTheSidePredSelectsAndTheOtherIsDead) {
   EXPECT_EQ(s.run({{x, xv}, {p, Tensor(true)}}, out_true).to_vector<float>(), (std::vector<float>{1, 2}));
   EXPECT_EQ(s.run({{x, xv}, {p, Tensor(false)}}, out_false).to_vector<float>(), (std::vector<float>{1, 2}));
   // TF's wording for a fetch that got no value, naming the tensor.
-  expect_error([&] { s.run({{x, xv}, {p, Tensor(false)}}, out_true); }, Code::kInvalidArgument,
+  expect_error([&, out_true = out_true] { s.run({{x, xv}, {p, Tensor(false)}}, out_true); }, Code::kInvalidArgument,
                {"Retval[0] does not have value", "'Switch:1'"});
-  expect_error([&] { s.run({{x, xv}, {p, Tensor(true)}}, {out_true, out_false}); }, Code::kInvalidArgument,
+  expect_error([&, out_true = out_true, out_false = out_false] { s.run({{x, xv}, {p, Tensor(true)}}, {out_true, out_false}); },
+               Code::kInvalidArgument,
                {"Retval[1] does not have value", "'Switch:0'"});
   // A pred that is not a scalar.
   auto pv = placeholder(g, boolean, Shape::unknown(), "pv");
   auto [f2, t2] = switch_op(x, pv, "SwitchV");
-  expect_error([&] { s.run({{x, xv}, {pv, Tensor::from_vector<bool>({true, false})}}, t2); }, Code::kInvalidArgument,
+  expect_error([&, t2 = t2] { s.run({{x, xv}, {pv, Tensor::from_vector<bool>({true, false})}}, t2); }, Code::kInvalidArgument,
                {"SwitchV", "pred must be a bool scalar"});
   EXPECT_THROW(switch_op(x, placeholder(g, boolean, {2}, "p2")), InvalidArgument);
 }
@@ -78,7 +79,7 @@ TEST(Switch, DeadnessFlowsThroughDataEdgesUntilAMerge) {
   r = s.run({{x, xv}, {p, Tensor(false)}}, {y, index});
   EXPECT_EQ(r[0].to_vector<float>(), (std::vector<float>{-9, -12}));
   EXPECT_EQ(r[1].scalar<int32_t>(), 0);
-  expect_error([&] { s.run({{x, xv}, {p, Tensor(false)}}, {y, when_true}); }, Code::kInvalidArgument,
+  expect_error([&, y = y] { s.run({{x, xv}, {p, Tensor(false)}}, {y, when_true}); }, Code::kInvalidArgument,
                {"Retval[1] does not have value", when_true.name()});
   // Feeding the Switch's output makes everything after it live.
   EXPECT_EQ(s.run({{xt, f32v({5, 5})}, {x, xv}, {p, Tensor(false)}}, when_true).to_vector<float>(),
@@ -447,13 +448,13 @@ TEST(CondPlans, TheGenericPlanRunsWhereASpecializationWouldDiffer) {
   auto [y, index] = merge({xf * 2.0f, xt * 3.0f});
   Session s(g);
   const Tensor xv = f32v({1, 2});
-  expect_error([&] { s.run({{x, xv}, {p, Tensor(true)}}, xf); }, Code::kInvalidArgument,
+  expect_error([&, xf = xf] { s.run({{x, xv}, {p, Tensor(true)}}, xf); }, Code::kInvalidArgument,
                {"Retval[0] does not have value", "'sw:0'"});
   auto r = s.run({{x, xv}, {p, Tensor(true)}}, {y, index});
   EXPECT_EQ(r[0].to_vector<float>(), (std::vector<float>{3, 6}));
   EXPECT_EQ(r[1].scalar<int32_t>(), 1);
   EXPECT_EQ(s.run({{x, xv}, {p, Tensor(false)}}, y).to_vector<float>(), (std::vector<float>{2, 4}));
-  expect_error([&] { s.run({{x, xv}, {p, Tensor::from_vector<bool>({true, false})}}, y); }, Code::kInvalidArgument,
+  expect_error([&, y = y] { s.run({{x, xv}, {p, Tensor::from_vector<bool>({true, false})}}, y); }, Code::kInvalidArgument,
                {"sw", "pred must be a bool scalar"});
   // A Callable takes the same paths.
   auto call = s.make_callable({x, p}, {y});
