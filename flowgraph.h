@@ -41,6 +41,7 @@
 #include "ops/register.h"
 #include "ops/shape_ops.h"
 #include "ops/state.h"
+#include "ops/summary.h"
 #include "ops/training.h"
 #include "runtime/session.h"
 #include "saved_model/saved_model.h"

@@ -25,6 +25,7 @@ void register_ops() {
     register_indexing_ops(r);
     register_cumulative_ops(r);  // after the reductions: it gives Prod its gradient
     register_nn_loss_ops(r);
+    register_summary_ops(r);
   });
 }
 
