@@ -40,8 +40,9 @@ struct ImportResult {
   std::vector<Operation*> operations; // the new operations, in creation order
 };
 
-// Rebuilds the GraphDef's nodes in topological order (any node order is accepted). Unknown
-// inputs, cycles and malformed attrs are InvalidArgument naming the node; unsupported dtypes
+// Rebuilds the GraphDef's nodes in topological order (any node order is accepted); a while
+// loop's NextIteration -> Merge edge, the one cycle allowed, is connected last. Unknown inputs,
+// other cycles and malformed attrs are InvalidArgument naming the node; unsupported dtypes
 // inside an otherwise known op make that node opaque rather than failing the import.
 // All or nothing: after an error the graph holds the operations it held before. Types are looked
 // up in OpRegistry::global(): FailedPrecondition before register_ops() (ops/register.h) ran.

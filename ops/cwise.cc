@@ -313,15 +313,15 @@ void addn_kernel(KernelContext& ctx) {
     }
   dispatch_numeric(x0.dtype(), ctx.op_name().c_str(), [&]<typename T>() {
     Tensor out = ctx.forward_input_or_allocate(first, x0.dtype(), x0.shape());
-    std::vector<ArrayMap<T>> in;
-    in.reserve(n);
-    for (int i = 0; i < n; ++i) in.push_back(as_array<T>(ctx.input(i)));
+    // Data pointers kept inline: a step summing a few gradients allocates nothing on the heap.
+    SmallVector<T*, 8> in;
+    for (int i = 0; i < n; ++i) in.push_back(ctx.input(i).template data<T>());
     auto o = as_array<T>(out);
     parallel_for(x0.num_elements(), n, [&](int64_t b, int64_t e) {
       auto seg = o.segment(b, e - b);
-      seg = in[first].segment(b, e - b);
+      seg = ArrayMap<T>(in[first], x0.num_elements()).segment(b, e - b);
       for (int i = 0; i < n; ++i)
-        if (i != first) seg += in[i].segment(b, e - b);
+        if (i != first) seg += ArrayMap<T>(in[i], x0.num_elements()).segment(b, e - b);
     });
     ctx.set_output(0, out);
   });

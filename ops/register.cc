@@ -9,6 +9,7 @@ namespace fg {
 void register_ops() {
   OpRegistry::load_global([](OpRegistry& r) {
     register_array_ops(r);
+    register_control_flow_ops(r);
     register_cwise_ops(r);
     register_broadcast_ops(r);
     register_reduction_ops(r);
@@ -25,6 +26,7 @@ void register_ops() {
     register_indexing_ops(r);
     register_cumulative_ops(r);  // after the reductions: it gives Prod its gradient
     register_nn_loss_ops(r);
+    register_io_ops(r);
     register_summary_ops(r);
   });
 }

@@ -417,6 +417,23 @@ void pack_shape(InferenceContext& c) {
   c.set_output(0, Shape(dims));
 }
 
+// Strings (a sharded saver packs its shards' file names): output element (o, k, i) is element
+// (o, i) of input k, o over the dims before the axis and i over those after it.
+Tensor pack_strings(KernelContext& ctx, int64_t axis, const Shape& out_shape) {
+  const Tensor& x0 = ctx.input(0);
+  int64_t inner = 1;
+  for (int d = static_cast<int>(axis); d < x0.rank(); ++d) inner *= x0.dim(d);
+  const int64_t outer = inner == 0 ? 0 : x0.num_elements() / inner;
+  int64_t chars = 0;
+  for (int k = 0; k < ctx.num_inputs(); ++k)
+    for (int64_t i = 0; i < ctx.input(k).num_elements(); ++i) chars += static_cast<int64_t>(ctx.input(k).str(i).size());
+  StringTensorWriter w(out_shape, chars);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int k = 0; k < ctx.num_inputs(); ++k)
+      for (int64_t i = 0; i < inner; ++i) w.append(ctx.input(k).str(o * inner + i));
+  return std::move(w).finish();
+}
+
 void pack_kernel(KernelContext& ctx) {
   const int n = ctx.num_inputs();
   const Tensor& x0 = ctx.input(0);
@@ -432,6 +449,7 @@ void pack_kernel(KernelContext& ctx) {
   out_dims.push_back(0);
   for (int64_t i = rank - 1; i > axis; --i) out_dims[i] = out_dims[i - 1];
   out_dims[axis] = n;
+  if (x0.dtype() == DType::kString) return ctx.set_output(0, pack_strings(ctx, axis, Shape(out_dims)));
   Tensor out = Tensor::empty(x0.dtype(), Shape(out_dims));
   const Dims out_strides = detail::row_major_strides(out_dims);
   Dims steps;
@@ -842,10 +860,12 @@ void register_shape_ops(OpRegistry& r) {
       .attr("Tmultiples", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tmultiples", kIndexTypes)
       .shape(tile_shape).kernel_fn(tile_kernel).gradient(tile_grad);
   r.add("Pack").list_input("values", "T", "N").output("output", "T").attr("N").attr("axis", int64_t{0})
-      .type_attr("T", kAllTypes).shape(pack_shape).kernel_fn(pack_kernel).gradient(pack_grad);
-  r.add("Unpack").input("value", "T").list_output("output", "T", "num").attr("num").attr("axis", int64_t{0})
+      .type_attr("T", kAllTypesAndString).shape(pack_shape).kernel_fn(pack_kernel).gradient(pack_grad);
+  r.add("Unpack").input("value", "T").list_output("output", "T", "num").attr("num").attr_minimum("num", 0)
+      .attr("axis", int64_t{0})
       .type_attr("T", kAllTypes).shape(unpack_shape).kernel_fn(unpack_kernel).gradient(unpack_grad);
   r.add("ConcatV2").list_input("values", "T", "N").input("axis", "Tidx").output("output", "T").attr("N")
+      .attr_minimum("N", 2)
       .attr("Tidx", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tidx", kIndexTypes).shape(concat_shape)
       .kernel_fn(concat_kernel).gradient(concat_grad);
   r.add("ConcatOffset").input("concat_dim", DType::kInt32).list_input("shape", "int32", "N")

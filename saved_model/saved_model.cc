@@ -14,7 +14,7 @@
 
 #include "core/errors.h"
 #include "graph/tensor_proto.h"
-#include "train/checkpoint_files.h"
+#include "ops/checkpoint_files.h"
 #include "train/meta_graph.h"
 #include "train/saver.h"
 

@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "core/errors.h"
-#include "train/checkpoint_files.h"
-#include "train/crc32c.h"
+#include "ops/checkpoint_files.h"
+#include "ops/crc32c.h"
 
 namespace fg::summary {
 

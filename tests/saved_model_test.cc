@@ -13,7 +13,7 @@
 #include "saved_model/saved_model.h"
 #include "tests/seed_models.h"
 #include "tests/test_util.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 namespace fg::saved_model {
 namespace {

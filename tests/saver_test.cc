@@ -29,8 +29,8 @@
 #include "proto/variable.pb.h"
 #include "runtime/session.h"
 #include "tests/test_util.h"
-#include "train/checkpoint_files.h"
-#include "train/crc32c.h"
+#include "ops/checkpoint_files.h"
+#include "ops/crc32c.h"
 #include "train/meta_graph.h"
 
 namespace fg::train {
@@ -121,9 +121,10 @@ TEST(Saver, BuildsTensorFlowsSaveGraph) {
   Operation* assign2 = g.get_operation_by_name("save/Assign_2");
   EXPECT_EQ(assign2->input(0).op(), m.step.op);
   EXPECT_EQ(assign2->input(1), restore->output(2));
-  // The string nodes are carried, not run.
+  // The nodes run: restoring from a prefix with no checkpoint names it.
   Session sess(g);
-  expect_error([&] { sess.run(restore_all); }, Code::kUnimplemented, {"save/"});
+  expect_error([&] { sess.run({{g.get_tensor_by_name("save/Const:0"), "/nonexistent/model"}}, {}, {restore_all}); },
+               Code::kNotFound, {"/nonexistent/model", "save/RestoreV2"});
   // A second saver gets its own scope.
   Saver second(std::vector<Variable>{m.kernel});
   EXPECT_EQ(second.saver_def().restore_op_name(), "save_1/restore_all");

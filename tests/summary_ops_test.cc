@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <fstream>
 #include <limits>
 
 #include "graph/graph_io.h"
@@ -337,6 +338,38 @@ TEST(SummaryOps, AGraphWithSummariesExportsImportsAndWritesEvents) {
   EXPECT_FLOAT_EQ(events[2].values[0].simple_value, (0.25f + 4.0f + 16.0f) / 3);
   EXPECT_EQ(events[2].values[1].tag, "values");
   EXPECT_EQ(decode_histo(events[2].values[1].histo).num, 3.0);
+}
+
+TEST(SummaryOps, TensorFlowsOwnScalarSummaryImportsAndRuns) {
+  // TF 1.12 wrote this graph with tf.summary.scalar('log_loss', loss) in scope "train".
+  FG_REQUIRE_FIXTURE("tf1-bn-cond");
+  const auto dir = testing::fixture_dir("tf1-bn-cond");
+  Graph g;
+  auto saver = train::import_meta_graph(g, (dir / "mini_project_final.ckpt.meta").string());
+  ASSERT_TRUE(saver);
+  Operation* op = g.get_operation_by_name("train/log_loss");
+  EXPECT_EQ(op->type(), "ScalarSummary");
+  EXPECT_EQ(op->attr<DType>("T"), DType::kFloat);
+  EXPECT_EQ(op->input(0).op()->name(), "train/log_loss/tags");
+  Output merged = summary::merge_all(g);
+  ASSERT_TRUE(merged);
+  EXPECT_EQ(merged.op()->input(0).op(), op);
+
+  Session sess(g);
+  saver->restore(sess, (dir / "mini_project_final.ckpt").string());
+  Tensor X(f32, {16, 5828});
+  Tensor y(i32, {16});
+  std::ifstream fx(dir / "input.f32", std::ios::binary), fy(dir / "labels.i32", std::ios::binary);
+  fx.read(reinterpret_cast<char*>(X.data<float>()), X.num_elements() * 4);
+  fy.read(reinterpret_cast<char*>(y.data<int32_t>()), y.num_elements() * 4);
+  ASSERT_TRUE(fx.good() && fy.good());
+  const FeedDict feeds = {{g.get_tensor_by_name("X:0"), X}, {g.get_tensor_by_name("y:0"), y}};
+  auto r = sess.run(feeds, {merged, g.get_tensor_by_name("loss/loss:0")});
+  auto v = decode_summary(r[0]);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].tag, "train/log_loss");
+  EXPECT_EQ(v[0].simple_value, r[1].scalar<float>());
+  EXPECT_GT(v[0].simple_value, 0.0f);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // TF V2 checkpoints: reading TensorFlow's own files, byte-identical writing, corruption and
 // crash safety, the `checkpoint` state file, and the inspect_checkpoint listing.
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 #include <gtest/gtest.h>
 #include <leveldb/env.h>
@@ -24,7 +24,7 @@
 #include "proto/tensor_bundle.pb.h"
 #include "train/checkpoint_listing.h"
 #include "train/checkpoint_state.h"
-#include "train/crc32c.h"
+#include "ops/crc32c.h"
 #include "tests/test_util.h"
 
 namespace fg::train {

@@ -83,6 +83,20 @@ void expect_gradients_match(const std::function<Output(const std::vector<Output>
   EXPECT_LE(r.max_rel_error, tol) << "max abs error " << r.max_abs_error;
 }
 
+void expect_float32_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
+                                    const std::vector<Tensor>& xs, double tol) {
+  const GradCheckResult r = check_gradients(
+      [&](const std::vector<Output>& in) {
+        std::vector<Output> in32;
+        for (const Output& x : in) in32.push_back(cast(x, f32));
+        const Output y = f(in32);
+        EXPECT_EQ(y.dtype(), f32) << "a float32 gradient check of a float64 result";
+        return cast(y, f64);
+      },
+      xs, 1e-3);
+  EXPECT_LE(r.max_rel_error, tol) << "max abs error " << r.max_abs_error;
+}
+
 Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds) {
   Session sess(*y.graph());
   return sess.run(feeds, y);

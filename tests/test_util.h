@@ -31,6 +31,12 @@ GradCheckResult check_gradients(const std::function<Output(const std::vector<Out
 void expect_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
                             const std::vector<Tensor>& xs, double tol = 1e-6);
 
+// The same for ops TF defines in float32 only (FusedBatchNorm): `f` receives the float64
+// placeholders cast to float32 and its result is cast back; float32 needs a larger step (1e-3)
+// and a looser tolerance, so pair this with a tight comparison against a float64 formula.
+void expect_float32_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
+                                    const std::vector<Tensor>& xs, double tol = 2e-3);
+
 
 // Runs `y` in a fresh session with the given feeds and returns the value.
 Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds = {});

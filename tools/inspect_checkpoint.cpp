@@ -14,7 +14,7 @@
 #include "tools/tool_flags.h"
 #include "tools/tool_util.h"
 #include "train/checkpoint_listing.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 using namespace fg;
 

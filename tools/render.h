@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 extern char** environ;
 

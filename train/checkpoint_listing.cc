@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "graph/tensor_proto.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 namespace fg::train {
 

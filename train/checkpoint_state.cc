@@ -6,8 +6,8 @@
 #include <filesystem>
 
 #include "core/errors.h"
-#include "train/checkpoint_files.h"
-#include "train/tensor_bundle.h"
+#include "ops/checkpoint_files.h"
+#include "ops/tensor_bundle.h"
 
 namespace fg::train {
 

@@ -2,7 +2,6 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <google/protobuf/text_format.h>
 
 #include <algorithm>
 #include <fstream>
@@ -12,12 +11,14 @@
 #include <set>
 #include <unordered_map>
 
+#include "graph/control_flow.h"
 #include "graph/graph_io.h"
 #include "graph/op_registry.h"
 #include "graph/tensor_proto.h"
 #include "ops/register.h"
+#include "proto/control_flow.pb.h"
 #include "proto/variable.pb.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 namespace fg::train {
 
@@ -42,55 +43,12 @@ tensorflow::OpDef::ArgDef arg_to_proto(const ArgDef& a) {
   if (a.fixed != DType::kInvalid) p.set_type(dtype_to_proto(a.fixed));
   else p.set_type_attr(a.type_attr);
   p.set_number_attr(a.number_attr);
+  p.set_type_list_attr(a.type_list_attr);
   p.set_is_ref(a.is_ref);
   return p;
 }
 
-// TF's definitions of the ops a Saver writes: flowgraph carries them as opaque nodes (their
-// string tensors have no flowgraph dtype), so no registered OpDef describes them.
-constexpr const char* kCarriedOpDefs = R"pb(
-  op {
-    name: "SaveV2"
-    input_arg { name: "prefix" type: DT_STRING }
-    input_arg { name: "tensor_names" type: DT_STRING }
-    input_arg { name: "shape_and_slices" type: DT_STRING }
-    input_arg { name: "tensors" type_list_attr: "dtypes" }
-    attr { name: "dtypes" type: "list(type)" has_minimum: true minimum: 1 }
-    is_stateful: true
-  }
-  op {
-    name: "RestoreV2"
-    input_arg { name: "prefix" type: DT_STRING }
-    input_arg { name: "tensor_names" type: DT_STRING }
-    input_arg { name: "shape_and_slices" type: DT_STRING }
-    output_arg { name: "tensors" type_list_attr: "dtypes" }
-    attr { name: "dtypes" type: "list(type)" has_minimum: true minimum: 1 }
-    is_stateful: true
-  }
-  op {
-    name: "MergeV2Checkpoints"
-    input_arg { name: "checkpoint_prefixes" type: DT_STRING }
-    input_arg { name: "destination_prefix" type: DT_STRING }
-    attr { name: "delete_old_dirs" type: "bool" default_value { b: true } }
-    is_stateful: true
-  }
-  op {
-    name: "ShardedFilename"
-    input_arg { name: "basename" type: DT_STRING }
-    input_arg { name: "shard" type: DT_INT32 }
-    input_arg { name: "num_shards" type: DT_INT32 }
-    output_arg { name: "filename" type: DT_STRING }
-  }
-  op {
-    name: "StringJoin"
-    input_arg { name: "inputs" type: DT_STRING number_attr: "N" }
-    output_arg { name: "output" type: DT_STRING }
-    attr { name: "N" type: "int" has_minimum: true minimum: 1 }
-    attr { name: "separator" type: "string" default_value { s: "" } }
-  }
-)pb";
-
-// TF's definitions of other carried types, as the stripped_op_lists of imported meta graphs
+// TF's definitions of carried types, as the stripped_op_lists of imported meta graphs
 // declared them (first declaration wins), so a re-exported graph declares them again.
 std::mutex imported_defs_mu;
 std::map<std::string, tensorflow::OpDef>& imported_op_defs() {
@@ -105,15 +63,6 @@ void remember_imported_op_defs(const tensorflow::MetaGraphDef& meta) {
 }
 
 std::optional<tensorflow::OpDef> carried_op_def(const std::string& type) {
-  static const auto* defs = [] {
-    auto* m = new std::map<std::string, tensorflow::OpDef>();
-    tensorflow::OpList list;
-    FG_CHECK(google::protobuf::TextFormat::ParseFromString(kCarriedOpDefs, &list), Internal,
-             "export_meta_graph: the carried op definitions do not parse");
-    for (const auto& op : list.op()) (*m)[op.name()] = op;
-    return m;
-  }();
-  if (auto it = defs->find(type); it != defs->end()) return it->second;
   std::lock_guard lock(imported_defs_mu);
   if (auto it = imported_op_defs().find(type); it != imported_op_defs().end()) return it->second;
   return std::nullopt;
@@ -130,16 +79,17 @@ tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
   }
   for (const ArgDef& a : def.inputs) *p.add_input_arg() = arg_to_proto(a);
   for (const ArgDef& a : def.outputs) *p.add_output_arg() = arg_to_proto(a);
-  std::set<std::string> type_attrs, number_attrs;
+  std::set<std::string> type_attrs, number_attrs, type_list_attrs;
   for (const auto* args : {&def.inputs, &def.outputs})
     for (const ArgDef& a : *args) {
       if (!a.type_attr.empty()) type_attrs.insert(a.type_attr);
       if (!a.number_attr.empty()) number_attrs.insert(a.number_attr);
+      if (!a.type_list_attr.empty()) type_list_attrs.insert(a.type_list_attr);
     }
   for (const auto& [name, allowed] : def.allowed_types) type_attrs.insert(name);
   std::vector<std::string> names;
   for (const auto& [name, dv] : def.attr_defaults) names.push_back(name);
-  for (const auto* set : {&type_attrs, &number_attrs})
+  for (const auto* set : {&type_attrs, &number_attrs, &type_list_attrs})
     for (const auto& name : *set)
       if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
   for (const std::string& name : names) {
@@ -149,13 +99,21 @@ tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
     for (const auto& [n, v] : def.attr_defaults)
       if (n == name && !std::holds_alternative<std::monostate>(v)) dv = &v;
     if (type_attrs.count(name)) attr->set_type("type");
-    else if (number_attrs.count(name)) {
-      attr->set_type("int");
+    else if (type_list_attrs.count(name)) {
+      attr->set_type("list(type)");
       attr->set_has_minimum(true);
       attr->set_minimum(1);
+    } else if (number_attrs.count(name)) {
+      attr->set_type("int");
+      attr->set_has_minimum(true);
+      attr->set_minimum(1);  // TF's usual `N: int >= 1`; attr_minimums says otherwise
     } else if (dv) attr->set_type(attr_type_name(*dv));
     else if (example.has_attr(name)) attr->set_type(attr_type_name(example.attrs().at(name)));
     if (dv) *attr->mutable_default_value() = attr_to_proto(*dv);
+    if (auto m = def.attr_minimums.find(name); m != def.attr_minimums.end()) {
+      attr->set_has_minimum(true);
+      attr->set_minimum(m->second);
+    }
     auto allowed = def.allowed_types.find(name);
     if (allowed != def.allowed_types.end())
       for (DType t : allowed->second) attr->mutable_allowed_values()->mutable_list()->add_type(dtype_to_proto(t));
@@ -189,7 +147,57 @@ std::string with_scope(const std::string& scope, const std::string& name) {
   return name.empty() ? name : scope + name;
 }
 
+// TF's CondContext.to_proto: values sorted by name, nested conds inside their branch.
+tensorflow::CondContextDef cond_context_to_proto(const CondContext& c) {
+  tensorflow::CondContextDef d;
+  d.set_context_name(c.name());
+  d.set_pred_name(c.pred().name());
+  d.set_pivot_name(c.pivot().name());
+  d.set_branch(c.branch());
+  std::vector<std::string> values;
+  for (const Output& v : c.values()) values.push_back(v.name());
+  std::sort(values.begin(), values.end());
+  auto* vd = d.mutable_values_def();
+  for (const std::string& v : values) vd->add_values(v);
+  for (const auto& [outside, inside] : c.external_values()) (*vd->mutable_external_values())[outside.name()] = inside.name();
+  for (const CondContext* nested : c.nested()) *d.add_nested_contexts()->mutable_cond_ctxt() = cond_context_to_proto(*nested);
+  return d;
+}
+
+// TF's CondContext.from_proto: the branch's ops are the values that do not enter from outside;
+// a nested cond's ops then move to the nested branch.
+void import_cond_context(Graph& g, const tensorflow::CondContextDef& d, const std::string& scope, CondContext* outer,
+                         const std::string& who) {
+  auto tensor = [&](const std::string& name) {
+    const std::string full = with_scope(scope, name);
+    try {
+      return g.get_tensor_by_name(full);
+    } catch (const Error& e) {
+      throw NotFound(str_cat(who, ": context '", d.context_name(), "' names '", full, "': ", e.what()));
+    }
+  };
+  FG_CHECK(d.branch() == 0 || d.branch() == 1, InvalidArgument, who, ": context '", d.context_name(),
+           "' has branch ", d.branch(), ", expected 0 or 1");
+  CondContext* c = g.new_cond_context(with_scope(scope, d.context_name()), tensor(d.pred_name()),
+                                      tensor(d.pivot_name()), d.branch(), outer);
+  const auto& vd = d.values_def();
+  std::vector<std::string> external(vd.external_values().size());
+  std::transform(vd.external_values().begin(), vd.external_values().end(), external.begin(),
+                 [](const auto& kv) { return kv.first; });
+  std::sort(external.begin(), external.end());
+  for (const std::string& k : external) c->add_external_entry(tensor(k), tensor(vd.external_values().at(k)));
+  for (const std::string& v : vd.values()) {
+    const Output t = tensor(v);
+    c->add_value_entry(t);
+    if (!vd.external_values().count(v)) g.set_cond_context(t.op(), c);
+  }
+  for (const auto& nested : d.nested_contexts())
+    if (nested.has_cond_ctxt()) import_cond_context(g, nested.cond_ctxt(), scope, c, who);
+}
+
 }  // namespace
+
+const std::string kCondContextKey = "cond_context";
 
 bool is_variable_collection(const std::string& key) {
   // The keys TF1 registers VariableDef proto functions for.
@@ -207,7 +215,7 @@ tensorflow::MetaGraphDef to_meta_graph_def(const Graph& g, const ExportMetaGraph
   std::map<std::string, const Operation*> used;  // type -> first op of that type
   for (const Operation* op : g.get_operations()) used.emplace(op->type(), op);
   for (const auto& [type, op] : used) {
-    // A carried node of a registered type (a string Const) has the registered type's signature.
+    // A carried node of a registered type (a half Const) has the registered type's signature.
     const OpDef* registered = OpRegistry::global().find(type);
     *info->mutable_stripped_op_list()->add_op() = op_def_to_proto(registered ? *registered : op->def(), *op);
   }
@@ -265,6 +273,14 @@ tensorflow::MetaGraphDef to_meta_graph_def(const Graph& g, const ExportMetaGraph
       }
     }
     (*meta.mutable_collection_def())[key] = std::move(col);
+  }
+  const bool wants_conds = options.collection_list.empty() ||
+                           std::find(keys.begin(), keys.end(), kCondContextKey) != keys.end();
+  if (wants_conds && !g.cond_contexts().empty()) {
+    tensorflow::CollectionDef col;
+    for (const CondContext* c : g.cond_contexts())
+      col.mutable_bytes_list()->add_value(serialize_deterministic(cond_context_to_proto(*c)));
+    (*meta.mutable_collection_def())[kCondContextKey] = std::move(col);
   }
   return meta;
 }
@@ -329,6 +345,7 @@ std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef&
   // All or nothing, like import_graph_def: on error the new ops go and the collections are
   // put back as they were.
   const int64_t ops_before = g.num_operations() - static_cast<int64_t>(imported.operations.size());
+  const size_t contexts_before = g.num_all_cond_contexts();
   std::vector<std::pair<std::string, std::vector<CollectionItem>>> saved_collections;
   for (const auto& [key, col] : meta.collection_def()) saved_collections.emplace_back(key, g.get_collection(key));
   try {
@@ -339,6 +356,7 @@ std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef&
       g.clear_collection(key);
       for (const auto& item : items) g.add_to_collection(key, item);
     }
+    g.truncate_cond_contexts(contexts_before);
     g.truncate_operations(ops_before);
     throw;
   }
@@ -428,6 +446,14 @@ void restore_collections(Graph& g, const tensorflow::MetaGraphDef& meta, const s
         restore_node_list(ci, key, col, who);
         break;
       case tensorflow::CollectionDef::kBytesList:
+        if (key == kCondContextKey) {
+          for (const std::string& bytes : col.bytes_list().value()) {
+            tensorflow::CondContextDef d;
+            FG_CHECK(d.ParseFromString(bytes), DataLoss, who, " holds an item that is not a CondContextDef");
+            import_cond_context(g, d, scope, nullptr, who);
+          }
+          break;
+        }
         for (const std::string& bytes : col.bytes_list().value()) {
           if (is_variable_collection(key)) g.add_to_collection(key, restore_variable(ci, bytes, who));
           else g.add_to_collection(key, bytes);

@@ -6,36 +6,20 @@
 #include <set>
 
 #include "graph/op_registry.h"
+#include "ops/array.h"
+#include "ops/io_ops.h"
 #include "ops/register.h"
 #include "proto/attr_value.pb.h"
 #include "runtime/session.h"
-#include "train/checkpoint_files.h"
+#include "ops/checkpoint_files.h"
 #include "train/meta_graph.h"
 
 namespace fg::train {
 
 namespace {
 
-// DT_STRING as flowgraph carries it on opaque nodes (see graph_io.h).
-constexpr DType kStringDType = static_cast<DType>(tensorflow::DT_STRING);
-
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// A string Const as TF writes one; flowgraph cannot hold the value, so the node is opaque.
-Output string_const(Graph& g, const std::vector<std::string>& values, bool scalar, const std::string& name) {
-  tensorflow::AttrValue value;
-  auto* t = value.mutable_tensor();
-  t->set_dtype(tensorflow::DT_STRING);
-  if (!scalar) t->mutable_tensor_shape()->add_dim()->set_size(static_cast<int64_t>(values.size()));
-  for (const auto& v : values) t->add_string_val(v);
-  const Shape shape = scalar ? Shape{} : Shape{static_cast<int64_t>(values.size())};
-  return OpBuilder(g, OpRegistry::global().opaque_def("Const"), name)
-      .attr("dtype", kStringDType)
-      .opaque_attr("value", value.SerializeAsString())
-      .opaque_outputs({kStringDType}, {shape})
-      .build_output();
 }
 
 // TF's Saver graph (BaseSaverBuilder, V2, one shard), node for node; returns its SaverDef.
@@ -51,35 +35,34 @@ tensorflow::SaverDef build_saver_ops(Graph& g, const std::map<std::string, Varia
     slices.push_back("");
     dtypes.push_back(v.dtype());
   }
-  OpRegistry& reg = OpRegistry::global();
-  const Output filename = string_const(g, {"model"}, true, "Const");
-
+  const Output filename = constant(g, Tensor("model"), "Const");
+  const auto strings = [&](const std::vector<std::string>& values, const std::string& name) {
+    return constant(g, Tensor::from_vector(values), name);
+  };
   Operation* save = nullptr;
   {
-    OpBuilder b(g, reg.opaque_def("SaveV2"), "SaveV2");
-    b.input(filename)
-        .input(string_const(g, names, false, "SaveV2/tensor_names"))
-        .input(string_const(g, slices, false, "SaveV2/shape_and_slices"));
-    for (const auto& [name, v] : vars) b.input(v.ref());
-    save = b.attr("dtypes", dtypes).opaque_outputs({}, {}).build();
+    std::vector<Output> tensors;
+    for (const auto& [name, v] : vars) tensors.push_back(v.ref());
+    const Output tensor_names = strings(names, "SaveV2/tensor_names");
+    const Output shape_and_slices = strings(slices, "SaveV2/shape_and_slices");
+    save = save_v2(filename, tensor_names, shape_and_slices, tensors, "SaveV2");
   }
-  const Output save_tensor = OpBuilder(g, reg.opaque_def("Identity"), "control_dependency")
+  const Output save_tensor = OpBuilder(g, "Identity", "control_dependency")
                                  .input(filename)
                                  .control_input(save)
-                                 .attr("T", kStringDType)
                                  .attr("_class", std::vector<std::string>{"loc:@" + filename.op()->name()})
-                                 .opaque_outputs({kStringDType}, {Shape{}})
                                  .build_output();
 
   Operation* restore = nullptr;
   {
-    OpBuilder b(g, reg.opaque_def("RestoreV2"), "RestoreV2");
-    b.input(filename)
-        .input(string_const(g, names, false, "RestoreV2/tensor_names"))
-        .input(string_const(g, slices, false, "RestoreV2/shape_and_slices"));
-    restore = b.attr("dtypes", dtypes)
+    const Output tensor_names = strings(names, "RestoreV2/tensor_names");
+    const Output shape_and_slices = strings(slices, "RestoreV2/shape_and_slices");
+    restore = OpBuilder(g, "RestoreV2", "RestoreV2")
+                  .input(filename)
+                  .input(tensor_names)
+                  .input(shape_and_slices)
+                  .attr("dtypes", dtypes)
                   .device("/device:CPU:0")
-                  .opaque_outputs(dtypes, std::vector<Shape>(dtypes.size(), Shape::unknown()))
                   .build();
   }
   std::vector<Operation*> assigns;

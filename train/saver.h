@@ -10,9 +10,10 @@
 //
 // Like TF, constructing a Saver adds its ops to the graph ("save/Const", "save/SaveV2",
 // "save/RestoreV2", "save/Assign_N", "save/restore_all"), so the SaverDef in a written .meta
-// names real nodes and TF can restore with them. flowgraph has no string tensors, so those
-// nodes are opaque (running them raises Unimplemented); save() and restore() do the work
-// directly through the Session's variable storage.
+// names real nodes that TF and flowgraph both run: fed a prefix at save/Const:0, fetching
+// save/control_dependency:0 writes the checkpoint and running save/restore_all restores it,
+// also in graphs TF wrote. save() and restore() do the same work directly through the Session's
+// variable storage, restore all or nothing, save() also writing the .meta and `checkpoint` file.
 //
 // Thread-safety: save/restore/accessors lock an internal mutex, so one Saver may be shared
 // between threads. A save that runs while another thread trains records each variable as it
@@ -27,7 +28,7 @@
 #include "graph/graph.h"
 #include "proto/saver.pb.h"
 #include "train/checkpoint_state.h"  // latest_checkpoint
-#include "train/tensor_bundle.h"     // checkpoint_exists
+#include "ops/tensor_bundle.h"     // checkpoint_exists
 
 namespace fg {
 class Session;

@@ -16,8 +16,8 @@
 #include "core/errors.h"
 #include "proto/tensor_bundle.pb.h"
 #include "tests/fuzz/fuzz_util.h"
-#include "train/crc32c.h"
-#include "train/tensor_bundle.h"
+#include "ops/crc32c.h"
+#include "ops/tensor_bundle.h"
 
 namespace {
 

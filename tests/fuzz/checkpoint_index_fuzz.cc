@@ -2,7 +2,7 @@
 // over a fixed, valid .data file.
 #include "core/errors.h"
 #include "tests/fuzz/fuzz_util.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fg::fuzz::init();

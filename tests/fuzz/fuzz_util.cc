@@ -9,7 +9,7 @@
 
 #include "core/allocator.h"
 #include "core/errors.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 namespace fg::fuzz {
 

@@ -19,7 +19,7 @@
 #include "train/meta_graph.h"
 #include "train/optimizer.h"
 #include "train/saver.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 namespace fs = std::filesystem;
 using namespace fg;

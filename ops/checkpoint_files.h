@@ -1,4 +1,5 @@
-// Internal to train/ (flowgraph.h does not include it): how checkpoint files reach the disk.
+// Internal to the checkpoint code (ops/tensor_bundle.cc, train/; flowgraph.h does not include it):
+// how checkpoint files reach the disk.
 //
 //   internal::DirLock lock(dir, internal::DirLock::kExclusive);
 //   internal::recover_directory(dir);      // undo what killed saves left behind

@@ -1,4 +1,4 @@
-#include "train/checkpoint_files.h"
+#include "ops/checkpoint_files.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 namespace fg::train {
 

@@ -1,4 +1,4 @@
-#include "train/tensor_bundle.h"
+#include "ops/tensor_bundle.h"
 
 #include <fcntl.h>
 #include <leveldb/env.h>
@@ -19,8 +19,8 @@
 
 #include "graph/tensor_proto.h"
 #include "proto/tensor_bundle.pb.h"
-#include "train/checkpoint_files.h"
-#include "train/crc32c.h"
+#include "ops/checkpoint_files.h"
+#include "ops/crc32c.h"
 
 namespace fg::train {
 
@@ -566,6 +566,8 @@ BundleReader::~BundleReader() = default;
 
 const std::string& BundleReader::prefix() const { return impl_->prefix; }
 
+int BundleReader::num_shards() const { return impl_->num_shards; }
+
 bool BundleReader::contains(const std::string& name) const { return impl_->entries.count(name) > 0; }
 
 std::vector<std::string> BundleReader::keys() const {
@@ -630,6 +632,49 @@ Tensor BundleReader::read(const std::string& name) const {
     for (uint8_t b : std::span(static_cast<const uint8_t*>(t.raw_data()), t.num_bytes()))
       FG_CHECK(b <= 1, DataLoss, "checkpoint data file ", path, ": bool tensor '", name, "' holds byte ", int(b));
   return t;
+}
+
+// ---- merging ---------------------------------------------------------------------------------
+
+void merge_bundles(const std::vector<std::string>& prefixes, const std::string& destination) {
+  FG_CHECK(!prefixes.empty(), InvalidArgument, "MergeV2Checkpoints: no checkpoint prefixes to merge");
+  FG_CHECK(!destination.empty(), InvalidArgument, "MergeV2Checkpoints: empty destination prefix");
+  std::map<std::string, tensorflow::BundleEntryProto> entries;
+  std::vector<std::pair<std::string, int>> shards;  // data file, its shard id in the merged checkpoint
+  int total = 0;
+  for (const std::string& prefix : prefixes) {
+    try_recover_directory(dir_of(prefix));  // a killed save's backup goes back into place first
+    const BundleReader r(prefix);
+    for (const std::string& key : r.keys()) {
+      tensorflow::BundleEntryProto e = r.entry(key);
+      e.set_shard_id(e.shard_id() + total);
+      FG_CHECK(entries.emplace(key, std::move(e)).second, InvalidArgument, "MergeV2Checkpoints: tensor '", key,
+               "' is in more than one of the checkpoints merged into ", destination, " (again in ", prefix, ")");
+    }
+    for (int k = 0; k < r.num_shards(); ++k) shards.emplace_back(data_filename(prefix, k, r.num_shards()), total + k);
+    FG_CHECK(r.num_shards() <= 100000 - total, InvalidArgument, "MergeV2Checkpoints: more than 100000 shards");
+    total += r.num_shards();
+  }
+  make_parent_dirs(index_filename(destination));
+  for (const auto& [from, shard] : shards) {
+    const std::string to = data_filename(destination, shard, total);
+    if (from != to) rename_or_throw(from, to);
+  }
+  fsync_dir(dir_of(destination));
+
+  StringSink sink;
+  {
+    tensorflow::BundleHeaderProto header = make_header();
+    header.set_num_shards(total);
+    leveldb::TableBuilder builder(index_options(), &sink);
+    builder.Add("", header.SerializeAsString());
+    for (const auto& [name, entry] : entries) builder.Add(name, entry.SerializeAsString());
+    const leveldb::Status s = builder.Finish();
+    FG_CHECK(s.ok(), Internal, "MergeV2Checkpoints: building the index of ", destination, " failed: ", s.ToString());
+  }
+  write_file_atomic(index_filename(destination), sink.data);
+  for (const std::string& prefix : prefixes)
+    if (prefix != destination) ::unlink(index_filename(prefix).c_str());  // best effort, as TF
 }
 
 // ---- files ---------------------------------------------------------------------------------

@@ -15,6 +15,8 @@
 // never trust the bytes: a missing file is NotFound, anything malformed or failing its crc is
 // DataLoss naming the file (and tensor). The `checkpoint` state file is in
 // train/checkpoint_state.h, the inspect_checkpoint listing in train/checkpoint_listing.h.
+// This lives in ops/ because SaveV2, RestoreV2 and MergeV2Checkpoints (ops/io_ops.h) read and
+// write checkpoints too; the namespace is the API's, tf.train's.
 #pragma once
 #include <map>
 #include <memory>
@@ -58,6 +60,7 @@ class BundleReader {
   BundleReader& operator=(const BundleReader&) = delete;
 
   const std::string& prefix() const;
+  int num_shards() const;  // data files: prefix.data-0000k-of-<num_shards>
   bool contains(const std::string& name) const;
   std::vector<std::string> keys() const;  // sorted, like the index
   // The index entry as stored (dtype as TF's enum, also for dtypes flowgraph cannot hold).
@@ -71,6 +74,14 @@ class BundleReader {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// TF's MergeBundles, behind MergeV2Checkpoints: the checkpoints at `prefixes` (each of any number
+// of shards) become one at `destination`, whose data files are theirs renamed (shards numbered
+// in order) and whose index lists every tensor; the inputs' index files are then removed
+// (`destination` may be one of them). A tensor in two inputs is InvalidArgument, and nothing is
+// renamed then. The index goes through a temporary, fsync and rename after the data files are in
+// place, as TF writes it (not the backup protocol of BundleWriter's commit).
+void merge_bundles(const std::vector<std::string>& prefixes, const std::string& destination);
 
 // True when `prefix.index` exists (what TF's checkpoint_exists checks for V2).
 bool checkpoint_exists(const std::string& prefix);
