@@ -44,6 +44,7 @@
 #include "ops/register.h"
 #include "ops/shape_ops.h"
 #include "ops/state.h"
+#include "ops/summary.h"
 #include "ops/tensor_bundle.h"
 #include "ops/training.h"
 #include "runtime/session.h"

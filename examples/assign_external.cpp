@@ -101,6 +101,7 @@ std::string cell22(const examples::Flags& flags) {
 
 int main(int argc, char** argv) {
   const auto flags = examples::parse_flags(argc, argv, 0);  // accepted for uniformity; nothing here trains
+  examples::refuse_logdir(flags);
   std::printf("%s\n", cell21(flags).c_str());
   std::printf("%s\n", cell22(flags).c_str());
   return 0;

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   auto accuracy = reduce_mean(cast(correct, f32));
   auto init = global_variables_initializer(g);
 
+  examples::summarize(flags, loss, accuracy);
   Session sess(g);
   sess.run(init);
   auto step = control_deps ? sess.make_callable({training, X, y}, {}, {training_op})

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     auto s = g.name_scope("train");
     training_op = train::GradientDescentOptimizer(0.01).minimize(loss);
   }
+  examples::summarize(flags, loss, accuracy);
   Session sess(g);
   sess.run(global_variables_initializer(g));
   const int64_t batch_size = flags.batch_size > 0 ? flags.batch_size : 50;

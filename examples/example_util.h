@@ -1,5 +1,6 @@
-// Shared by the seed's example programs: flags (--epochs N --data DIR --seed S), MNIST loading
-// with a clear hint when it is missing, the seed's per-epoch line and a progress bar.
+// Shared by the seed's example programs: flags (--epochs N --data DIR --seed S --logdir DIR),
+// MNIST loading with a clear hint when it is missing, the seed's per-epoch line, a progress bar,
+// and TensorBoard summaries of the loss and accuracy.
 #pragma once
 #include <unistd.h>
 
@@ -18,7 +19,9 @@
 #include "ops/array.h"
 #include "ops/math.h"
 #include "ops/nn.h"
+#include "ops/summary.h"
 #include "runtime/session.h"
+#include "summary/file_writer.h"
 #include "train/optimizer.h"
 #include "train/meta_graph.h"
 #include "train/saver.h"
@@ -32,6 +35,7 @@ struct Flags {
   int64_t batch_size = 0;  // 0: the program's own default
   bool feed_training = false;
   std::string export_meta;  // write the model's graph there as a .meta (tests read it)
+  std::string logdir;       // write the graph and per-epoch loss and accuracy there for TensorBoard
 };
 
 inline Flags parse_flags(int argc, char** argv, int default_epochs, const char* usage_extra = "") {
@@ -53,9 +57,10 @@ inline Flags parse_flags(int argc, char** argv, int default_epochs, const char* 
       else if (a == "--batch-size") f.batch_size = std::stoll(value());
       else if (a == "--feed-training") f.feed_training = true;
       else if (a == "--export-meta") f.export_meta = value();
+      else if (a == "--logdir") f.logdir = value();
       else {
         std::cerr << "usage: " << argv[0] << " [--epochs N] [--data DIR] [--seed S] [--batch-size B]"
-                  << " [--export-meta PATH]" << usage_extra << "\n";
+                  << " [--export-meta PATH] [--logdir DIR]" << usage_extra << "\n";
         std::exit(a == "--help" || a == "-h" ? 0 : 2);
       }
     } catch (const std::logic_error&) {
@@ -83,6 +88,54 @@ inline void export_graph(const Flags& f, const Graph& g, const std::string& part
   if (!part.empty()) path.replace_filename(path.stem().string() + "-" + part + path.extension().string());
   train::export_meta_graph(g, path.string());
 }
+
+// With --logdir: tf.summary.scalar("loss", loss) and ("accuracy", accuracy) in name scope
+// "validation" (tags "validation/loss", "validation/accuracy"), which run_epochs evaluates on the
+// validation set after each epoch. Without it the graph stays as the seed's.
+inline void summarize(const Flags& f, const Output& loss, const Output& accuracy) {
+  if (f.logdir.empty()) return;
+  auto scope = loss.graph()->name_scope("validation");
+  summary::scalar("loss", loss);
+  summary::scalar("accuracy", accuracy);
+}
+
+// For the programs that train nothing: --logdir would write no curve, so it is refused.
+inline void refuse_logdir(const Flags& f) {
+  if (f.logdir.empty()) return;
+  std::cerr << "--logdir: this program trains nothing, so it has no loss or accuracy to log\n";
+  std::exit(2);
+}
+
+// With a logdir: an event file there holding the graph, and the graph's summaries merged
+// (tf.summary.merge_all) to fetch beside the evaluation. Without one, inactive.
+class SummaryLog {
+ public:
+  SummaryLog(const std::string& logdir, Graph& g) {
+    if (logdir.empty()) return;
+    merged_ = summary::merge_all(g);
+    if (!merged_) {
+      std::cerr << "--logdir: the program made no summaries to write\n";
+      std::exit(2);
+    }
+    try {
+      writer_.emplace(logdir, g);
+    } catch (const Error& e) {
+      std::cerr << e.what() << "\n";
+      std::exit(1);
+    }
+  }
+  bool active() const { return writer_.has_value(); }
+  const Output& merged() const { return merged_; }
+  // Writes the serialized Summary the merged op produced; flushed, so TensorBoard sees it now.
+  void add(const Tensor& summary, int64_t step) {
+    writer_->add_summary(std::string(summary.str(0)), step);
+    writer_->flush();
+  }
+
+ private:
+  Output merged_;
+  std::optional<summary::FileWriter> writer_;
+};
 
 // A progress bar on stderr while an epoch runs, only when stderr is a terminal. clear() (or the
 // destructor) erases it, so that the epoch's line starts on a clean line.
@@ -133,6 +186,7 @@ std::vector<float> run_epochs(const Flags& f, const data::Mnist& mnist, int64_t 
                               const char* label = "Validation Accuracy", data::Shard shard = {},
                               bool report = true) {
   if (report) export_graph(f, *X.graph());
+  SummaryLog log(report ? f.logdir : "", *X.graph());
   RandomEngine rng(f.seed);
   std::vector<float> accuracies;
   double total_seconds = 0;
@@ -150,7 +204,16 @@ std::vector<float> run_epochs(const Flags& f, const data::Mnist& mnist, int64_t 
     const double seconds = watch.seconds();
     total_seconds += seconds;
     if (!report) continue;
-    const float acc = sess.run({{X, mnist.validation.images}, {y, mnist.validation.labels}}, accuracy).scalar<float>();
+    const FeedDict validation = {{X, mnist.validation.images}, {y, mnist.validation.labels}};
+    float acc;
+    if (log.active()) {
+      // The summaries' step is TF's global step: the batches trained so far.
+      auto r = sess.run(validation, {accuracy, log.merged()});
+      acc = r[0].scalar<float>();
+      log.add(r[1], (epoch + 1) * batches.num_batches());
+    } else {
+      acc = sess.run(validation, accuracy).scalar<float>();
+    }
     accuracies.push_back(acc);
     std::printf("Epoch: %d %s: %.4f  (%.2f s)\n", epoch, label, acc, seconds);
     std::fflush(stdout);
@@ -239,7 +302,7 @@ inline ReuseFlags parse_reuse_flags(int argc, char** argv, int default_epochs, c
 // over (300, 100, 50, 20) passes n_hidden1 to every layer, so all four hidden layers have 300
 // units; the later cells depend on it (they restore these shapes).
 struct Cell19 {
-  Output X, y, training, accuracy;
+  Output X, y, training, loss, accuracy;
   Operation* training_op = nullptr;
 };
 
@@ -262,14 +325,13 @@ inline Cell19 build_cell19(Graph& g) {
     }
     logits = layers::dense(layer, n_outputs, {.name = "outputs"});
   }
-  Output loss;
   {
     auto scope = g.name_scope("loss");
-    loss = reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(m.y, logits), {}, "loss");
+    m.loss = reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(m.y, logits), {}, "loss");
   }
   {
     auto scope = g.name_scope("train");
-    m.training_op = train::GradientDescentOptimizer(0.01).minimize(loss);
+    m.training_op = train::GradientDescentOptimizer(0.01).minimize(m.loss);
   }
   {
     auto scope = g.name_scope("eval");
@@ -278,6 +340,9 @@ inline Cell19 build_cell19(Graph& g) {
   return m;
 }
 
+// Where the reuse programs log their pretraining: a run of its own beside the program's.
+inline std::string pretrain_logdir(const Flags& f) { return f.logdir.empty() ? "" : f.logdir + "/pretrain"; }
+
 // Cell [19]'s training in a graph of its own: init, `epochs` epochs, saver.save(sess, model_path).
 // Its lines read "Epoch: N [19] Validation set accuracy: ..." so they are told apart from the
 // program's own cell. Returns the checkpoint prefix.
@@ -285,13 +350,15 @@ inline std::string pretrain_cell19(const Flags& f, const data::Mnist& mnist, int
   Graph g;
   g.set_random_seed(static_cast<int64_t>(f.seed));
   const Cell19 m = build_cell19(g);
+  Flags pf = f;
+  pf.epochs = epochs;
+  pf.logdir = pretrain_logdir(f);
+  summarize(pf, m.loss, m.accuracy);
   auto init = global_variables_initializer(g);
   train::Saver saver(g);
   Session sess(g);
   sess.run(init);
   std::printf("[19] training the lower layers for %d epochs\n", epochs);
-  Flags pf = f;
-  pf.epochs = epochs;
   auto step = sess.make_callable({m.X, m.y, m.training}, {}, {m.training_op});
   const Tensor on(true);
   run_epochs(pf, mnist, f.batch_size > 0 ? f.batch_size : 200, sess, m.X, m.y, m.accuracy,

@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   train::Saver saver(g);
 
   // [24]
+  examples::summarize(flags, loss, accuracy);
   Session sess(g);
   sess.run(init);
   if (!examples::restore_pretrained(sess, reuse_saver, model_path)) return 1;

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
 
   auto accuracy = reduce_mean(cast(nn::in_top_k(logits, y, 1), f32), {}, "accuracy");
   auto extra_update_ops = g.get_collection(GraphKeys::UPDATE_OPS);
+  examples::summarize(flags, loss, accuracy);
   Session sess(g);
   sess.run(global_variables_initializer(g));
   auto step = sess.make_callable({training, X, y}, {}, {training_op, extra_update_ops});

@@ -38,6 +38,7 @@ void describe(Graph& g, const Output& X, const Output& hidden) {
 
 int main(int argc, char** argv) {
   const auto flags = examples::parse_flags(argc, argv, 0);
+  examples::refuse_logdir(flags);
   const int64_t n_inputs = 28 * 28, n_hidden = 100;
   {
     Graph g;

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     auto s = g.name_scope("train");
     training_op = train::GradientDescentOptimizer(0.01).minimize(loss);
   }
+  examples::summarize(flags, loss, accuracy);
   Session sess(g);
   sess.run(global_variables_initializer(g));
   auto step = sess.make_callable({X, y}, {}, {training_op});

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
     g.add_to_collection("my_important_ops", item);
 
   train::Saver saver(g);
+  examples::summarize(flags, loss, accuracy);
   Session sess(g);
   sess.run(init);
   if (flags.epochs > 0) {

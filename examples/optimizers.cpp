@@ -53,6 +53,11 @@ Result train_one(const Case& c, const examples::Flags& flags, const data::Mnist&
     accuracy = reduce_mean(cast(nn::in_top_k(logits, y, 1), f32), {}, "accuracy");
   }
   examples::export_graph(flags, g, c.name);
+  // With --logdir, each optimizer is a run of its own (LOGDIR/<name>), as TensorBoard compares them.
+  examples::Flags run_flags = flags;
+  if (!run_flags.logdir.empty()) run_flags.logdir += "/" + std::string(c.name);
+  examples::summarize(run_flags, loss, accuracy);
+  examples::SummaryLog log(run_flags.logdir, g);
   Session sess(g);
   sess.run(global_variables_initializer(g));
   auto step = sess.make_callable({X, y}, {}, {training_op});
@@ -70,7 +75,14 @@ Result train_one(const Case& c, const examples::Flags& flags, const data::Mnist&
       progress.update(++done);
     }
     total += watch.seconds();
-    r.accuracy = sess.run({{X, mnist.validation.images}, {y, mnist.validation.labels}}, accuracy).scalar<float>();
+    const FeedDict validation = {{X, mnist.validation.images}, {y, mnist.validation.labels}};
+    if (log.active()) {
+      auto fetched = sess.run(validation, {accuracy, log.merged()});
+      r.accuracy = fetched[0].scalar<float>();
+      log.add(fetched[1], (epoch + 1) * batches.num_batches());
+    } else {
+      r.accuracy = sess.run(validation, accuracy).scalar<float>();
+    }
     std::printf("%-22s Epoch: %d Validation accuracy: %.4f\n", c.name, epoch, r.accuracy);
     std::fflush(stdout);
   }

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
 
   const Tensor on(true);
   std::string model_path;
+  examples::summarize(flags, m.loss, m.accuracy);
   if (opts.pretrained) {
     model_path = *opts.pretrained;
   } else {
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
     std::printf("[19] training the lower layers for %d epochs\n", opts.pretrain_epochs);
     examples::Flags pf = flags;
     pf.epochs = opts.pretrain_epochs;
+    pf.logdir = examples::pretrain_logdir(flags);
     auto step = sess.make_callable({m.X, m.y, m.training}, {}, {m.training_op});
     examples::run_epochs(pf, mnist, batch_size, sess, m.X, m.y, m.accuracy,
                          [&](const Tensor& xb, const Tensor& yb) { step({xb, yb, on}); },

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   Graph g;
   g.set_random_seed(static_cast<int64_t>(flags.seed));
   const examples::Cell19 m = examples::build_cell19(g);
+  examples::summarize(flags, m.loss, m.accuracy);
   Session sess(g);
   sess.run(global_variables_initializer(g));
   // The cell feeds `training: True`; nothing in the graph reads it.

@@ -178,6 +178,7 @@ inline const std::string REGULARIZATION_LOSSES = "regularization_losses";
 inline const std::string LOSSES = "losses";
 inline const std::string GLOBAL_STEP = "global_step";
 inline const std::string TRAIN_OP = "train_op";
+inline const std::string SUMMARIES = "summaries";
 }  // namespace GraphKeys
 
 // RAII guard returned by the scope functions; restores the previous scope when destroyed.

@@ -27,6 +27,7 @@ void register_ops() {
     register_cumulative_ops(r);  // after the reductions: it gives Prod its gradient
     register_nn_loss_ops(r);
     register_io_ops(r);
+    register_summary_ops(r);
   });
 }
 

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   dist::DistributedOptimizer optimizer(train::GradientDescentOptimizer(0.01));
   Operation* training_op = optimizer.minimize(loss);
   auto accuracy = reduce_mean(cast(nn::in_top_k(logits, y, 1), f32), {}, "accuracy");
+  examples::summarize(flags, loss, accuracy);  // every rank builds the same graph; rank 0 writes
   auto init = global_variables_initializer(g);
   train::Saver saver(g);
 

@@ -22,6 +22,7 @@ void register_reduction_ops(OpRegistry& r);   // ops/reductions.cc
 void register_shape_ops(OpRegistry& r);       // ops/shape_ops.cc
 void register_softmax_ops(OpRegistry& r);     // ops/softmax.cc
 void register_state_ops(OpRegistry& r);       // ops/state.cc
+void register_summary_ops(OpRegistry& r);     // ops/summary_ops.cc
 void register_training_ops(OpRegistry& r);    // ops/training.cc
 
 }  // namespace fg
