@@ -121,6 +121,9 @@ struct OpDef {
   bool forwards_input = false;
   // Output 0 is the Tensor in this attr (Const's "value"); shape functions may read it.
   std::string constant_attr;
+  // A shape attr that GraphDef producers <= 21 (TF <= 1.1) wrote empty for an unknown shape, so
+  // that TF reads a scalar value of it from such files as unknown (Placeholder's "shape").
+  std::string legacy_unknown_shape_attr;
 
   // Fluent construction.
   OpDef& input(const std::string& name, const std::string& type_attr_or_dtype);
@@ -157,6 +160,7 @@ struct OpDef {
   OpDef& variable() { holds_variable = true; return *this; }
   OpDef& forwarding() { forwards_input = true; return *this; }
   OpDef& constant(const std::string& value_attr) { constant_attr = value_attr; return *this; }
+  OpDef& legacy_unknown_shape(const std::string& attr) { legacy_unknown_shape_attr = attr; return *this; }
 
   // Whether type attr `name` may be `t`: one of its allowed types, or with no list any type with
   // fixed-size elements. Strings only where a def lists them (its kernels handle them).
