@@ -404,7 +404,7 @@ BENCHMARK(BM_SparseSoftmaxXent)->UseRealTime();
 // ---- batch normalization (training mode): [200, 300], [200, 100], [200, 10] = range(0) x range(1)
 
 struct BatchNormGraph {
-  Output x, scale, offset, training;
+  Output x, scale, offset;
   nn::FusedBatchNormResult bn;
 };
 BatchNormGraph batch_norm_graph(Harness& h, int64_t r, int64_t c) {
@@ -412,40 +412,36 @@ BatchNormGraph batch_norm_graph(Harness& h, int64_t r, int64_t c) {
   b.x = h.feed_uniform({r, c}, "x", -3, 3);
   b.scale = h.feed_uniform({c}, "scale", 0.5f, 1.5f);
   b.offset = h.feed_uniform({c}, "offset");
-  auto mean = h.feed(Tensor(f32, {c}), "moving_mean");
-  auto var = h.feed(uniform({c}, 0.5f, 1.5f, 7), "moving_variance");
-  b.training = h.feed(Tensor(true), "training");
-  b.bn = nn::fused_batch_norm_dynamic(b.x, b.scale, b.offset, mean, var, b.training, 1e-3);
+  b.bn = nn::fused_batch_norm(b.x, b.scale, b.offset, Output(), Output(), 1e-3);
   return b;
 }
 
-void BM_FusedBatchNormDynamic_fwd(benchmark::State& state) {
+void BM_FusedBatchNorm_fwd(benchmark::State& state) {
   const int64_t r = state.range(0), c = state.range(1);
   Harness h;
   auto b = batch_norm_graph(h, r, c);
   h.run(state, {b.bn.y, b.bn.batch_mean, b.bn.batch_variance}, {}, 0, f32_bytes({r * c, c, c, r * c, c, c}));
 }
-BENCHMARK(BM_FusedBatchNormDynamic_fwd)->Args({kBatch, 300})->Args({kBatch, 100})->Args({kBatch, 10})->UseRealTime();
+BENCHMARK(BM_FusedBatchNorm_fwd)->Args({kBatch, 300})->Args({kBatch, 100})->Args({kBatch, 10})->UseRealTime();
 
-// The gradient kernel alone: its saved statistics come from a forward run and are fed.
-void BM_FusedBatchNormDynamic_bwd(benchmark::State& state) {
+// The gradient kernel alone: its reserve spaces come from a forward run and are fed.
+void BM_FusedBatchNorm_bwd(benchmark::State& state) {
   const int64_t r = state.range(0), c = state.range(1);
   Harness h;
   auto b = batch_norm_graph(h, r, c);
   const auto saved = h.eval({b.bn.op->output(3), b.bn.op->output(4)});
   auto dy = h.feed_uniform({r, c}, "dy");
-  auto m = h.feed(saved[0], "saved_mean");
-  auto inv = h.feed(saved[1], "saved_inv_std");
-  Operation* grad = OpBuilder(dy, "FusedBatchNormDynamicGrad", "FusedBatchNormDynamicGrad")
-                        .input(dy).input(b.x).input(b.scale).input(m).input(inv).input(b.training).build();
+  auto m = h.feed(saved[0], "reserve_space_1");
+  auto v = h.feed(saved[1], "reserve_space_2");
+  Operation* grad = OpBuilder(dy, "FusedBatchNormGrad", "FusedBatchNormGrad")
+                        .input(dy).input(b.x).input(b.scale).input(m).input(v).attr("epsilon", 1e-3f).build();
   h.run(state, {grad->output(0), grad->output(1), grad->output(2)}, {}, 0,
         f32_bytes({r * c, r * c, c, c, c, r * c, c, c}));
 }
-BENCHMARK(BM_FusedBatchNormDynamic_bwd)->Args({kBatch, 300})->Args({kBatch, 100})->Args({kBatch, 10})->UseRealTime();
+BENCHMARK(BM_FusedBatchNorm_bwd)->Args({kBatch, 300})->Args({kBatch, 100})->Args({kBatch, 10})->UseRealTime();
 
-// The whole gradient the graph builds for a BN layer (the fused grad plus the statistics' own
-// gradient path, which layers::batch_normalization's moving-average updates add), for comparison.
-void BM_FusedBatchNormDynamic_graph_bwd(benchmark::State& state) {
+// The whole gradient the graph builds for the fused op, for comparison.
+void BM_FusedBatchNorm_graph_bwd(benchmark::State& state) {
   const int64_t r = state.range(0), c = state.range(1);
   Harness h;
   auto b = batch_norm_graph(h, r, c);
@@ -453,7 +449,7 @@ void BM_FusedBatchNormDynamic_graph_bwd(benchmark::State& state) {
   auto g = gradients({b.bn.y}, {b.x, b.scale, b.offset}, {dy});
   h.run(state, g, {}, 0, f32_bytes({r * c, r * c, c, r * c, c, c}));
 }
-BENCHMARK(BM_FusedBatchNormDynamic_graph_bwd)->Args({kBatch, 300})->UseRealTime();
+BENCHMARK(BM_FusedBatchNorm_graph_bwd)->Args({kBatch, 300})->UseRealTime();
 
 // ---- optimizer updates: the first layer's kernel [784, 300] and the second's [300, 100]
 

@@ -21,4 +21,21 @@ Tensor KernelContext::allocate_output(int i, DType dtype, const Shape& shape) {
   return outputs_[i];
 }
 
+namespace {
+thread_local KernelDeadness* t_deadness = nullptr;
+}  // namespace
+
+KernelDeadness::Scope::Scope(KernelDeadness* d) : previous_(t_deadness) { t_deadness = d; }
+KernelDeadness::Scope::~Scope() { t_deadness = previous_; }
+
+bool KernelContext::input_dead(int i) const {
+  return t_deadness && t_deadness->input_dead && t_deadness->input_dead[i];
+}
+
+void KernelContext::set_output_dead(int i) {
+  if (!t_deadness || !t_deadness->output_dead)
+    throw Internal(str_cat("'", op_name_, "' left an output dead outside a control-flow plan"));
+  t_deadness->output_dead[i] = 1;
+}
+
 }  // namespace fg

@@ -68,6 +68,13 @@ class KernelContext {
   // Per-node counter that survives across runs (random ops advance it to draw fresh numbers).
   std::atomic<uint64_t>& counter() const { return *counter_; }
 
+  // Control flow, in plans that hold a switch-like op (graph/op_registry.h). A merge-like op sees
+  // which inputs are dead (their tensors are empty); a switch-like op leaves an output dead, so
+  // that the ops reading it do not run. The flags live in a KernelDeadness the Session sets for
+  // the call (KernelDeadness::Scope), so that plain plans pay nothing for them.
+  bool input_dead(int i) const;
+  void set_output_dead(int i);
+
  private:
   const std::string& op_name_;
   const AttrMap& attrs_;
@@ -75,6 +82,24 @@ class KernelContext {
   std::vector<VariableSlot*>& refs_;
   std::vector<Tensor>& outputs_;
   std::atomic<uint64_t>* counter_;
+};
+
+// A control-flow step's dead flags, per input and per output, for its kernel's KernelContext.
+struct KernelDeadness {
+  const char* input_dead = nullptr;  // null: no input is dead
+  char* output_dead = nullptr;
+
+  // Makes `d` the flags of kernel calls on this thread until destroyed (then the previous ones).
+  class Scope {
+   public:
+    explicit Scope(KernelDeadness* d);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    KernelDeadness* previous_;
+  };
 };
 
 using Kernel = void (*)(KernelContext&);

@@ -198,21 +198,32 @@ Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& indices, int64_t
   return out;
 }
 
-ShuffleBatch::ShuffleBatch(Tensor x, Tensor y, int64_t batch_size, RandomEngine& rng)
-    : x_(std::move(x)), y_(std::move(y)) {
+ShuffleBatch::ShuffleBatch(Tensor x, Tensor y, int64_t batch_size, RandomEngine& rng, Shard shard)
+    : x_(std::move(x)), y_(std::move(y)), shard_(shard) {
   FG_CHECK(batch_size > 0, InvalidArgument, "shuffle_batch: batch_size must be positive, got ", batch_size);
   FG_CHECK(x_.rank() >= 1 && y_.rank() >= 1 && x_.dim(0) == y_.dim(0), InvalidArgument,
            "shuffle_batch: X has shape ", x_.shape(), " but y has shape ", y_.shape());
+  FG_CHECK(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count, InvalidArgument,
+           "shuffle_batch: shard ", shard.index, " of ", shard.count, " does not exist");
+  FG_CHECK(batch_size >= shard.count, InvalidArgument, "shuffle_batch: a batch of ", batch_size,
+           " cannot be split into ", shard.count, " shards of at least one row each");
   perm_ = rng.permutation(x_.dim(0));
   n_batches_ = x_.dim(0) / batch_size;
 }
 
-std::pair<int64_t, int64_t> ShuffleBatch::batch_range(int64_t b) const {
-  // np.array_split: the first (n % k) parts get one extra element.
-  const int64_t n = static_cast<int64_t>(perm_.size()), k = n_batches_;
+namespace {
+// np.array_split of [0, n) into k parts: part b; the first (n % k) parts get one extra element.
+std::pair<int64_t, int64_t> split_part(int64_t n, int64_t k, int64_t b) {
   const int64_t base = n / k, extra = n % k;
   const int64_t begin = b * base + std::min(b, extra);
   return {begin, begin + base + (b < extra ? 1 : 0)};
+}
+}  // namespace
+
+std::pair<int64_t, int64_t> ShuffleBatch::batch_range(int64_t b) const {
+  const auto [begin, end] = split_part(static_cast<int64_t>(perm_.size()), n_batches_, b);
+  const auto [part_begin, part_end] = split_part(end - begin, shard_.count, shard_.index);
+  return {begin + part_begin, begin + part_end};
 }
 
 ShuffleBatch::iterator::iterator(const ShuffleBatch* owner, int64_t batch) : owner_(owner), batch_(batch) {

@@ -52,12 +52,21 @@ Tensor to_float_images(const Tensor& images);
 // pass, bit-identical to to_float_images then gathering). Other dtypes are copied as they are.
 Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& indices, int64_t begin, int64_t end);
 
+// One of `count` equal parts of every batch, for data-parallel training: process `index` of
+// `count` takes part `index` (np.array_split again), so that with the same seed on every process
+// the parts of one step make up exactly the batch a single process would have taken.
+struct Shard {
+  int64_t index = 0;
+  int64_t count = 1;
+};
+
 // The TF1 chapter's shuffle_batch: a fresh permutation, split into len(X) // batch_size nearly equal
 // batches (np.array_split), gathered lazily one batch at a time with gather_rows (so uint8 images
-// come out as float32 batches in [0, 1]).
+// come out as float32 batches in [0, 1]). With a shard, each batch is that shard's part of it:
+// the number of batches, and the random numbers drawn, do not depend on the shard.
 class ShuffleBatch {
  public:
-  ShuffleBatch(Tensor x, Tensor y, int64_t batch_size, RandomEngine& rng);
+  ShuffleBatch(Tensor x, Tensor y, int64_t batch_size, RandomEngine& rng, Shard shard = {});
   class iterator {
    public:
     using value_type = std::pair<Tensor, Tensor>;
@@ -75,17 +84,18 @@ class ShuffleBatch {
   iterator begin() const { return iterator(this, 0); }
   iterator end() const { return iterator(nullptr, n_batches_); }
   int64_t num_batches() const { return n_batches_; }
-  // [begin, end) of batch b within the permutation.
+  // [begin, end) of batch b (of this shard's part of it) within the permutation.
   std::pair<int64_t, int64_t> batch_range(int64_t b) const;
 
  private:
   Tensor x_, y_;
   std::vector<int64_t> perm_;
   int64_t n_batches_;
+  Shard shard_;
 };
 
-inline ShuffleBatch shuffle_batch(Tensor x, Tensor y, int64_t batch_size, RandomEngine& rng) {
-  return ShuffleBatch(std::move(x), std::move(y), batch_size, rng);
+inline ShuffleBatch shuffle_batch(Tensor x, Tensor y, int64_t batch_size, RandomEngine& rng, Shard shard = {}) {
+  return ShuffleBatch(std::move(x), std::move(y), batch_size, rng, shard);
 }
 
 }  // namespace fg::data

@@ -125,32 +125,37 @@ class Stopwatch {
 // The seed's training loop: each epoch shuffles, runs `step(X_batch, y_batch)` per batch with a
 // progress bar, then prints "Epoch: N <label>: accuracy" on the validation set. X_batch is float32
 // even though mnist.train.images is uint8: shuffle_batch scales each batch / 255 as it gathers it.
+// A data-parallel process passes its shard (its part of each batch) and reports on one process
+// only (`report` false elsewhere: no validation run, no output, no exported graph).
 template <typename Step>
 std::vector<float> run_epochs(const Flags& f, const data::Mnist& mnist, int64_t batch_size, Session& sess,
                               const Output& X, const Output& y, const Output& accuracy, Step&& step,
-                              const char* label = "Validation Accuracy") {
-  export_graph(f, *X.graph());
+                              const char* label = "Validation Accuracy", data::Shard shard = {},
+                              bool report = true) {
+  if (report) export_graph(f, *X.graph());
   RandomEngine rng(f.seed);
   std::vector<float> accuracies;
   double total_seconds = 0;
   for (int epoch = 0; epoch < f.epochs; ++epoch) {
     Stopwatch watch;
-    auto batches = data::shuffle_batch(mnist.train.images, mnist.train.labels, batch_size, rng);
-    Progress progress(epoch, batches.num_batches());
+    auto batches = data::shuffle_batch(mnist.train.images, mnist.train.labels, batch_size, rng, shard);
+    std::optional<Progress> progress;
+    if (report) progress.emplace(epoch, batches.num_batches());
     int64_t done = 0;
     for (auto& [X_batch, y_batch] : batches) {
       step(X_batch, y_batch);
-      progress.update(++done);
+      if (progress) progress->update(++done);
     }
-    progress.clear();
+    progress.reset();  // clears the bar before the epoch line
     const double seconds = watch.seconds();
     total_seconds += seconds;
+    if (!report) continue;
     const float acc = sess.run({{X, mnist.validation.images}, {y, mnist.validation.labels}}, accuracy).scalar<float>();
     accuracies.push_back(acc);
     std::printf("Epoch: %d %s: %.4f  (%.2f s)\n", epoch, label, acc, seconds);
     std::fflush(stdout);
   }
-  if (f.epochs > 0) std::printf("mean epoch time: %.2f s\n", total_seconds / f.epochs);
+  if (report && f.epochs > 0) std::printf("mean epoch time: %.2f s\n", total_seconds / f.epochs);
   return accuracies;
 }
 

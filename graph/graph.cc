@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "graph/control_flow.h"
 #include "graph/op_registry.h"
 
 namespace fg {
@@ -169,14 +170,55 @@ std::string Graph::unique_layer_name(const std::string& base) {
 
 ScopeGuard Graph::control_dependencies(const std::vector<Operation*>& ops) {
   std::vector<Operation*> previous = control_deps_;
+  CondContext* previous_context = cond_context_;
   if (ops.empty()) {
     control_deps_.clear();
+    cond_context_ = nullptr;
   } else {
     for (Operation* op : ops)
       if (op && std::find(control_deps_.begin(), control_deps_.end(), op) == control_deps_.end())
         control_deps_.push_back(op);
   }
-  return ScopeGuard([this, previous] { control_deps_ = previous; });
+  return ScopeGuard([this, previous, previous_context] {
+    control_deps_ = previous;
+    cond_context_ = previous_context;
+  });
+}
+
+CondContext* Graph::new_cond_context(const std::string& name, const Output& pred, const Output& pivot, int branch,
+                                     CondContext* outer) {
+  FG_CHECK(branch == 0 || branch == 1, InvalidArgument, "cond context '", name, "': branch must be 0 or 1, got ",
+           branch);
+  all_cond_contexts_.push_back(std::make_unique<CondContext>(name, pred, pivot, branch, outer));
+  CondContext* c = all_cond_contexts_.back().get();
+  // TF's CondContext starts with the predicate and pivot among its values, the predicate as its
+  // own external value.
+  c->add_value_entry(pred);
+  c->add_value_entry(pivot);
+  c->add_external_entry(pred, pred);
+  // The pivot's op belongs to the branch, as importing TF's CondContextDef makes it.
+  if (pivot) pivot.op()->cond_context_ = c;
+  if (outer) outer->nested_.push_back(c);
+  else top_cond_contexts_.push_back(c);
+  return c;
+}
+
+ScopeGuard Graph::enter_cond_context(CondContext* c) {
+  CondContext* previous = cond_context_;
+  cond_context_ = c;
+  return ScopeGuard([this, previous] { cond_context_ = previous; });
+}
+
+void Graph::truncate_cond_contexts(size_t n) {
+  while (all_cond_contexts_.size() > n) {
+    CondContext* c = all_cond_contexts_.back().get();
+    if (c->outer_) std::erase(c->outer_->nested_, c);
+    else std::erase(top_cond_contexts_, c);
+    for (auto& op : ops_)
+      if (op->cond_context_ == c) op->cond_context_ = nullptr;
+    if (cond_context_ == c) cond_context_ = nullptr;
+    all_cond_contexts_.pop_back();
+  }
 }
 
 void Graph::add_to_collection(const std::string& key, CollectionItem item) {
@@ -260,11 +302,27 @@ Operation* Graph::new_operation() {
 void Graph::register_op_name(Operation* op) { by_name_[op->name()] = op; }
 
 void Graph::truncate_operations(int64_t n) {
-  while (static_cast<int64_t>(ops_.size()) > std::max<int64_t>(n, 0)) {
-    Operation* op = ops_.back().get();
-    for (const Output& in : op->inputs_) std::erase(in.op()->consumers_, op);
-    remove_last_operation();
-  }
+  const int64_t keep = std::max<int64_t>(n, 0);
+  // Consumers are unlinked before anything goes: a loop's back edge leads from a later op.
+  for (int64_t k = keep; k < static_cast<int64_t>(ops_.size()); ++k)
+    for (const Output& in : ops_[k]->inputs_)
+      if (in.op()->id_ < keep) std::erase(in.op()->consumers_, ops_[k].get());
+  while (static_cast<int64_t>(ops_.size()) > keep) remove_last_operation();
+}
+
+void Graph::update_input(Operation* op, int i, const Output& x) {
+  FG_CHECK(op && i >= 0 && i < op->num_inputs() && x && x.graph() == this, Internal, "update_input: bad arguments");
+  FG_CHECK(x.dtype() == op->inputs_[i].dtype(), InvalidArgument, "node '", op->name(), "': input ", i, " has dtype ",
+           dtype_name(op->inputs_[i].dtype()), " but '", x.name(), "' is ", dtype_name(x.dtype()));
+  const Output old = op->inputs_[i];
+  op->inputs_[i] = x;
+  if (std::none_of(op->inputs_.begin(), op->inputs_.end(), [&](const Output& in) { return in.op() == old.op(); }))
+    std::erase(old.op()->consumers_, op);
+  auto& cons = x.op()->consumers_;
+  if (std::find(cons.begin(), cons.end(), op) == cons.end())
+    cons.insert(std::upper_bound(cons.begin(), cons.end(), op,
+                                 [](const Operation* a, const Operation* b) { return a->id_ < b->id_; }),
+                op);
 }
 
 void Graph::remove_last_operation() {

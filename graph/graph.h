@@ -42,6 +42,7 @@ namespace fg {
 
 class Graph;
 class Operation;
+class CondContext;
 struct OpDef;
 
 // One output of an operation. Cheap to copy; a default-constructed Output is "none". Every
@@ -115,6 +116,8 @@ class Operation {
   // bools), and those whose file encoding differs from flowgraph's (TF's `float_val: 0` for a
   // zeros tensor), so an imported node exports exactly as it came.
   const std::map<std::string, std::string>& opaque_attrs() const { return opaque_attrs_; }
+  // The branch of a tf.cond the op was made in (graph/control_flow.h), or nullptr.
+  CondContext* cond_context() const { return cond_context_; }
 
  private:
   friend class Graph;
@@ -132,6 +135,7 @@ class Operation {
   std::vector<Operation*> consumers_;
   std::string device_;
   std::map<std::string, std::string> opaque_attrs_;
+  CondContext* cond_context_ = nullptr;
   Lifetime::Watch graph_life_;  // copied into this op's Outputs
 };
 
@@ -232,9 +236,24 @@ class Graph {
   std::string unique_layer_name(const std::string& base);
 
   // ---- control dependencies
-  // Ops created inside the guard depend on `ops`; an empty list clears the enclosing deps.
+  // Ops created inside the guard depend on `ops`; an empty list clears the enclosing deps and,
+  // as TF's control_dependencies(None), leaves any cond branch being built (variables do).
   ScopeGuard control_dependencies(const std::vector<Operation*>& ops);
   const std::vector<Operation*>& current_control_dependencies() const { return control_deps_; }
+
+  // ---- control flow: tf.cond's branch contexts (graph/control_flow.h; ops/control_flow_ops.h
+  // builds conds). A context nested in `outer` is listed by it, a top-level one by the graph.
+  CondContext* new_cond_context(const std::string& name, const Output& pred, const Output& pivot, int branch,
+                                CondContext* outer);
+  const std::vector<CondContext*>& cond_contexts() const { return top_cond_contexts_; }
+  // The branch new ops join, or nullptr.
+  CondContext* current_cond_context() const { return cond_context_; }
+  ScopeGuard enter_cond_context(CondContext* c);
+  // Internal, for cond() and importers: the branch an op belongs to.
+  void set_cond_context(Operation* op, CondContext* c) { op->cond_context_ = c; }
+  // Internal, for importers: contexts made after the first `n` go (an import that failed).
+  size_t num_all_cond_contexts() const { return all_cond_contexts_.size(); }
+  void truncate_cond_contexts(size_t n);
 
   // ---- collections
   void add_to_collection(const std::string& key, CollectionItem item);
@@ -262,6 +281,9 @@ class Graph {
   // Internal, for importers: removes every operation after the first `n` (an import that
   // failed half way), with their names and their entries in other ops' consumers().
   void truncate_operations(int64_t n);
+  // Internal, for importers: input i of `op` becomes `x` (a while loop's back edge, which can be
+  // built only after the op it leads to). Same dtype required.
+  void update_input(Operation* op, int i, const Output& x);
 
  private:
   std::deque<std::unique_ptr<Operation>> ops_;
@@ -273,6 +295,9 @@ class Graph {
   std::unordered_map<std::string, Variable> var_store_;
   std::unordered_map<std::string, int> layer_names_;
   std::vector<Operation*> control_deps_;
+  CondContext* cond_context_ = nullptr;
+  std::deque<std::unique_ptr<CondContext>> all_cond_contexts_;
+  std::vector<CondContext*> top_cond_contexts_;
   std::vector<std::pair<std::string, std::vector<CollectionItem>>> collections_;
   std::optional<int64_t> seed_;
   Lifetime lifetime_;

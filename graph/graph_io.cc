@@ -223,6 +223,7 @@ struct NodeInfo {
   std::vector<InputRef> inputs;  // data inputs then control inputs, as in the NodeDef
   int max_output_ref = -1;       // highest output index any consumer names
   Operation* op = nullptr;
+  std::vector<char> back_edge;   // per input: a while loop's edge into its Merge, built last
 };
 
 // What the passes of one import share.
@@ -324,6 +325,21 @@ void parse_inputs(Import& im) {
   }
 }
 
+// A while loop's one cycle: NextIteration (a loop_back_edge op) into its Merge (merge-like).
+void mark_back_edges(Import& im) {
+  for (auto& n : im.nodes) {
+    n.back_edge.assign(n.inputs.size(), 0);
+    const OpDef* def = im.registry.find(n.def->op());
+    if (!def || !def->merge_like) continue;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const InputRef& r = n.inputs[k];
+      if (r.control || im.mapped(r)) continue;
+      const OpDef* src = im.registry.find(im.nodes[im.index.at(r.node)].def->op());
+      n.back_edge[k] = src && src->loop_back_edge;
+    }
+  }
+}
+
 // Topological order: depth first from each node in file order, so an ordered file keeps its
 // order exactly.
 void order_by_dependencies(Import& im) {
@@ -337,11 +353,12 @@ void order_by_dependencies(Import& im) {
     while (!stack.empty()) {
       auto& [i, next] = stack.back();
       if (next < im.nodes[i].inputs.size()) {
-        const InputRef& r = im.nodes[i].inputs[next++];
-        if (im.mapped(r)) continue;
+        const size_t k = next++;
+        const InputRef& r = im.nodes[i].inputs[k];
+        if (im.mapped(r) || im.nodes[i].back_edge[k]) continue;
         const int dep = im.index.at(r.node);
         FG_CHECK(state[dep] != 1, InvalidArgument, "import_graph_def: the GraphDef has a cycle through node '",
-                 r.node, "' (TF's while loops are not supported)");
+                 r.node, "' (the only cycle a graph may have is a while loop's NextIteration into its Merge)");
         if (state[dep] == 0) {
           state[dep] = 1;
           stack.push_back({dep, 0});
@@ -371,13 +388,21 @@ void open_scope(Import& im) {
              im.result.prefix + n.def->name(), "' already exists in the graph");
 }
 
-// The node's data inputs, from nodes built before it or from input_map.
+// The node's data inputs, from nodes built before it or from input_map. A back edge's place is
+// held by the node's first other data input until connect_back_edges.
 std::vector<Output> data_inputs(const Import& im, const NodeInfo& n, const std::string& who) {
   std::vector<Output> data;
-  for (const InputRef& r : n.inputs) {
+  std::vector<size_t> held;
+  for (size_t k = 0; k < n.inputs.size(); ++k) {
+    const InputRef& r = n.inputs[k];
     if (r.control) continue;
     if (const Output* m = im.mapped(r)) {
       data.push_back(*m);
+      continue;
+    }
+    if (n.back_edge[k]) {
+      held.push_back(data.size());
+      data.emplace_back();
       continue;
     }
     Operation* src = im.nodes[im.index.at(r.node)].op;
@@ -385,7 +410,36 @@ std::vector<Output> data_inputs(const Import& im, const NodeInfo& n, const std::
              r.index, " but '", src->name(), "' (", src->type(), ") has ", src->num_outputs(), " outputs");
     data.push_back(src->output(r.index));
   }
+  if (!held.empty()) {
+    auto entry = std::find_if(data.begin(), data.end(), [](const Output& o) { return static_cast<bool>(o); });
+    FG_CHECK(entry != data.end(), InvalidArgument, who, ": every data input comes from a NextIteration; a loop's "
+             "Merge needs one entering the loop");
+    for (size_t pos : held) data[pos] = *entry;
+  }
   return data;
+}
+
+// Each back edge, now that its NextIteration exists.
+void connect_back_edges(Import& im) {
+  for (auto& n : im.nodes) {
+    int pos = 0;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const InputRef& r = n.inputs[k];
+      if (r.control) continue;
+      if (n.back_edge[k]) {
+        const std::string who = str_cat("import_graph_def: node '", n.op->name(), "' (", n.def->op(), ")");
+        Operation* src = im.nodes[im.index.at(r.node)].op;
+        FG_CHECK(r.index < src->num_outputs(), InvalidArgument, who, ": input '", r.node, ":", r.index,
+                 "' names output ", r.index, " but '", src->name(), "' has ", src->num_outputs(), " outputs");
+        try {
+          im.g.update_input(n.op, pos, src->output(r.index));
+        } catch (const Error& e) {
+          rethrow_with_context(e, who + ": ");
+        }
+      }
+      ++pos;
+    }
+  }
 }
 
 // The node's control inputs, all from nodes built before it.
@@ -642,6 +696,7 @@ ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, c
   index_nodes(im);
   resolve_input_map(im);
   parse_inputs(im);
+  mark_back_edges(im);
   order_by_dependencies(im);
   open_scope(im);
   // Imported nodes keep exactly the control inputs the file gives them.
@@ -656,6 +711,7 @@ ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, c
   im.graph_def_bytes = static_cast<int64_t>(graph_def.ByteSizeLong());
   im.opaque_outputs_left = kOpaqueOutputAllowance + im.graph_def_bytes;
   for (int i : im.order) build_node(im, im.nodes[i]);
+  connect_back_edges(im);
   rollback.armed = false;
   reserve_imported_scopes(g, im.result);
   return std::move(im.result);

@@ -44,8 +44,9 @@ struct ImportResult {
   std::vector<Operation*> operations; // the new operations, in creation order
 };
 
-// Rebuilds the GraphDef's nodes in topological order (any node order is accepted). Unknown
-// inputs, cycles and malformed attrs are InvalidArgument naming the node; unsupported dtypes
+// Rebuilds the GraphDef's nodes in topological order (any node order is accepted); a while
+// loop's NextIteration -> Merge edge, the one cycle allowed, is connected last. Unknown inputs,
+// other cycles and malformed attrs are InvalidArgument naming the node; unsupported dtypes
 // inside an otherwise known op make that node opaque rather than failing the import. As TF does,
 // a GraphDef of producer version <= 21 (TF 1.1 and older) means an unknown shape by a scalar
 // Placeholder shape.

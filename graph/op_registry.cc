@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
+
+#include "graph/control_flow.h"
 
 namespace fg {
 
@@ -49,6 +52,12 @@ OpDef& OpDef::output(const std::string& name, const std::string& type_attr) {
   outputs.push_back({name, type_attr});
   return *this;
 }
+OpDef& OpDef::ref_output(const std::string& name, const std::string& type_attr) {
+  ArgDef a{name, type_attr};
+  a.is_ref = true;
+  outputs.push_back(a);
+  return *this;
+}
 OpDef& OpDef::output(const std::string& name, DType fixed) {
   ArgDef a{name};
   a.fixed = fixed;
@@ -59,12 +68,6 @@ OpDef& OpDef::list_output(const std::string& name, const std::string& type_attr,
   ArgDef a{name};
   if (!looks_like_dtype(type_attr, &a.fixed)) a.type_attr = type_attr;
   a.number_attr = number_attr;
-  outputs.push_back(a);
-  return *this;
-}
-OpDef& OpDef::ref_output(const std::string& name, const std::string& type_attr) {
-  ArgDef a{name, type_attr};
-  a.is_ref = true;
   outputs.push_back(a);
   return *this;
 }
@@ -174,6 +177,10 @@ const OpDef& OpRegistry::opaque_def(const std::string& type) {
       slot->holds_variable = reg->holds_variable;
       slot->forwards_input = reg->forwards_input;
       slot->constant_attr = reg->constant_attr;
+      slot->forwards_reference = reg->forwards_reference;
+      slot->switch_like = reg->switch_like;
+      slot->merge_like = reg->merge_like;
+      slot->loop_back_edge = reg->loop_back_edge;
     }
   }
   return *slot;
@@ -204,16 +211,51 @@ void OpRegistry::finish_registration() {
 
 // ---- traits
 
-Operation* referenced_variable(const Output& ref) {
-  // Ends at the variable or at an op that makes no reference; inputs precede their consumers,
-  // so the walk cannot loop.
-  for (Output o = ref; o && o.index() == 0; o = o.op()->input(0)) {
-    Operation* op = o.op();
-    const OpDef& def = op->def();
-    if (def.holds_variable) return op;
-    if (!def.forwards_input || def.inputs.empty() || !def.inputs[0].is_ref || op->num_inputs() == 0) return nullptr;
+namespace {
+
+// Bounded, since reference-forwarding ops with several reference inputs (RefMerge) branch.
+Operation* referenced_variable(const Output& ref, int depth) {
+  if (!ref || depth > 256) return nullptr;
+  Operation* op = ref.op();
+  const OpDef& def = op->def();
+  if (def.holds_variable) return ref.index() == 0 ? op : nullptr;
+  if (def.forwards_reference) {
+    // Every reference input must name the same variable, or the output names none.
+    Operation* var = nullptr;
+    for (int i = 0; i < op->num_inputs(); ++i) {
+      if (!input_is_ref(*op, i)) continue;
+      Operation* v = referenced_variable(op->input(i), depth + 1);
+      if (!v || (var && v != var)) return nullptr;
+      var = v;
+    }
+    return var;
+  }
+  // An op forwarding its input's value forwards a reference through a reference input.
+  if (ref.index() == 0 && def.forwards_input && op->num_inputs() > 0 && input_is_ref(*op, 0))
+    return referenced_variable(op->input(0), depth + 1);
+  return nullptr;
+}
+
+}  // namespace
+
+Operation* referenced_variable(const Output& ref) { return referenced_variable(ref, 0); }
+
+const ArgDef* input_arg(const Operation& op, int i) {
+  for (const ArgDef& arg : op.def().inputs) {
+    int64_t n = 1;
+    if (!arg.number_attr.empty()) {
+      auto it = op.attrs().find(arg.number_attr);
+      n = it != op.attrs().end() && std::holds_alternative<int64_t>(it->second) ? std::get<int64_t>(it->second) : 0;
+    }
+    if (i < n) return &arg;
+    i -= static_cast<int>(n);
   }
   return nullptr;
+}
+
+bool input_is_ref(const Operation& op, int i) {
+  const ArgDef* a = input_arg(op, i);
+  return a && a->is_ref;
 }
 
 const Tensor* constant_value(const Operation& op) {
@@ -383,6 +425,19 @@ Operation* OpBuilder::build() {
       attrs[name] = def;
     }
   }
+  for (const auto& [name, minimum] : def_.attr_minimums) {
+    auto it = attrs.find(name);
+    if (it == attrs.end()) continue;
+    // An int's value, a list's length (other kinds have no minimum in TF).
+    const int64_t n = std::visit([](const auto& v) -> int64_t {
+      using V = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<V, int64_t>) return v;
+      else if constexpr (requires { typename V::value_type; v.size(); } && !std::is_same_v<V, std::string>)
+        return static_cast<int64_t>(v.size());
+      else return std::numeric_limits<int64_t>::max();
+    }, it->second);
+    if (n < minimum) fail("attr '", name, "' is ", n, ", below its minimum ", minimum);
+  }
   for (const auto& [name, allowed] : def_.allowed_types) {
     auto it = attrs.find(name);
     if (it == attrs.end()) fail("missing type attr '", name, "'");
@@ -430,6 +485,26 @@ Operation* OpBuilder::build() {
     output_dtypes.insert(output_dtypes.end(), n, t);
   }
 
+  // Inside a cond branch, outside inputs enter through Switches named under the new op, and an
+  // op with no inputs waits for the branch's pivot (unless a control input already does).
+  CondContext* context = g_.current_cond_context();
+  const int64_t ops_before = g_.num_operations();
+  if (context) {
+    try {
+      auto scope = g_.name_scope(full_name + "/");
+      for (Output& x : inputs_) x = context->add_value(x);
+    } catch (...) {
+      g_.truncate_operations(ops_before);
+      throw;
+    }
+    if (inputs_.empty()) {
+      bool waits = false;
+      for (Operation* c : g_.current_control_dependencies()) waits = waits || context->contains(c);
+      for (Operation* c : control_) waits = waits || context->contains(c);
+      if (!waits) control_.push_back(context->pivot().op());
+    }
+  }
+
   Operation* op = g_.new_operation();
   op->name_ = full_name;
   op->type_ = def_.type;
@@ -454,12 +529,14 @@ Operation* OpBuilder::build() {
     }
   } catch (...) {
     g_.remove_last_operation();
+    g_.truncate_operations(ops_before);
     throw;
   }
   for (const Output& x : op->inputs_) {
     auto& cons = x.op()->consumers_;
     if (cons.empty() || cons.back() != op) cons.push_back(op);
   }
+  if (context) context->add_op(op);
   return op;
 }
 

@@ -99,8 +99,15 @@ struct OpDef {
   std::vector<ArgDef> inputs, outputs;
   std::vector<std::pair<std::string, AttrValue>> attr_defaults;  // monostate: required
   std::map<std::string, std::vector<DType>> allowed_types;
+  // TF's `>= n` on an int attr (its value) or a list attr (its length).
+  std::map<std::string, int64_t> attr_minimums;
   ShapeFn shape_fn = nullptr;
   Kernel kernel = nullptr;
+  // Optional: runs every op of this type in a plan (same attrs, none downstream of another) as
+  // one step, seeing all their inputs and filling all their outputs in plan order. A plan-level
+  // rewrite like Fusion (the graph keeps one node per op): a collective sends many small tensors
+  // as one message. For types with one input and one output.
+  Kernel group_kernel = nullptr;
   GradFn grad_fn = nullptr;
   bool stateful = false;       // never pruned as a duplicate; random ops, variables, assigns
   bool no_gradient = false;    // differentiation stops here silently (StopGradient, comparisons)
@@ -121,6 +128,19 @@ struct OpDef {
   bool forwards_input = false;
   // Output 0 is the Tensor in this attr (Const's "value"); shape functions may read it.
   std::string constant_attr;
+  // Every output refers to the variable behind the op's reference inputs (RefSwitch, RefMerge,
+  // Assign's output_ref): a reference input may take it, and a plan binds it to that slot.
+  bool forwards_reference = false;
+  // TF's control flow. A plan that holds a switch-like op tracks which values are dead (carry no
+  // value, as the untaken side of a Switch): an op with a dead input, data or control, does not
+  // run and its outputs are dead. A switch-like op's kernel may leave outputs dead (Switch).
+  bool switch_like = false;
+  // Runs when any data input is live and is dead only when all are (Merge); its kernel sees which
+  // inputs are dead. Control inputs never make it dead.
+  bool merge_like = false;
+  // Its output feeds a while loop's merge-like op from the previous iteration (NextIteration):
+  // importers build that edge after the loop's other nodes, the one cycle a graph may have.
+  bool loop_back_edge = false;
   // A shape attr that GraphDef producers <= 21 (TF <= 1.1) wrote empty for an unknown shape, so
   // that TF reads a scalar value of it from such files as unknown (Placeholder's "shape").
   std::string legacy_unknown_shape_attr;
@@ -141,8 +161,10 @@ struct OpDef {
   OpDef& type_list_output(const std::string& name, const std::string& list_attr);
   OpDef& attr(const std::string& name, AttrValue default_value = {});
   OpDef& type_attr(const std::string& name, std::vector<DType> allowed);
+  OpDef& attr_minimum(const std::string& name, int64_t minimum) { attr_minimums[name] = minimum; return *this; }
   OpDef& shape(ShapeFn fn) { shape_fn = fn; return *this; }
   OpDef& kernel_fn(Kernel k) { kernel = k; return *this; }
+  OpDef& grouped(Kernel k) { group_kernel = k; return *this; }
   OpDef& gradient(GradFn g) { grad_fn = g; return *this; }
   // Its gradient is none by definition (a bool or integer output, a leaf, StopGradient):
   // gradients() passes nothing back through it.
@@ -160,6 +182,10 @@ struct OpDef {
   OpDef& variable() { holds_variable = true; return *this; }
   OpDef& forwarding() { forwards_input = true; return *this; }
   OpDef& constant(const std::string& value_attr) { constant_attr = value_attr; return *this; }
+  OpDef& reference_forwarding() { forwards_reference = true; return *this; }
+  OpDef& switching() { switch_like = true; return *this; }
+  OpDef& merging() { merge_like = true; return *this; }
+  OpDef& loop_back() { loop_back_edge = true; return *this; }
   OpDef& legacy_unknown_shape(const std::string& attr) { legacy_unknown_shape_attr = attr; return *this; }
 
   // Whether type attr `name` may be `t`: one of its allowed types, or with no list any type with
@@ -242,6 +268,11 @@ class OpRegistry {
 // The variable node a reference refers to (through ops that forward a reference input), or
 // nullptr when `ref` is no variable reference.
 Operation* referenced_variable(const Output& ref);
+
+// The arg of `op`'s def that input i belongs to (list args span several inputs), or nullptr for
+// an opaque node; and whether that arg is a reference.
+const ArgDef* input_arg(const Operation& op, int i);
+bool input_is_ref(const Operation& op, int i);
 
 // The value of a constant node (a def with constant_attr holding a Tensor), else nullptr.
 const Tensor* constant_value(const Operation& op);

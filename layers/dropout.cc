@@ -1,6 +1,7 @@
 #include "layers/dropout.h"
 
 #include "ops/array.h"
+#include "ops/control_flow_ops.h"
 #include "ops/math.h"
 #include "ops/random.h"
 
@@ -41,16 +42,14 @@ Output dropout(const Output& inputs, double rate, const DropoutOptions& o) {
     return nn::dropout(inputs, 1.0 - rate, o.seed, o.name);
   }
   const Output training = std::get<Output>(o.training);
-  FG_CHECK(training.dtype() == boolean, InvalidArgument, "dropout: training must be a bool tensor, got ",
-           dtype_name(training.dtype()), " from '", training.name(), "'");
+  FG_CHECK(training && training.dtype() == boolean, InvalidArgument, "dropout: training must be a bool tensor, got ",
+           training ? dtype_name(training.dtype()) : std::string("none"),
+           training ? " from '" + training.name() + "'" : "");
+  // TF 1.x's layer: smart_cond(training, dropped, identity), so the inference pass is the input.
   const std::string full = g.composite_name(o.name);
-  Output keep;
-  {
-    auto scope = g.name_scope(full + "/");
-    keep = select(training, scalar_constant(g, 1.0 - rate, inputs.dtype()), scalar_constant(g, 1.0, inputs.dtype()),
-                  "keep_prob");
-  }
-  return nn::dropout(inputs, keep, o.seed, full + "/");
+  auto scope = g.name_scope(full + "/");
+  return smart_cond(training, [&] { return nn::dropout(inputs, 1.0 - rate, o.seed, "dropout"); },
+                    [&] { return identity(inputs, "Identity"); });
 }
 
 }  // namespace fg::layers

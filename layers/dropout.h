@@ -28,8 +28,8 @@ struct DropoutOptions {
 };
 
 // Drops with probability `rate` while training; the identity otherwise. With a training tensor,
-// the keep probability becomes select(training, 1 - rate, 1), so one graph serves both modes
-// and floor(1 + u) = 1 makes the inference pass exact.
+// TF 1.x's graph: a cond ("dropout/cond/...") whose true branch drops and whose false branch is
+// an Identity, so the inference pass is exact and draws no random numbers.
 Output dropout(const Output& inputs, double rate, const DropoutOptions& options = {});
 
 }  // namespace fg::layers

@@ -1,21 +1,24 @@
 #include "layers/normalization.h"
 
 #include "ops/array.h"
+#include "ops/control_flow_ops.h"
 #include "ops/initializers.h"
 #include "ops/math.h"
 #include "ops/nn.h"
+#include "ops/shape_ops.h"
 #include "ops/state.h"
 
 namespace fg::layers {
 
 namespace {
 
-// TF1's _assign_moving_average: variable -= (variable - value) * (1 - momentum).
-Operation* assign_moving_average(Graph& g, const Variable& variable, const Output& value, double momentum) {
+// TF1's _assign_moving_average: variable -= (variable - value) * (1 - momentum), in a scope
+// "AssignMovingAvg" whose AssignSub takes the scope's own name.
+Operation* assign_moving_average(Graph& g, const Variable& variable, const Output& value, const Output& momentum) {
   const std::string full = g.unique_name("AssignMovingAvg", false);
   auto scope = g.name_scope(full + "/");
-  Output decay = scalar_constant(g, 1.0 - momentum, variable.dtype(), "decay");
-  Output delta = multiply(subtract(variable.value(), value), decay);
+  const Output decay = subtract(scalar_constant(g, 1.0, variable.dtype(), "sub/x"), momentum, "sub");
+  const Output delta = multiply(subtract(variable.value(), value), decay);
   return assign_sub(variable, delta, full + "/").op();
 }
 
@@ -24,13 +27,18 @@ Operation* assign_moving_average(Graph& g, const Variable& variable, const Outpu
 Output batch_normalization(const Output& inputs, const BatchNormOptions& o) {
   Graph& g = *inputs.graph();
   const Shape& in = inputs.shape();
-  FG_CHECK(in.known_rank() && in.rank() >= 2 && in.dim(in.rank() - 1) >= 0, InvalidArgument,
-           "batch_normalization '", o.name, "': inputs need a known rank >= 2 and a known last dimension, got ", in,
+  FG_CHECK(in.known_rank() && (in.rank() == 2 || in.rank() == 4) && in.dim(in.rank() - 1) >= 0, InvalidArgument,
+           "batch_normalization '", o.name, "': inputs need rank 2 or 4 and a known last dimension, got ", in,
            " from '", inputs.name(), "'");
   FG_CHECK(o.momentum >= 0 && o.momentum <= 1, InvalidArgument, "batch_normalization: momentum must be in [0, 1], got ",
            o.momentum);
   const int64_t channels = in.dim(in.rank() - 1);
   const DType dtype = inputs.dtype();
+  FG_CHECK(dtype == f32, InvalidArgument, "batch_normalization '", o.name,
+           "': TF's FusedBatchNorm takes float32 only, got ", dtype_name(dtype), " from '", inputs.name(), "'");
+  if (const Output* t = std::get_if<Output>(&o.training))
+    FG_CHECK(*t && t->dtype() == boolean, InvalidArgument, "batch_normalization: training must be a bool tensor, got ",
+             *t ? dtype_name(t->dtype()) : std::string("none"), *t ? " from '" + t->name() + "'" : "");
   const std::optional<bool> reuse = o.reuse ? std::optional(true) : std::nullopt;
   auto scope = o.name.empty() ? g.variable_scope("", {.reuse = reuse, .default_name = "batch_normalization"})
                               : g.variable_scope(o.name, {.reuse = reuse});
@@ -51,21 +59,38 @@ Output batch_normalization(const Output& inputs, const BatchNormOptions& o) {
       [&]<typename T>() { for (T& v : t.flat<T>()) v = T(1); }); return t; }(), "Const");
   if (!beta) beta = constant(g, Tensor(dtype, param_shape), "Const");
 
-  // A fixed mode needs no run-time flag; a tensor decides per run.
-  const bool static_mode = std::holds_alternative<bool>(o.training);
-  Output training = static_mode ? constant(g, Tensor(std::get<bool>(o.training)), "training")
-                                : std::get<Output>(o.training);
-  FG_CHECK(training.dtype() == boolean, InvalidArgument, "batch_normalization: training must be a bool tensor, got ",
-           dtype_name(training.dtype()), " from '", training.name(), "'");
-  const nn::FusedBatchNormResult r =
-      nn::fused_batch_norm_dynamic(inputs, gamma, beta, moving_mean.value(), moving_variance.value(), training,
-                                   o.epsilon, "FusedBatchNorm");
-  if (!static_mode || std::get<bool>(o.training)) {
-    g.add_to_collection(GraphKeys::UPDATE_OPS, assign_moving_average(g, moving_mean, r.batch_mean, o.momentum));
-    g.add_to_collection(GraphKeys::UPDATE_OPS,
-                        assign_moving_average(g, moving_variance, r.batch_variance, o.momentum));
+  // TF's fused batch norm, as tf.layers writes it: FusedBatchNorm takes NHWC, so a 2-D batch
+  // goes through as [N, 1, 1, C] (tf.contrib.layers' way) and comes back as [N, C].
+  const Output x = in.rank() == 2 ? reshape(inputs, {-1, 1, 1, channels}) : inputs;
+  auto training_fn = [&]() -> std::vector<Output> {
+    const auto r = nn::fused_batch_norm(x, gamma, beta, Output(), Output(), o.epsilon, true, "FusedBatchNorm");
+    return {r.y, r.batch_mean, r.batch_variance};
+  };
+  auto inference_fn = [&]() -> std::vector<Output> {
+    const auto r = nn::fused_batch_norm(x, gamma, beta, moving_mean.value(), moving_variance.value(), o.epsilon, false,
+                                        "FusedBatchNorm");
+    return {r.y, r.batch_mean, r.batch_variance};
+  };
+  const bool* fixed = std::get_if<bool>(&o.training);
+  const std::vector<Output> r = fixed ? (*fixed ? training_fn() : inference_fn())
+                                      : smart_cond(std::get<Output>(o.training), training_fn, inference_fn);
+  Output y = r[0];
+  if (!fixed || *fixed) {
+    // The fused kernel's variance has Bessel's correction; the moving variance, as tf.layers keeps
+    // it, does not: times (n - 1) / n, n = elements per channel.
+    const Output n = divide(cast(size(x), dtype), cast(size(r[2]), dtype));
+    const Output factor = divide(subtract(n, scalar_constant(g, 1.0, dtype)), n);
+    const Output variance = multiply(r[2], factor);
+    // Outside training the updates must change nothing: momentum 1 makes the decay 0.
+    const Output momentum =
+        fixed ? scalar_constant(g, o.momentum, dtype, "Const")
+              : smart_cond(std::get<Output>(o.training), [&] { return scalar_constant(g, o.momentum, dtype, "Const"); },
+                           [&] { return scalar_constant(g, 1.0, dtype, "Const"); });
+    g.add_to_collection(GraphKeys::UPDATE_OPS, assign_moving_average(g, moving_mean, r[1], momentum));
+    g.add_to_collection(GraphKeys::UPDATE_OPS, assign_moving_average(g, moving_variance, variance, momentum));
   }
-  return r.y;
+  if (in.rank() == 2) y = reshape(y, {-1, channels});
+  return y;
 }
 
 }  // namespace fg::layers

@@ -25,9 +25,12 @@ struct BatchNormOptions {
   bool reuse = false;
 };
 
-// Normalizes the last axis. Training mode uses the batch's mean and (biased) variance and adds
-// moving_mean/moving_variance updates (`moving -= (moving - batch) * (1 - momentum)`) to
-// UPDATE_OPS; otherwise the moving statistics are used and the updates change nothing.
+// Normalizes the last axis of a float32 2-D or 4-D (NHWC) input with TF's graph for the fused layer:
+// FusedBatchNorm (a 2-D input reshaped to [N, 1, 1, C] and back), and with a training tensor a cond
+// choosing FusedBatchNorm with is_training true (the batch's statistics) or false (the moving
+// ones). Training adds the updates `moving -= (moving - batch) * (1 - momentum)` (the batch's
+// biased variance) to UPDATE_OPS, as AssignSub ops; with a training tensor momentum becomes
+// cond(training, momentum, 1), so that run outside training they change nothing.
 Output batch_normalization(const Output& inputs, const BatchNormOptions& options = {});
 
 }  // namespace fg::layers

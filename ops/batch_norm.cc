@@ -1,5 +1,5 @@
-// Batch normalization: TF's FusedBatchNorm, FusedBatchNormDynamic (the mode a run-time bool),
-// their gradient ops, and tf.nn.batch_normalization built from primitives.
+// Batch normalization: TF's FusedBatchNorm and its gradient op, and tf.nn.batch_normalization
+// built from primitives.
 #include <algorithm>
 #include <cmath>
 
@@ -36,16 +36,6 @@ FusedBatchNormResult fused_batch_norm(const Output& x, const Output& scale, cons
   return {op->output(0), op->output(1), op->output(2), op};
 }
 
-FusedBatchNormResult fused_batch_norm_dynamic(const Output& x, const Output& scale, const Output& offset,
-                                              const Output& mean, const Output& variance, const Output& training,
-                                              double epsilon, const std::string& name) {
-  FG_CHECK(x && scale && offset && mean && variance && training, InvalidArgument,
-           "fused_batch_norm_dynamic: x, scale, offset, mean, variance and training are all required");
-  Operation* op = OpBuilder(x, "FusedBatchNormDynamic", name).input(x).input(scale).input(offset).input(mean)
-                      .input(variance).input(training).attr("epsilon", static_cast<float>(epsilon)).build();
-  return {op->output(0), op->output(1), op->output(2), op};
-}
-
 Output batch_normalization(const Output& x, const Output& mean, const Output& variance, const Output& offset,
                            const Output& scale, double variance_epsilon, const std::string& name) {
   FG_CHECK(x && mean && variance, InvalidArgument, "batch_normalization: x, mean and variance are required");
@@ -70,8 +60,7 @@ Output batch_normalization(const Output& x, const Output& mean, const Output& va
 
 namespace {
 
-// -- Batch normalization: FusedBatchNorm (TF's) and FusedBatchNormDynamic (the mode is a run-time
-// bool), with their fused gradient ops. x is viewed as [rows, C]: N for [N, C], N*H*W for NHWC.
+// -- FusedBatchNorm and FusedBatchNormGrad. x is viewed as [rows, C]: N for [N, C], N*H*W for NHWC.
 //
 // Statistics are accumulated in double, shifted by the first row, in one pass (accurate for
 // |mean| >> std, where E[x^2] - E[x]^2 in float would cancel to noise); one more pass normalizes.
@@ -87,12 +76,6 @@ int64_t batch_norm_channels(const Tensor& x, const char* op, const char* what) {
 void check_per_channel(const Tensor& t, int64_t channels, const Shape& x_shape, const char* op, const char* what) {
   FG_CHECK(t.rank() == 1 && t.dim(0) == channels, InvalidArgument, op, ": ", what, " must have shape [", channels,
            "] to match the channels of x ", x_shape, ", got shape ", t.shape());
-}
-
-bool training_flag(const Tensor& t, const char* op) {
-  FG_CHECK(t.dtype() == DType::kBool && t.rank() == 0, InvalidArgument, op, ": training must be a bool scalar, got ",
-           dtype_name(t.dtype()), " ", t.shape());
-  return t.scalar<bool>();
 }
 
 // Tiles for the per-channel sums: sizes depend on the shape alone (never on the thread count).
@@ -251,32 +234,6 @@ void fused_batch_norm_kernel(KernelContext& ctx) {
   });
 }
 
-// Outputs y, used_mean, used_variance, saved_mean, saved_inv_std. When not training the used
-// statistics are the mean / variance inputs themselves (same buffers, so bit for bit).
-void fused_batch_norm_dynamic_kernel(KernelContext& ctx) {
-  const double epsilon = ctx.attr<float>("epsilon");
-  const Tensor& x = ctx.input(0);
-  const int64_t cols = check_batch_norm_inputs(ctx, "FusedBatchNormDynamic", true);
-  const bool training = training_flag(ctx.input(5), "FusedBatchNormDynamic");
-  const int64_t rows = cols == 0 ? 0 : x.num_elements() / cols;
-  dispatch_float(x.dtype(), "FusedBatchNormDynamic", [&]<typename T>() {
-    ScratchArray<double> mean = training ? ScratchArray<double>(cols) : channel_values<T>(ctx.input(3));
-    ScratchArray<double> var = training ? ScratchArray<double>(cols) : channel_values<T>(ctx.input(4));
-    ScratchArray<double> inv_std(cols);
-    if (training) {
-      batch_moments(x.data<T>(), rows, cols, mean.data(), var.data());
-      ctx.set_output(1, channel_tensor<T>(mean));
-      ctx.set_output(2, channel_tensor<T>(var));
-    } else {
-      ctx.set_output(1, ctx.input(3));
-      ctx.set_output(2, ctx.input(4));
-    }
-    batch_norm_forward<T>(ctx, mean.data(), var.data(), epsilon, inv_std);
-    ctx.set_output(3, channel_tensor<T>(mean));
-    ctx.set_output(4, channel_tensor<T>(inv_std));
-  });
-}
-
 // dx, dscale, doffset from dy, x, scale, the mean x was centred on and inv_std = 1/sqrt(var + eps).
 // Training (the statistics were x's own):
 //   dx = scale inv_std / N (N dy - sum(dy) - xhat sum(dy xhat)),  xhat = (x - mean) inv_std;
@@ -362,14 +319,6 @@ void fused_batch_norm_grad_kernel(KernelContext& ctx) {
   });
 }
 
-void fused_batch_norm_dynamic_grad_kernel(KernelContext& ctx) {
-  check_batch_norm_grad_inputs(ctx, "FusedBatchNormDynamicGrad", "saved_mean", "saved_inv_std");
-  const bool training = training_flag(ctx.input(5), "FusedBatchNormDynamicGrad");
-  dispatch_float(ctx.input(1).dtype(), "FusedBatchNormDynamicGrad", [&]<typename T>() {
-    batch_norm_backward<T>(ctx, ctx.input(3), channel_values<T>(ctx.input(4)).data(), training);
-  });
-}
-
 // Static checks shared by the shape functions: x rank 2 or 4; each listed input a vector of C
 // (those marked may_be_empty can also be [0]: FusedBatchNorm's statistics when training).
 struct ChannelArg {
@@ -395,11 +344,6 @@ int64_t batch_norm_static_channels(InferenceContext& c, int x_input, std::initia
   return channels;
 }
 
-void check_training_flag_shape(InferenceContext& c, int i) {
-  const Shape& s = c.input_shape(i);
-  if (s.known_rank() && s.rank() != 0) c.fail(str_cat("training must be a scalar, got shape ", s));
-}
-
 void set_channel_outputs(InferenceContext& c, int first, int last, int64_t channels) {
   for (int i = first; i <= last; ++i) c.set_output(i, Shape{channels});
 }
@@ -409,16 +353,6 @@ void fused_batch_norm_shape(InferenceContext& c) {
   const bool empty_ok = c.attr<bool>("is_training");
   const int64_t channels = batch_norm_static_channels(
       c, 0, {{1, "scale"}, {2, "offset"}, {3, "mean", empty_ok}, {4, "variance", empty_ok}});
-  Shape y = c.input_shape(0);
-  if (y.known_rank()) y.set_dim(y.rank() - 1, channels);
-  c.set_output(0, y);
-  set_channel_outputs(c, 1, 4, channels);
-}
-
-void fused_batch_norm_dynamic_shape(InferenceContext& c) {
-  const int64_t channels =
-      batch_norm_static_channels(c, 0, {{1, "scale"}, {2, "offset"}, {3, "mean"}, {4, "variance"}});
-  check_training_flag_shape(c, 5);
   Shape y = c.input_shape(0);
   if (y.known_rank()) y.set_dim(y.rank() - 1, channels);
   c.set_output(0, y);
@@ -441,13 +375,6 @@ void fused_batch_norm_grad_shape(InferenceContext& c) {
   c.set_output(0, batch_norm_grad_shapes(c, "reserve_space_1", "reserve_space_2", &channels));
   set_channel_outputs(c, 1, 2, channels);
   set_channel_outputs(c, 3, 4, 0);
-}
-
-void fused_batch_norm_dynamic_grad_shape(InferenceContext& c) {
-  int64_t channels;
-  c.set_output(0, batch_norm_grad_shapes(c, "saved_mean", "saved_inv_std", &channels));
-  check_training_flag_shape(c, 5);
-  set_channel_outputs(c, 1, 2, channels);
 }
 
 // Gradients reaching the batch statistics outputs, as a dx term: d mean / dx = 1/N and
@@ -496,52 +423,21 @@ std::vector<Output> fused_batch_norm_grad(GradContext& c) {
   return {dx, dscale, doffset, Output(), Output()};
 }
 
-std::vector<Output> fused_batch_norm_dynamic_grad(GradContext& c) {
-  const Operation& op = c.op();
-  const Output x = c.input(0), training = c.input(5);
-  Output dx, dscale, doffset;
-  if (c.grad(0)) {
-    const Output dy = c.grad(0);
-    Operation* g = OpBuilder(dy, "FusedBatchNormDynamicGrad", "FusedBatchNormDynamicGrad").input(dy).input(x)
-                       .input(c.input(1)).input(c.output(3)).input(c.output(4)).input(training).build();
-    dx = g->output(0);
-    dscale = g->output(1);
-    doffset = g->output(2);
-  }
-  if (c.grad(1) || c.grad(2)) {
-    // The statistics depend on x only when training; the flag is known at run time only.
-    const Output stats = batch_statistics_grad(op, x, c.output(3), c.grad(1), c.grad(2), /*unbiased=*/false);
-    dx = add_if(dx, stats * cast(training, x.dtype()));
-  }
-  return {dx, dscale, doffset, Output(), Output(), Output()};
-}
-
 }  // namespace
 
 void register_batch_norm_ops(OpRegistry& r) {
-  // TF's FusedBatchNorm takes float only; float64 is allowed here for the numeric gradient checks.
+  // Float only, as TF's (the kernels accumulate in double all the same).
   r.add("FusedBatchNorm").input("x", "T").input("scale", "T").input("offset", "T").input("mean", "T")
       .input("variance", "T").output("y", "T").output("batch_mean", "T").output("batch_variance", "T")
       .output("reserve_space_1", "T").output("reserve_space_2", "T").attr("epsilon", 0.0001f)
-      .attr("data_format", std::string("NHWC")).attr("is_training", true).type_attr("T", kFloatTypes)
+      .attr("data_format", std::string("NHWC")).attr("is_training", true).type_attr("T", {DType::kFloat})
       .shape(fused_batch_norm_shape).kernel_fn(fused_batch_norm_kernel).gradient(fused_batch_norm_grad);
   r.add("FusedBatchNormGrad").input("y_backprop", "T").input("x", "T").input("scale", "T")
       .input("reserve_space_1", "T").input("reserve_space_2", "T").output("x_backprop", "T")
       .output("scale_backprop", "T").output("offset_backprop", "T").output("reserve_space_3", "T")
       .output("reserve_space_4", "T").attr("epsilon", 0.0001f).attr("data_format", std::string("NHWC"))
-      .attr("is_training", true).type_attr("T", kFloatTypes).shape(fused_batch_norm_grad_shape)
+      .attr("is_training", true).type_attr("T", {DType::kFloat}).shape(fused_batch_norm_grad_shape)
       .kernel_fn(fused_batch_norm_grad_kernel).without_gradient("its second derivative is not implemented");
-  r.add("FusedBatchNormDynamic").input("x", "T").input("scale", "T").input("offset", "T").input("mean", "T")
-      .input("variance", "T").input("training", DType::kBool).output("y", "T").output("used_mean", "T")
-      .output("used_variance", "T").output("saved_mean", "T").output("saved_inv_std", "T")
-      .attr("epsilon", 0.001f).type_attr("T", kFloatTypes).shape(fused_batch_norm_dynamic_shape)
-      .kernel_fn(fused_batch_norm_dynamic_kernel).gradient(fused_batch_norm_dynamic_grad);
-  r.add("FusedBatchNormDynamicGrad").input("y_backprop", "T").input("x", "T").input("scale", "T")
-      .input("saved_mean", "T").input("saved_inv_std", "T").input("training", DType::kBool)
-      .output("x_backprop", "T").output("scale_backprop", "T").output("offset_backprop", "T")
-      .type_attr("T", kFloatTypes).shape(fused_batch_norm_dynamic_grad_shape)
-      .kernel_fn(fused_batch_norm_dynamic_grad_kernel)
-      .without_gradient("its second derivative is not implemented");
 }
 
 }  // namespace fg

@@ -243,9 +243,9 @@ struct FloorDiv {
   template <typename T>
   static void check(const Tensor&, const Tensor& y) { check_integer_divisor<T>(y); }
 };
-// TF's _FloorModGrad: d/dx = g, d/dy = -g floor(x / y).
+// TF's _FloorModGrad: d/dx = g, d/dy = -g floor(x / y). TF registers it for signed types only.
 struct FloorMod {
-  static constexpr Spec spec = binary("FloorMod", TypeSet::kNumeric, 4, {kAny, kPositive});
+  static constexpr Spec spec = binary("FloorMod", TypeSet::kSigned, 4, {kAny, kPositive});
   template <typename T, class X, class Y> static auto apply(const X& x, const Y& y) {
     return x.binaryExpr(y, FloorModScalar());
   }
@@ -434,15 +434,15 @@ void addn_kernel(KernelContext& ctx) {
     }
   dispatch_numeric(x0.dtype(), ctx.op_name().c_str(), [&]<typename T>() {
     Tensor out = ctx.forward_input_or_allocate(first, x0.dtype(), x0.shape());
-    std::vector<ArrayMap<T>> in;
-    in.reserve(n);
-    for (int i = 0; i < n; ++i) in.push_back(as_array<T>(ctx.input(i)));
+    // Data pointers kept inline: a step summing a few gradients allocates nothing on the heap.
+    SmallVector<T*, 8> in;
+    for (int i = 0; i < n; ++i) in.push_back(ctx.input(i).template data<T>());
     auto o = as_array<T>(out);
     parallel_for(x0.num_elements(), n, [&](int64_t b, int64_t e) {
       auto seg = o.segment(b, e - b);
-      seg = in[first].segment(b, e - b);
+      seg = ArrayMap<T>(in[first], x0.num_elements()).segment(b, e - b);
       for (int i = 0; i < n; ++i)
-        if (i != first) seg += in[i].segment(b, e - b);
+        if (i != first) seg += ArrayMap<T>(in[i], x0.num_elements()).segment(b, e - b);
     });
     ctx.set_output(0, out);
   });
@@ -475,7 +475,9 @@ Output sign(const Output& x, const std::string& name) { return build<Sign>(x, na
 Output floor(const Output& x, const std::string& name) { return build<Floor>(x, name); }
 Output ceil(const Output& x, const std::string& name) { return build<Ceil>(x, name); }
 Output maximum(const Output& x, const Output& y, const std::string& name) { return build<Maximum>(x, y, name); }
-Output div(const Output& x, const Output& y, const std::string& name) { return build<Div>(x, y, name.empty() ? "div" : name); }
+Output div(const Output& x, const Output& y, const std::string& name) {
+  return build<Div>(x, y, name.empty() ? "div" : name);
+}
 Output floordiv(const Output& x, const Output& y, const std::string& name) {
   return build<FloorDiv>(x, y, name.empty() ? "floordiv" : name);
 }

@@ -78,6 +78,7 @@ std::pair<Output, Output> moments(const Output& x, const std::vector<int64_t>& a
 
 void register_moments_ops(OpRegistry& r) {
   r.add("Squeeze").input("input", "T").output("output", "T").attr("squeeze_dims", std::vector<int64_t>{})
+      .attr_minimum("squeeze_dims", 0)
       .type_attr("T", kAllTypes).shape(squeeze_shape).kernel_fn(squeeze_kernel).gradient(squeeze_grad);
 }
 

@@ -43,14 +43,14 @@ Output sparse_softmax_cross_entropy_with_logits(const Output& labels, const Outp
 
 // ---- batch normalization
 
-// Outputs of the fused ops. `op` gives access to the rest (reserve spaces / saved statistics).
+// FusedBatchNorm's outputs. `op` gives access to the rest (the reserve spaces).
 struct FusedBatchNormResult {
   Output y, batch_mean, batch_variance;
   Operation* op = nullptr;
 };
 
-// TF's FusedBatchNorm over the last (channel) axis of x, rank 2 ([N, C]) or 4 (NHWC); scale,
-// offset, mean, variance are [C]. Training: normalizes with the batch mean and biased variance and
+// TF's FusedBatchNorm over the last (channel) axis of float32 x, rank 2 ([N, C]) or 4 (NHWC);
+// scale, offset, mean, variance are [C]. Training: normalizes with the batch mean and biased variance and
 // returns batch_variance *unbiased* (x N/(N-1)), as TF does; mean and variance may be none then.
 // Inference: normalizes with mean and variance and returns them. Like TF's wrapper, epsilon is
 // raised to at least 1.001e-5. Gradients flow to x, scale and offset (none to mean/variance);
@@ -58,14 +58,6 @@ struct FusedBatchNormResult {
 FusedBatchNormResult fused_batch_norm(const Output& x, const Output& scale, const Output& offset, const Output& mean,
                                       const Output& variance, double epsilon = 0.001, bool is_training = true,
                                       const std::string& name = "FusedBatchNorm");
-// The same with the mode decided per run by a bool scalar tensor (op FusedBatchNormDynamic: TF1's
-// layer would build a tf.cond). batch_mean / batch_variance are the statistics used: the batch
-// mean and *biased* variance when training, else exactly the values of mean and variance, so a
-// moving-average update `moving -= (moving - used) * (1 - momentum)` leaves them unchanged.
-// epsilon is used as given (TF1's non-fused layer path does not raise it).
-FusedBatchNormResult fused_batch_norm_dynamic(const Output& x, const Output& scale, const Output& offset,
-                                              const Output& mean, const Output& variance, const Output& training,
-                                              double epsilon = 0.001, const std::string& name = "FusedBatchNorm");
 // tf.nn.moments: mean and (biased) variance over `axes`, built from primitives as TF1 does
 // ("moments/mean", "moments/StopGradient", "moments/SquaredDifference", "moments/variance", and
 // "moments/Squeeze", "moments/Squeeze_1" unless keep_dims). axes must not be empty.

@@ -9,6 +9,7 @@ namespace fg {
 void register_ops() {
   OpRegistry::load_global([](OpRegistry& r) {
     register_array_ops(r);
+    register_control_flow_ops(r);
     register_cwise_ops(r);
     register_broadcast_ops(r);
     register_reduction_ops(r);

@@ -861,9 +861,11 @@ void register_shape_ops(OpRegistry& r) {
       .shape(tile_shape).kernel_fn(tile_kernel).gradient(tile_grad);
   r.add("Pack").list_input("values", "T", "N").output("output", "T").attr("N").attr("axis", int64_t{0})
       .type_attr("T", kAllTypesAndString).shape(pack_shape).kernel_fn(pack_kernel).gradient(pack_grad);
-  r.add("Unpack").input("value", "T").list_output("output", "T", "num").attr("num").attr("axis", int64_t{0})
+  r.add("Unpack").input("value", "T").list_output("output", "T", "num").attr("num").attr_minimum("num", 0)
+      .attr("axis", int64_t{0})
       .type_attr("T", kAllTypes).shape(unpack_shape).kernel_fn(unpack_kernel).gradient(unpack_grad);
   r.add("ConcatV2").list_input("values", "T", "N").input("axis", "Tidx").output("output", "T").attr("N")
+      .attr_minimum("N", 2)
       .attr("Tidx", DType::kInt32).type_attr("T", kAllTypes).type_attr("Tidx", kIndexTypes).shape(concat_shape)
       .kernel_fn(concat_kernel).gradient(concat_grad);
   r.add("ConcatOffset").input("concat_dim", DType::kInt32).list_input("shape", "int32", "N")

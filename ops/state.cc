@@ -171,13 +171,16 @@ void register_state_ops(OpRegistry& r) {
         .variable().not_differentiable("a leaf: no inputs");
   r.add("Assign").ref_input("ref", "T").input("value", "T").ref_output("output_ref", "T")
       .attr("validate_shape", true).attr("use_locking", true).shape(assign_shape).kernel_fn(assign_kernel)
-      .set_stateful().not_differentiable("stateful update");
+      .set_stateful().not_differentiable("stateful update")
+      .reference_forwarding();
   r.add("AssignAdd").ref_input("ref", "T").input("value", "T").ref_output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
-      .kernel_fn(assign_update_kernel<1>).set_stateful().not_differentiable("stateful update");
+      .kernel_fn(assign_update_kernel<1>).set_stateful().not_differentiable("stateful update")
+      .reference_forwarding();
   r.add("AssignSub").ref_input("ref", "T").input("value", "T").ref_output("output_ref", "T")
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
-      .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable("stateful update");
+      .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable("stateful update")
+      .reference_forwarding();
 }
 
 }  // namespace fg

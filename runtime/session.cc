@@ -81,14 +81,23 @@ std::shared_ptr<const Plan> Session::get_plan(const std::vector<Output>& feeds, 
 }
 
 std::shared_ptr<const Plan> Session::compile(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
-                                             const std::vector<Operation*>& targets) {
+                                             const std::vector<Operation*>& targets,
+                                             const std::unordered_map<const Operation*, bool>* pred_values) {
   PlanCompilation c(graph_, feeds, fetches, targets);
   check_signature(c);
   order_needed_ops(c);
+  if (pred_values && !specialize_switches(c, *pred_values)) return nullptr;
   if (fusions_enabled_.load(std::memory_order_relaxed)) apply_fusions(c, OpRegistry::global().fusions());
   forward_inputs(c);
+  if (fusions_enabled_.load(std::memory_order_relaxed)) group_ops(c);
   count_reads(c);
   emit_steps(c);
+  track_deadness(c);
+  if (c.plan->control_flow && !pred_values) {
+    auto specs = std::make_shared<Specializations>();
+    specs->targets = targets;
+    if (find_switch_preds(c, *specs)) c.plan->specializations = std::move(specs);
+  }
   std::unique_lock lock(mu_);
   bind_variables(c, [&](const Operation* var) { return slot_for(var); });
   attach_counters(c, [&](const Operation* op) {
@@ -107,6 +116,7 @@ namespace {
 struct RunScratch {
   std::vector<Tensor> values, inputs, outputs;
   std::vector<VariableSlot*> refs;
+  std::vector<char> dead, input_dead, output_dead;  // control-flow plans only
   bool in_use = false;
 };
 
@@ -128,31 +138,48 @@ class ScratchLease {
 };
 thread_local RunScratch ScratchLease::t_scratch;
 
-}  // namespace
-
-void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
-                      std::vector<Tensor>& result) {
-  ScratchLease scratch;
-  std::vector<Tensor>& values = scratch->values;
-  values.resize(plan.num_values);
-  for (size_t i = 0; i < plan.feeds.size(); ++i) {
-    const Output& f = plan.feeds[i];
-    const Tensor& t = feed_values[i];
-    FG_CHECK(t.valid(), InvalidArgument, "Session::run: the value fed for '", f.name(), "' is an empty tensor");
-    FG_CHECK(t.dtype() == f.dtype(), InvalidArgument, "Cannot feed value of dtype ", dtype_name(t.dtype()),
-             " for Tensor '", f.name(), "', which has dtype ", dtype_name(f.dtype()));
-    FG_CHECK(f.shape().compatible_with(t.shape()), InvalidArgument, "Cannot feed value of shape ", t.shape(),
-             " for Tensor '", f.name(), "', which has shape ", f.shape());
-    // Moved when the caller gave them up, so that a fed buffer no one else holds can be reused.
-    values[plan.feed_ids[i]] = owned_feeds ? std::move((*owned_feeds)[i]) : t;
+// Whether a step runs, from the dead flags of what it depends on (see StepFlow).
+bool step_is_dead(const StepFlow& f, size_t n_inputs, const std::vector<char>& dead) {
+  if (f.merge_like) {
+    for (size_t k = 0; k < n_inputs; ++k)
+      if (f.live_deps[k] < 0 || !dead[f.live_deps[k]]) return false;
+    return true;
   }
-  std::vector<Tensor>& inputs = scratch->inputs;
-  std::vector<Tensor>& outputs = scratch->outputs;
-  std::vector<VariableSlot*>& refs = scratch->refs;
-  const bool profiling = profiling_.load(std::memory_order_relaxed);
-  std::vector<double> step_us(profiling ? plan.steps.size() : 0);
+  for (int id : f.live_deps)
+    if (id >= 0 && dead[id]) return true;
+  return false;
+}
+
+// The steps of a plan. With kControlFlow, values may be dead: a dead step runs no kernel and
+// marks its outputs dead; a switch-like kernel marks the outputs it leaves dead. Without it the
+// loop is the plain one, with no deadness cost.
+template <bool kControlFlow>
+void run_steps(const Plan& plan, RunScratch& scratch, bool profiling, std::vector<double>& step_us) {
+  std::vector<Tensor>& values = scratch.values;
+  std::vector<Tensor>& inputs = scratch.inputs;
+  std::vector<Tensor>& outputs = scratch.outputs;
+  std::vector<VariableSlot*>& refs = scratch.refs;
+  std::vector<char>& dead = scratch.dead;
   size_t step_index = 0;
   for (const Step& s : plan.steps) {
+    [[maybe_unused]] const StepFlow* flow = nullptr;
+    if constexpr (kControlFlow) {
+      flow = &plan.flow[step_index];
+      if (step_is_dead(*flow, s.inputs.size(), dead)) {
+        for (int id : flow->outputs)
+          if (id >= 0) dead[id] = 1;
+        if (flow->control_out >= 0) dead[flow->control_out] = 1;
+        // Dead inputs hold nothing; live ones read last here are released as they would be.
+        for (size_t i = 0; i < s.inputs.size(); ++i)
+          if (s.inputs[i] >= 0 && s.last_use[i]) values[s.inputs[i]] = Tensor();
+        if (profiling) step_us[step_index] = -1;  // did not run
+        ++step_index;
+        continue;
+      }
+      for (int id : flow->outputs)
+        if (id >= 0) dead[id] = 0;
+      if (flow->control_out >= 0) dead[flow->control_out] = 0;
+    }
     if (s.read_slot && !profiling) {
       try {
         if (s.outputs[0] >= 0) values[s.outputs[0]] = read_variable(*s.read_slot);
@@ -172,13 +199,32 @@ void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std
     if (!s.refs.empty() || !refs.empty()) refs = s.refs;
     outputs.resize(s.outputs.size());
     KernelContext ctx(s.op->name(), *s.attrs, inputs, refs, outputs, s.counter);
+    [[maybe_unused]] KernelDeadness deadness;
+    if constexpr (kControlFlow) {
+      scratch.output_dead.assign(s.outputs.size(), 0);
+      if (flow->merge_like) {
+        scratch.input_dead.resize(n);
+        for (int i = 0; i < n; ++i) scratch.input_dead[i] = flow->live_deps[i] >= 0 && dead[flow->live_deps[i]];
+        deadness.input_dead = scratch.input_dead.data();
+      }
+      deadness.output_dead = scratch.output_dead.data();
+    }
     try {
-      if (profiling) {
-        const auto start = std::chrono::steady_clock::now();
-        s.kernel(ctx);
-        step_us[step_index] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+      auto call = [&] {
+        if (profiling) {
+          const auto start = std::chrono::steady_clock::now();
+          s.kernel(ctx);
+          step_us[step_index] =
+              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+        } else {
+          s.kernel(ctx);
+        }
+      };
+      if constexpr (kControlFlow) {
+        KernelDeadness::Scope flow_scope(&deadness);
+        call();
       } else {
-        s.kernel(ctx);
+        call();
       }
       ++step_index;
     } catch (const Error& e) {
@@ -190,18 +236,80 @@ void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std
       throw Internal(str_cat(e.what(), "\n\t [[node ", s.op->name(), " (", s.op->type(), ")]]"));
     }
     for (size_t j = 0; j < s.outputs.size(); ++j) {
+      if constexpr (kControlFlow) {
+        if (scratch.output_dead[j]) {
+          if (flow->outputs[j] >= 0) dead[flow->outputs[j]] = 1;
+          continue;
+        }
+        // A reference output read as a value reads the variable, which may be uninitialized.
+        if (s.outputs[j] >= 0 && !outputs[j].valid() && s.op->def().forwards_reference)
+          rethrow_in_node(FailedPrecondition(str_cat("output ", j, " refers to an uninitialized variable")), *s.op);
+      }
       if (s.outputs[j] < 0) continue;
-      if (!outputs[j].valid() || outputs[j].dtype() != s.op->output_dtype(static_cast<int>(j)))
+      if (!outputs[j].valid() || outputs[j].dtype() != s.output_dtypes[j])
         throw Internal(str_cat("kernel of '", s.op->name(), "' (", s.op->type(), ") produced no ",
-                               dtype_name(s.op->output_dtype(static_cast<int>(j))), " value for output ", j));
+                               dtype_name(s.output_dtypes[j]), " value for output ", j));
       values[s.outputs[j]] = std::move(outputs[j]);
     }
     inputs.clear();
     outputs.clear();
   }
+}
+
+}  // namespace
+
+const Plan& Session::specialized(const Plan& plan, std::span<const Tensor> feed_values) {
+  Specializations& specs = *plan.specializations;
+  size_t key = 0;
+  for (size_t k = 0; k < specs.sources.size(); ++k) {
+    const PredSource& src = specs.sources[k];
+    bool value = src.value;
+    if (src.feed >= 0) {
+      // Not a bool scalar: the generic plan runs, and its Switch says what is wrong.
+      const Tensor& t = feed_values[src.feed];
+      if (!t.valid() || t.dtype() != DType::kBool || t.rank() != 0) return plan;
+      value = t.scalar<bool>();
+    }
+    key |= size_t{value} << k;
+  }
+  if (const Plan* p = specs.by_values[key].load(std::memory_order_acquire)) return *p;
+  std::lock_guard lock(specs.mu);
+  if (const Plan* p = specs.by_values[key].load(std::memory_order_acquire)) return *p;
+  std::unordered_map<const Operation*, bool> values;
+  for (const auto& [op, k] : specs.source_of) values[op] = (key >> k) & 1;
+  std::shared_ptr<const Plan> p = compile(plan.feeds, plan.fetches, specs.targets, &values);
+  const Plan* chosen = p ? p.get() : &plan;
+  if (p) specs.owned.push_back(std::move(p));
+  specs.by_values[key].store(chosen, std::memory_order_release);
+  return *chosen;
+}
+
+void Session::execute(const Plan& given, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
+                      std::vector<Tensor>& result) {
+  const Plan& plan = given.specializations ? specialized(given, feed_values) : given;
+  ScratchLease scratch;
+  std::vector<Tensor>& values = scratch->values;
+  values.resize(plan.num_values);
+  if (plan.control_flow) scratch->dead.assign(plan.num_values, 0);
+  for (size_t i = 0; i < plan.feeds.size(); ++i) {
+    const Output& f = plan.feeds[i];
+    const Tensor& t = feed_values[i];
+    FG_CHECK(t.valid(), InvalidArgument, "Session::run: the value fed for '", f.name(), "' is an empty tensor");
+    FG_CHECK(t.dtype() == f.dtype(), InvalidArgument, "Cannot feed value of dtype ", dtype_name(t.dtype()),
+             " for Tensor '", f.name(), "', which has dtype ", dtype_name(f.dtype()));
+    FG_CHECK(f.shape().compatible_with(t.shape()), InvalidArgument, "Cannot feed value of shape ", t.shape(),
+             " for Tensor '", f.name(), "', which has shape ", f.shape());
+    // Moved when the caller gave them up, so that a fed buffer no one else holds can be reused.
+    values[plan.feed_ids[i]] = owned_feeds ? std::move((*owned_feeds)[i]) : t;
+  }
+  const bool profiling = profiling_.load(std::memory_order_relaxed);
+  std::vector<double> step_us(profiling ? plan.steps.size() : 0);
+  if (plan.control_flow) run_steps<true>(plan, *scratch.operator->(), profiling, step_us);
+  else run_steps<false>(plan, *scratch.operator->(), profiling, step_us);
   if (profiling) {
     std::lock_guard<std::mutex> lock(profile_mu_);
     for (size_t i = 0; i < plan.steps.size(); ++i) {
+      if (step_us[i] < 0) continue;
       OpProfile& p = profile_[plan.steps[i].op];
       if (p.calls == 0) {
         p.name = plan.steps[i].op->name();
@@ -210,6 +318,13 @@ void Session::execute(const Plan& plan, std::span<const Tensor> feed_values, std
       ++p.calls;
       p.total_us += step_us[i];
     }
+  }
+  if (plan.control_flow) {
+    // TF's wording: the fetch (a function's return value there) did not get computed.
+    for (size_t i = 0; i < plan.fetch_ids.size(); ++i)
+      FG_CHECK(!scratch->dead[plan.fetch_ids[i]], InvalidArgument, "Retval[", i, "] does not have value: the fetched "
+               "tensor '", plan.fetches[i].name(), "' is dead (it is on the side of a Switch, or in a branch of a cond, "
+               "that this run did not take)");
   }
   result.resize(plan.fetch_ids.size());  // no allocation when the caller's vector is reused
   for (size_t i = 0; i < plan.fetch_ids.size(); ++i) result[i] = values[plan.fetch_ids[i]];

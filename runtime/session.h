@@ -81,8 +81,9 @@ class Session {
   size_t num_cached_plans() const;
 
   // Plan-level fusions (OpRegistry::fusions, e.g. a MatMul whose only use is
-  // ApplyGradientDescent's delta runs as one in-place GEMM) are on by default; off recompiles
-  // every plan op by op (for tests comparing the two, and for profiling single ops).
+  // ApplyGradientDescent's delta runs as one in-place GEMM) and group kernels (OpDef::group_kernel)
+  // are on by default; off recompiles every plan op by op (for tests comparing the two, and for
+  // profiling single ops).
   void set_fusions_enabled(bool on);
 
   // Per-op timing of every run while enabled (TF's RunOptions FULL_TRACE, summed): what a
@@ -102,8 +103,13 @@ class Session {
   friend class Callable;
   std::shared_ptr<const Plan> get_plan(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
                                        const std::vector<Operation*>& targets);
+  // With `pred_values`, the plan specialized on them (runtime/plan.h), or null when it would run
+  // differently from the generic one.
   std::shared_ptr<const Plan> compile(const std::vector<Output>& feeds, const std::vector<Output>& fetches,
-                                      const std::vector<Operation*>& targets);
+                                      const std::vector<Operation*>& targets,
+                                      const std::unordered_map<const Operation*, bool>* pred_values = nullptr);
+  // The plan a run of `plan` with these feeds executes: `plan`, or its specialization.
+  const Plan& specialized(const Plan& plan, std::span<const Tensor> feed_values);
   void execute(const Plan& plan, std::span<const Tensor> feed_values, std::vector<Tensor>* owned_feeds,
                std::vector<Tensor>& result);
   VariableSlot* slot_for(const Operation* var_op);

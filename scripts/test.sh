@@ -10,6 +10,7 @@ bash "$root/scripts/get_mnist.sh"
 export FG_MNIST_DIR="${FG_MNIST_DIR:-${FG_DATA_DIR:-$HOME/.cache/flowgraph}/mnist}"
 export FG_BUILD_DIR="$root/build"
 export FG_REQUIRE_MNIST=1
+export FG_REQUIRE_GRAPHVIZ=1
 bash "$root/scripts/test_install.sh"
 (cd "$root/build" && ctest --output-on-failure -j 2 --timeout 1200)
 if [ "${FG_SANITIZERS:-0}" = 1 ]; then

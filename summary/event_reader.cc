@@ -56,8 +56,8 @@ bool scalar_of(const tensorflow::Summary::Value& value, double* out) {
 
 namespace {
 
-Run load_run(const std::string& name, const std::string& dir, const std::vector<std::string>& files) {
-  Run run;
+ScalarRun load_run(const std::string& name, const std::string& dir, const std::vector<std::string>& files) {
+  ScalarRun run;
   run.name = name;
   run.dir = dir;
   for (const std::string& file : files) {
@@ -79,8 +79,8 @@ Run load_run(const std::string& name, const std::string& dir, const std::vector<
 
 }  // namespace
 
-std::vector<Run> load_runs(const std::vector<std::string>& roots) {
-  std::vector<Run> runs;
+std::vector<ScalarRun> load_runs(const std::vector<std::string>& roots) {
+  std::vector<ScalarRun> runs;
   for (const std::string& root : roots) {
     std::error_code ec;
     const auto status = fs::status(root, ec);

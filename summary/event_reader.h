@@ -2,7 +2,7 @@
 // TensorBoard's scalars dashboard shows, and what tools/plot_events draws).
 //
 //   for (const auto& e : summary::read_events(writer.path())) if (e.has_summary()) ...
-//   auto runs = summary::load_runs({"/tmp/logs"});   // one Run per directory with event files
+//   auto runs = summary::load_runs({"/tmp/logs"});   // one run per directory with event files
 //   for (auto& [tag, points] : runs[0].scalars) ...  // "loss" -> {step, wall_time, value}...
 #pragma once
 #include <cstdint>
@@ -28,7 +28,7 @@ struct ScalarPoint {
   double value = 0;
 };
 
-struct Run {
+struct ScalarRun {
   std::string name;  // the directory, relative to the root it was found under ("." for the root)
   std::string dir;
   std::map<std::string, std::vector<ScalarPoint>> scalars;  // by tag, in step order
@@ -42,6 +42,6 @@ bool scalar_of(const tensorflow::Summary::Value& value, double* out);
 // The runs under each root: the root itself and every directory below it that holds event
 // files. A root that is an event file is a run of its own. NotFound for a root that does not
 // exist; a root without any event file is NotFound too, saying so.
-std::vector<Run> load_runs(const std::vector<std::string>& roots);
+std::vector<ScalarRun> load_runs(const std::vector<std::string>& roots);
 
 }  // namespace fg::summary

@@ -76,6 +76,44 @@ TEST(Data, ShuffleBatchSplitsLikeNumpyArraySplit) {
   for (int c : seen) EXPECT_EQ(c, 1);
 }
 
+// Data-parallel shards: with the same seed, the shards' parts of each batch, in shard order, are
+// exactly the unsharded batch (every epoch, since each shard draws the same random numbers).
+TEST(Data, ShardsOfABatchMakeUpTheUnshardedBatch) {
+  Tensor x = Tensor::empty(f32, {23, 1}), y = Tensor::empty(i32, {23});
+  for (int i = 0; i < 23; ++i) {
+    x.data<float>()[i] = float(i);
+    y.data<int32_t>()[i] = i;
+  }
+  for (int64_t count : {1, 2, 3}) {
+    RandomEngine whole_rng(7);
+    std::vector<RandomEngine> shard_rngs(count, RandomEngine(7));
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      auto whole = data::shuffle_batch(x, y, 5, whole_rng);  // 23 // 5 = 4 batches: 6, 6, 6, 5
+      std::vector<data::ShuffleBatch> shards;
+      for (int64_t s = 0; s < count; ++s) shards.push_back(data::shuffle_batch(x, y, 5, shard_rngs[s], {s, count}));
+      for (int64_t b = 0; b < whole.num_batches(); ++b) {
+        std::vector<int32_t> joined;
+        for (auto& shard : shards) {
+          ASSERT_EQ(shard.num_batches(), whole.num_batches());
+          auto it = shard.begin();
+          for (int64_t i = 0; i < b; ++i) ++it;
+          const auto& [xb, yb] = *it;
+          EXPECT_GE(yb.num_elements(), 5 / count);
+          for (int64_t i = 0; i < yb.num_elements(); ++i) EXPECT_EQ(xb.data<float>()[i], float(yb.data<int32_t>()[i]));
+          for (int32_t v : yb.flat<int32_t>()) joined.push_back(v);
+        }
+        auto it = whole.begin();
+        for (int64_t i = 0; i < b; ++i) ++it;
+        EXPECT_EQ(joined, (*it).second.to_vector<int32_t>()) << "count " << count << " epoch " << epoch << " batch " << b;
+      }
+    }
+  }
+  RandomEngine rng(1);
+  EXPECT_THROW(data::shuffle_batch(x, y, 5, rng, {2, 2}), InvalidArgument);
+  EXPECT_THROW(data::shuffle_batch(x, y, 5, rng, {0, 0}), InvalidArgument);
+  EXPECT_THROW(data::shuffle_batch(x, y, 2, rng, {0, 3}), InvalidArgument);  // a shard would be empty
+}
+
 TEST(Data, ShuffleIsSeededAndVaries) {
   auto order = [](uint64_t seed, int epochs) {
     RandomEngine rng(seed);

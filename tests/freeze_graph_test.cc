@@ -22,12 +22,9 @@ namespace fg::train {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::slurp;
+using testing::spit;
 using testing::TempDir;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() && a.num_bytes() == b.num_bytes() &&
@@ -174,21 +171,7 @@ TEST(FreezeGraph, WhitelistBlacklistAndUninitializedVariables) {
 
 // ---- tools/freeze_graph
 
-struct ToolRun {
-  int exit_code = -1;
-  std::string output;
-};
-
-ToolRun run_tool(const std::string& args) {
-  ToolRun r;
-  const std::string cmd = std::string(FG_BINARY_DIR) + "/freeze_graph " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[512];
-  while (fgets(buf, sizeof buf, p)) r.output += buf;
-  r.exit_code = WEXITSTATUS(pclose(p));
-  return r;
-}
+testing::CommandResult run_tool(const std::string& args) { return testing::run_built_program("freeze_graph", args); }
 
 tensorflow::GraphDef read_graph(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -212,7 +195,7 @@ TEST(FreezeGraph, ToolFreezesAMetaGraphAndCheckpointWithTensorFlowsFlags) {
   const std::string out = m.logits.op()->name();
 
   // Two outputs, as TF's comma-separated list.
-  ToolRun r = run_tool("--input_meta_graph=" + prefix + ".meta --input_checkpoint=" + prefix + " --output_node_names=" +
+  auto r = run_tool("--input_meta_graph=" + prefix + ".meta --input_checkpoint=" + prefix + " --output_node_names=" +
                    out + ",accuracy --output_graph=" + dir / "frozen.pb");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto frozen = read_graph(dir / "frozen.pb");

@@ -13,6 +13,7 @@
 #include "graph/op_registry.h"
 #include "graph/gradients.h"
 #include "ops/array.h"
+#include "ops/control_flow_ops.h"
 #include "ops/cumulative.h"
 #include "ops/indexing.h"
 #include "ops/internal/elementwise.h"
@@ -34,6 +35,9 @@ using Fn = std::function<Output(const std::vector<Output>&)>;
 struct Case {
   Fn f;
   std::vector<Tensor> inputs;
+  // An op TF defines for float32 only: checked through casts (testing::expect_float32_gradients_match)
+  // here, and against a float64 formula in its own test.
+  bool float32 = false;
 };
 
 Tensor positive(const Shape& s, uint64_t seed) { return random_tensor(s, seed, 0.5, 1.5); }
@@ -96,24 +100,21 @@ const std::map<std::string, std::vector<Case>>& other_checks() {
          },
          {random_tensor({2, 3}, 13)}}};
     const Tensor bn_x = random_tensor({5, 3}, 14, -2, 2), scale = positive({3}, 15), offset = random_tensor({3}, 16);
+    // Float32 only, as TF's; BatchNormOps.FusedMatchesThePrimitivePathInFloat64 is the tight check.
     for (bool training : {true, false}) {
       m["FusedBatchNorm"].push_back(
           {[training](auto& v) {
              Graph& g = *v[0].graph();
              Output mean, var;
-             if (!training) mean = constant(g, random_tensor({3}, 17)), var = constant(g, positive({3}, 18));
+             if (!training) {
+               mean = cast(constant(g, random_tensor({3}, 17)), f32);
+               var = cast(constant(g, positive({3}, 18)), f32);
+             }
              auto r = nn::fused_batch_norm(v[0], v[1], v[2], mean, var, 0.001, training);
              return r.y + r.batch_mean + r.batch_variance;
            },
-           {bn_x, scale, offset}});
-      m["FusedBatchNormDynamic"].push_back(
-          {[training](auto& v) {
-             Graph& g = *v[0].graph();
-             auto r = nn::fused_batch_norm_dynamic(v[0], v[1], v[2], constant(g, random_tensor({3}, 19)),
-                                                   constant(g, positive({3}, 20)), constant(g, Tensor(training)));
-             return r.y + r.batch_mean * 2.0 + r.batch_variance;
-           },
-           {bn_x, scale, offset}});
+           {bn_x, scale, offset},
+           /*float32=*/true});
     }
     auto ints = [](const Output& like, std::vector<int32_t> v) {
       return constant(*like.graph(), Tensor::from_vector<int32_t>(v));
@@ -172,9 +173,34 @@ const std::map<std::string, std::vector<Case>>& other_checks() {
          {x23, random_tensor({2, 3}, 28)}}};
     m["L2Loss"] = {{[](auto& v) { return nn::l2_loss(v[0]); }, {x234}}};
     m["CheckNumerics"] = {{[](auto& v) { return check_numerics(v[0] * v[0], "checked"); }, {x23}}};
+    // Control flow, with either value of the pred: outside a cond (a bare Switch into a Merge) and
+    // inside one, where gradients take TF's cond pattern.
+    const Tensor y23 = random_tensor({2, 3}, 29);
+    for (bool p : {true, false}) {
+      m["Switch"].push_back({[p](auto& v) {
+                               auto [f, t] = switch_op(v[0] * v[1], constant(*v[0].graph(), Tensor(p)));
+                               return merge({exp(f), t * 3.0}).first;
+                             },
+                             {x23, y23}});
+      m["Merge"].push_back({[p](auto& v) {
+                              auto pred = placeholder_with_default(*v[0].graph(), Tensor(p), {}, "pred");
+                              return cond(pred, [&] { return v[0] * v[1]; }, [&] { return exp(v[0]); });
+                            },
+                            {x23, y23}});
+    }
     return m;
   }();
   return checks;
+}
+
+// Ops whose data input is a variable reference, which check_gradients (placeholders only) cannot
+// feed: each is checked numerically, by perturbing the variable, in the test named.
+const std::map<std::string, std::string>& checked_through_a_variable() {
+  static const std::map<std::string, std::string> m = {
+      {"RefSwitch", "RefSwitch.GradientsReachTheVariable (control_flow_test.cc)"},
+      {"RefMerge", "RefSwitch.GradientsReachTheVariable (control_flow_test.cc)"},
+  };
+  return m;
 }
 
 // An input drawn from the description's domain for the gradient check.
@@ -216,7 +242,8 @@ TEST(GradientCoverage, EveryRegisteredOpIsCheckedOrSaysWhyNot) {
   const OpRegistry& reg = OpRegistry::global();
   for (const std::string& type : reg.types()) {
     const OpDef& def = reg.get(type);
-    const bool checked = described.count(type) || other_checks().count(type);
+    const bool checked =
+        described.count(type) || other_checks().count(type) || checked_through_a_variable().count(type);
     if (type == "PreventGradient") continue;  // its gradient raises by design: tested below
     if (def.grad_fn && !def.no_gradient) {
       EXPECT_TRUE(checked) << type << " has a gradient but no gradient check: add one to other_checks()";
@@ -230,6 +257,12 @@ TEST(GradientCoverage, EveryRegisteredOpIsCheckedOrSaysWhyNot) {
     }
   }
   for (const auto& [type, cases] : other_checks()) EXPECT_NE(reg.find(type), nullptr) << type << " is not registered";
+  for (const auto& [type, where] : checked_through_a_variable()) {
+    const OpDef* def = reg.find(type);
+    ASSERT_NE(def, nullptr) << type << " is not registered";
+    EXPECT_TRUE(def->inputs.at(0).is_ref) << type << " takes no reference: check it in other_checks()";
+    RecordProperty(type, where);
+  }
 }
 
 TEST(GradientCoverage, PreventGradientRaisesNamingItsMessage) {
@@ -258,7 +291,8 @@ TEST(GradientCoverage, OtherOps) {
   for (const auto& [type, cases] : other_checks()) {
     for (size_t i = 0; i < cases.size(); ++i) {
       SCOPED_TRACE(str_cat(type, " case ", i));
-      expect_gradients_match(cases[i].f, cases[i].inputs);
+      if (cases[i].float32) testing::expect_float32_gradients_match(cases[i].f, cases[i].inputs);
+      else expect_gradients_match(cases[i].f, cases[i].inputs);
     }
   }
 }

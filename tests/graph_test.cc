@@ -276,5 +276,16 @@ TEST(Graph, GradientsSumSeveralPaths) {
   EXPECT_EQ(v.to_vector<double>(), (std::vector<double>{5, -1}));
 }
 
+// TF's `attr >= n` bounds hold when an op is built: ConcatV2 joins at least two values.
+TEST(Graph, AttrMinimumsAreChecked) {
+  Graph g;
+  auto a = placeholder(g, f32, {2}, "a");
+  auto axis = constant(g, Tensor(int32_t{0}));
+  testing::expect_error([&] { OpBuilder(a, "ConcatV2", "c").input_list({a}).input(axis).build(); },
+                        Code::kInvalidArgument, {"ConcatV2", "'N' is 1, below its minimum 2"});
+  EXPECT_EQ(OpBuilder(a, "ConcatV2", "c2").input_list({a, a}).input(axis).build_output().shape(),
+            Shape({4}));
+}
+
 }  // namespace
 }  // namespace fg

@@ -97,7 +97,7 @@ TEST(IoOps, ShardedFilenameFilespecAndStringJoin) {
                 .scalar<std::string>(),
             "/tmp/m_temp_1/part-00003-of-00012");
   EXPECT_EQ(testing::eval(sharded_filespec(base, constant(g, Tensor(2)))).scalar<std::string>(),
-            "/tmp/m_temp_1/part-?????-of-00002");
+            "/tmp/m_temp_1/part-?????" "-of-00002");  // split: "??-" is a trigraph
   expect_error([&] { sharded_filename(base, constant(g, Tensor(1.f)), constant(g, Tensor(1))); },
                Code::kInvalidArgument, {"ShardedFilename", "shard", "int32"});
 

@@ -25,16 +25,9 @@ namespace fg::summary {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::slurp;
+using testing::spit;
 using testing::TempDir;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
 
 double now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -211,7 +204,7 @@ TEST(Summary, FileWriterWritesTensorFlowsEventFile) {
 
 TEST(Summary, FlushMakesEventsVisibleAndClosedWritersRefuse) {
   TempDir dir;
-  FileWriter writer(dir.path());
+  FileWriter writer(dir.str());
   // The file_version event is on disk as soon as the writer exists.
   EXPECT_EQ(testing::read_event_file_independently(writer.path()).size(), 1u);
   writer.add_summary(scalar_value("a", 1), 1);
@@ -233,7 +226,7 @@ TEST(Summary, FlushMakesEventsVisibleAndClosedWritersRefuse) {
   ASSERT_EQ(second.size(), 2u);
   EXPECT_EQ(second[0].file_version, "brain.Event:2");
   EXPECT_EQ(second[1].step, 3);
-  EXPECT_EQ(event_files(dir.path()).size(), 2u);
+  EXPECT_EQ(event_files(dir.str()).size(), 2u);
 }
 
 TEST(Summary, LoadRunsCollectsScalarsPerRunAndTag) {
@@ -287,7 +280,7 @@ TEST(Summary, CorruptEventFilesAreDataLoss) {
   TempDir dir;
   std::string path;
   {
-    FileWriter w(dir.path());
+    FileWriter w(dir.str());
     w.add_summary(scalar_value("loss", 1), 1);
     path = w.path();
   }
@@ -305,7 +298,7 @@ TEST(Summary, CorruptEventFilesAreDataLoss) {
   bool truncated = false;
   EXPECT_EQ(read_events(path, &truncated).size(), 1u);
   EXPECT_TRUE(truncated);
-  EXPECT_TRUE(load_runs({dir.path()})[0].truncated);
+  EXPECT_TRUE(load_runs({dir.str()})[0].truncated);
 }
 
 }  // namespace

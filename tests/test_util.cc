@@ -83,6 +83,20 @@ void expect_gradients_match(const std::function<Output(const std::vector<Output>
   EXPECT_LE(r.max_rel_error, tol) << "max abs error " << r.max_abs_error;
 }
 
+void expect_float32_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
+                                    const std::vector<Tensor>& xs, double tol) {
+  const GradCheckResult r = check_gradients(
+      [&](const std::vector<Output>& in) {
+        std::vector<Output> in32;
+        for (const Output& x : in) in32.push_back(cast(x, f32));
+        const Output y = f(in32);
+        EXPECT_EQ(y.dtype(), f32) << "a float32 gradient check of a float64 result";
+        return cast(y, f64);
+      },
+      xs, 1e-3);
+  EXPECT_LE(r.max_rel_error, tol) << "max abs error " << r.max_abs_error;
+}
+
 Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds) {
   Session sess(*y.graph());
   return sess.run(feeds, y);
@@ -102,6 +116,22 @@ bool run_test_in_child(const std::string& env, const std::string& test_name) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string cmd = env + " '" + self + "' --gtest_filter='" + test_name + "' > /dev/null 2>&1";
   return std::system(cmd.c_str()) == 0;
+}
+
+CommandResult run_command(const std::string& command) {
+  CommandResult r;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+CommandResult run_built_program(const std::string& name, const std::string& args) {
+  return run_command(str_cat("'", FG_BINARY_DIR, "/", name, "' ", args));
 }
 
 // ---- files

@@ -31,6 +31,12 @@ GradCheckResult check_gradients(const std::function<Output(const std::vector<Out
 void expect_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
                             const std::vector<Tensor>& xs, double tol = 1e-6);
 
+// The same for ops TF defines in float32 only (FusedBatchNorm): `f` receives the float64
+// placeholders cast to float32 and its result is cast back; float32 needs a larger step (1e-3)
+// and a looser tolerance, so pair this with a tight comparison against a float64 formula.
+void expect_float32_gradients_match(const std::function<Output(const std::vector<Output>&)>& f,
+                                    const std::vector<Tensor>& xs, double tol = 2e-3);
+
 
 // Runs `y` in a fresh session with the given feeds and returns the value.
 Tensor eval(const Output& y, const std::vector<std::pair<Output, Tensor>>& feeds = {});
@@ -45,6 +51,15 @@ bool run_test_in_child(const std::string& env, const std::string& test_name);
 // Calls of the global operator new made on this thread so far (the test binary replaces it to
 // count them): heap allocations other than tensor buffers, which come from core/allocator.h.
 int64_t heap_allocations_on_this_thread();
+
+// Runs a shell command, stdout and stderr together; exit_code is -1 when it did not exit normally.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult run_command(const std::string& command);
+// A program built beside the tests (FG_BINARY_DIR/name) with `args`.
+CommandResult run_built_program(const std::string& name, const std::string& args);
 
 // Runs fn() and expects an fg::Error of `code` whose message contains every one of `needles`.
 template <typename Fn>

@@ -343,6 +343,12 @@ const TfOpDefs& TfOpDefs::tf1_any() {
   return defs;
 }
 
+const TfOpDefs& TfOpDefs::tf1_with_contrib() {
+  static const TfOpDefs defs = from_files(
+      {data_path("tf1_op_defs.pbtxt"), data_path("tf1_later_op_defs.pbtxt"), data_path("tf1_contrib_op_defs.pbtxt")});
+  return defs;
+}
+
 const std::vector<OpDef>& TfOpDefs::find(const std::string& type) const {
   static const std::vector<OpDef> none;
   auto it = defs_.find(type);

@@ -1,6 +1,8 @@
 // Checks that a graph (or a .meta's stripped_op_list) is one TensorFlow 1.x can load, against
-// TF's own op definitions kept in tests/data/tf1_op_defs.pbtxt (TF 1.10) and
-// tests/data/tf1_later_op_defs.pbtxt (what later 1.x releases added or changed):
+// TF's own op definitions kept in tests/data/tf1_op_defs.pbtxt (TF 1.10),
+// tests/data/tf1_later_op_defs.pbtxt (what later 1.x releases added or changed) and, for the
+// graphs of flowgraph's optional layers only, tests/data/tf1_contrib_op_defs.pbtxt (TF 1.x
+// contrib's ops, such as tf.contrib.mpi_collectives'):
 //
 //   const tensorflow::MetaGraphDef meta = train::to_meta_graph_def(g);
 //   testing::expect_graph_is_tf(meta.graph_def());          // every node: TF's op, args, attrs
@@ -25,6 +27,8 @@ class TfOpDefs {
   static const TfOpDefs& tf1_10();
   // TF 1.10's plus those of later 1.x releases (a graph TF 1.12 wrote uses Cast's Truncate).
   static const TfOpDefs& tf1_any();
+  // tf1_any's plus TF 1.x contrib's (dist/'s MPIAllreduce): for graphs that use a contrib module.
+  static const TfOpDefs& tf1_with_contrib();
 
   // Reads text-format OpList files; a later file adds definitions to the types of earlier ones.
   static TfOpDefs from_files(const std::vector<std::string>& paths);

@@ -62,17 +62,19 @@ TEST(TfOpDefsData, ParsesAndHoldsEveryOpFlowgraphRegisters) {
   const TfOpDefs& defs = TfOpDefs::tf1_any();
   EXPECT_GE(TfOpDefs::tf1_10().num_types(), 150u);
   // Each definition is well formed: args name their attrs, and those attrs exist.
-  for (const char* file : {"tf1_op_defs.pbtxt", "tf1_later_op_defs.pbtxt"}) {
+  for (const char* file : {"tf1_op_defs.pbtxt", "tf1_later_op_defs.pbtxt", "tf1_contrib_op_defs.pbtxt"}) {
     const TfOpDefs one = TfOpDefs::from_files({std::string(FG_SOURCE_DIR) + "/tests/data/" + file});
     EXPECT_GT(one.num_types(), 0u) << file;
   }
-  // Types flowgraph registers that TF 1.x does not: only the batch-norm kernel the
-  // control-flow work replaces by TF's own ops.
-  const std::set<std::string> not_tf_yet = {"FusedBatchNormDynamic", "FusedBatchNormDynamicGrad"};
+  // Contrib's ops are TF's only for the graphs that ask for them: a core graph holding one is not.
+  EXPECT_TRUE(defs.find("MPIAllreduce").empty());
+  EXPECT_FALSE(TfOpDefs::tf1_with_contrib().find("MPIAllreduce").empty());
+  EXPECT_EQ(TfOpDefs::tf1_with_contrib().num_types(), defs.num_types() + 4);
+  // Every type flowgraph registers is TF 1.x's.
   for (const std::string& type : OpRegistry::global().types()) {
     // Toy ops other tests of this binary register (TimesTwo: graph/op_registry.h's usage example).
     if (type.rfind("Test", 0) == 0 || type == "TimesTwo") continue;
-    EXPECT_TRUE(!defs.find(type).empty() || not_tf_yet.count(type)) << type << " is not a TensorFlow 1.x op";
+    EXPECT_FALSE(defs.find(type).empty()) << type << " is not a TensorFlow 1.x op";
   }
   for (const char* type : {"Switch", "RefSwitch", "Merge", "RefMerge", "Enter", "Exit", "NextIteration", "LoopCond",
                            "StridedSlice", "ConcatV2", "SaveV2", "RestoreV2", "MergeV2Checkpoints", "ApplyAdam"})
@@ -81,9 +83,10 @@ TEST(TfOpDefsData, ParsesAndHoldsEveryOpFlowgraphRegisters) {
 
 TEST(TfOpDefsData, EveryArgAndAttrResolves) {
   register_ops();
-  const TfOpDefs defs = TfOpDefs::from_files({std::string(FG_SOURCE_DIR) + "/tests/data/tf1_op_defs.pbtxt",
-                                              std::string(FG_SOURCE_DIR) + "/tests/data/tf1_later_op_defs.pbtxt"});
-  for (const std::string& type : OpRegistry::global().types())
+  const TfOpDefs& defs = TfOpDefs::tf1_with_contrib();
+  std::set<std::string> types = {"MPIAllreduce", "MPISize", "MPIRank", "MPILocalRank"};  // dist/'s
+  for (const std::string& type : OpRegistry::global().types()) types.insert(type);
+  for (const std::string& type : types)
     for (const auto& def : defs.find(type)) {  // toy test ops have none
       std::set<std::string> attrs;
       for (const auto& a : def.attr()) EXPECT_TRUE(attrs.insert(a.name()).second) << type << " attr " << a.name();
@@ -283,13 +286,24 @@ TEST(TfGraph, LayersActivationsAndRegularizersAreTensorFlows) {
 }
 
 TEST(TfGraph, BatchNormalizationIsTensorFlows) {
-  GTEST_SKIP() << "FusedBatchNormDynamic: issue 13";
   Graph g;
   auto X = placeholder(g, f32, {-1, 784}, "X");
   auto training = placeholder_with_default(g, Tensor(false), {}, "training");
   auto h = nn::elu(
       layers::batch_normalization(layers::dense(X, 100, {.name = "hidden1"}), {.training = training, .momentum = 0.9}));
   train::GradientDescentOptimizer(0.01).minimize(reduce_mean(h));
+  expect_meta_is_tf(saved_meta(g));
+}
+
+// Ops whose TF definitions bound an attr other than `N >= 1`: Squeeze's squeeze_dims (a list,
+// >= 0, from moments), ConcatV2's N >= 2, Unpack's num >= 0.
+TEST(TfGraph, AttrMinimumsAreTensorFlows) {
+  Graph g;
+  auto x = placeholder(g, f32, {-1, 3}, "x");
+  auto w = get_variable(g, "w", {.shape = Shape{3}, .dtype = f32, .initializer = ones_initializer()});
+  auto [mean, variance] = nn::moments(x * Output(w), {0});
+  auto parts = unstack(concat({mean, variance}, 0), 0);
+  reduce_sum(concat({reshape(parts[0], {1}), reshape(parts[5], {1})}, 0), {}, "total");
   expect_meta_is_tf(saved_meta(g));
 }
 
@@ -309,7 +323,6 @@ TEST(TfGraph, ImportedTensorFlowGraphExportsAsTensorFlows) {
 }
 
 TEST(TfGraph, ImportedCondGraphExportsAsTensorFlows) {
-  GTEST_SKIP() << "RefSwitch into AssignSub does not import yet: issue 13";
   expect_reexport_is_tf("tf1-bn-cond", "mini_project_final.ckpt.meta");
 }
 
@@ -374,8 +387,11 @@ void expect_examples_write_tf_graphs(const std::vector<ExampleRun>& runs) {
     SCOPED_TRACE(std::string(r.program) + " " + r.args);
     if (!fs::exists(example(r.program))) GTEST_SKIP() << "examples not built";
     TempDir dir;
+    // "{dir}" in the arguments stands for the run's own directory.
+    std::string args = r.args;
+    if (const size_t at = args.find("{dir}"); at != std::string::npos) args.replace(at, 5, "'" + dir.path().string() + "'");
     const std::string cmd = example(r.program) + " --epochs 0 --data '" + data + "' --export-meta '" +
-                            (dir.path() / "graph.meta").string() + "' " + r.args;
+                            (dir.path() / "graph.meta").string() + "' " + args;
     ASSERT_EQ(run(cmd, dir.path() / "log"), 0) << cmd << "\n" << slurp(dir.path() / "log");
     EXPECT_GE(check_metas_in(dir.path()), 1) << cmd << " wrote no .meta";
   }
@@ -408,9 +424,8 @@ TEST(TfGraph, ReuseExampleProgramsSavedGraphsAreTensorFlows) {
 }
 
 TEST(TfGraph, BatchNormExampleGraphsAreTensorFlows) {
-  GTEST_SKIP() << "FusedBatchNormDynamic: issue 13";
   expect_examples_write_tf_graphs(
-      {{"batch_norm", ""}, {"batch_norm", "--control-deps"}, {"gradient_clipping", ""}, {"meta_graph", "--dir ."}});
+      {{"batch_norm", ""}, {"batch_norm", "--control-deps"}, {"gradient_clipping", ""}, {"meta_graph", "--dir {dir}"}});
 }
 
 }  // namespace

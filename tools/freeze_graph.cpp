@@ -4,6 +4,7 @@
 //
 //   freeze_graph --input_meta_graph=model.ckpt.meta --input_checkpoint=model.ckpt \
 //                --output_node_names=dnn/outputs/BiasAdd --output_graph=frozen.pb
+//   freeze_graph --input_saved_model_dir=export/1 --output_node_names=... --output_graph=...
 //   freeze_graph --input_graph=graph.pbtxt --input_checkpoint=model.ckpt ...   # text GraphDef
 //   freeze_graph --input_graph=graph.pb --input_binary ...                      # binary GraphDef
 #include <iostream>
@@ -55,6 +56,8 @@ int run(int argc, char** argv) {
   flags.add("variable_names_whitelist", &whitelist, "freeze only these variables (comma-separated)");
   flags.add("variable_names_blacklist", &blacklist, "leave these variables as variables");
   flags.add("input_meta_graph", &input_meta_graph, "MetaGraphDef (.meta) in place of --input_graph");
+  flags.add("input_saved_model_dir", &input_saved_model_dir, "SavedModel directory in place of both");
+  flags.add("saved_model_tags", &saved_model_tags, "tags of the SavedModel's meta graph (default serve)");
   flags.add("checkpoint_version", &checkpoint_version, "2 (V2 checkpoints; V1 is not supported)");
   if (!flags.parse(argc, argv).empty()) flags.fail("takes no positional arguments");
 
@@ -62,7 +65,7 @@ int run(int argc, char** argv) {
   if (outputs.empty()) flags.fail("You need to supply the name of a node to --output_node_names.");
   if (output_graph.empty()) flags.fail("--output_graph is required");
   if (checkpoint_version != 2) throw Unimplemented("--checkpoint_version=1: only V2 checkpoints are supported");
-  const int inputs = !input_graph.empty() + !input_meta_graph.empty() + !input_saved_model_dir.empty();
+  const int inputs = int(!input_graph.empty()) + int(!input_meta_graph.empty()) + int(!input_saved_model_dir.empty());
   if (inputs != 1) flags.fail("give exactly one of --input_graph, --input_meta_graph, --input_saved_model_dir");
   if (input_saved_model_dir.empty() && input_checkpoint.empty()) flags.fail("--input_checkpoint is required");
   if (!input_checkpoint.empty() && !train::checkpoint_exists(input_checkpoint))
@@ -70,8 +73,13 @@ int run(int argc, char** argv) {
 
   register_ops();
   Graph g;
+  Session sess(g);
   std::optional<train::Saver> saver;
-  if (!input_meta_graph.empty()) {
+  if (!input_saved_model_dir.empty()) {
+    // The SavedModel's own variables, unless a checkpoint is given too.
+    const auto tags = tools::split_list(saved_model_tags);
+    saved_model::load(sess, std::set<std::string>(tags.begin(), tags.end()), input_saved_model_dir);
+  } else if (!input_meta_graph.empty()) {
     saver = train::import_meta_graph(g, input_meta_graph, {.clear_devices = clear_devices});
   } else {
     tensorflow::GraphDef gd = tools::read_graph_def(
@@ -88,9 +96,10 @@ int run(int argc, char** argv) {
              DataLoss, "'", input_saver, "' is not a SaverDef");
     saver = train::Saver::from_saver_def(g, saver_def);
   }
-  Session sess(g);
-  if (saver) saver->restore(sess, input_checkpoint);
-  else restore_by_name(sess, input_checkpoint);
+  if (!input_checkpoint.empty()) {
+    if (saver) saver->restore(sess, input_checkpoint);
+    else restore_by_name(sess, input_checkpoint);
+  }
   if (const auto init = tools::split_list(initializer_nodes); !init.empty()) {
     std::vector<Operation*> ops;
     for (const auto& name : init) ops.push_back(g.get_operation_by_name(name));

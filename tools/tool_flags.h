@@ -29,7 +29,7 @@ class Flags {
   void alias(const std::string& name, const std::string& of) {
     for (const Flag& f : flags_)
       if (f.name == of) {
-        flags_.push_back({name, f.target, "same as --" + of});
+        flags_.push_back({name, f.target, "same as --" + of, of});
         return;
       }
   }
@@ -63,12 +63,12 @@ class Flags {
         const Flag* neg = find(name.substr(2));
         if (neg && std::holds_alternative<bool*>(neg->target)) {
           *std::get<bool*>(neg->target) = false;
-          set_.insert(neg->name);
+          set_.insert(neg->canonical());
           continue;
         }
       }
       if (!f) fail("unknown flag --" + name);
-      set_.insert(f->name);
+      set_.insert(f->canonical());
       if (auto* b = std::get_if<bool*>(&f->target)) {
         if (!has_value) **b = true;
         else if (value == "true" || value == "1" || value == "True") **b = true;
@@ -92,7 +92,7 @@ class Flags {
     return positional;
   }
 
-  // Whether the command line gave this flag (its default otherwise).
+  // Whether the command line gave this flag, in any spelling (its default otherwise).
   bool was_set(const std::string& name) const { return set_.count(name) > 0; }
 
   std::string usage() const {
@@ -118,6 +118,8 @@ class Flags {
     std::string name;
     std::variant<std::string*, bool*, long long*> target;
     std::string help;
+    std::string alias_of;  // for another spelling: the flag it spells
+    const std::string& canonical() const { return alias_of.empty() ? name : alias_of; }
   };
   const Flag* find(const std::string& name) const {
     for (const Flag& f : flags_)

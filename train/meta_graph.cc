@@ -11,10 +11,12 @@
 #include <set>
 #include <unordered_map>
 
+#include "graph/control_flow.h"
 #include "graph/graph_io.h"
 #include "graph/op_registry.h"
 #include "graph/tensor_proto.h"
 #include "ops/register.h"
+#include "proto/control_flow.pb.h"
 #include "proto/variable.pb.h"
 #include "ops/tensor_bundle.h"
 
@@ -104,10 +106,14 @@ tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
     } else if (number_attrs.count(name)) {
       attr->set_type("int");
       attr->set_has_minimum(true);
-      attr->set_minimum(1);
+      attr->set_minimum(1);  // TF's usual `N: int >= 1`; attr_minimums says otherwise
     } else if (dv) attr->set_type(attr_type_name(*dv));
     else if (example.has_attr(name)) attr->set_type(attr_type_name(example.attrs().at(name)));
     if (dv) *attr->mutable_default_value() = attr_to_proto(*dv);
+    if (auto m = def.attr_minimums.find(name); m != def.attr_minimums.end()) {
+      attr->set_has_minimum(true);
+      attr->set_minimum(m->second);
+    }
     auto allowed = def.allowed_types.find(name);
     if (allowed != def.allowed_types.end())
       for (DType t : allowed->second) attr->mutable_allowed_values()->mutable_list()->add_type(dtype_to_proto(t));
@@ -141,7 +147,57 @@ std::string with_scope(const std::string& scope, const std::string& name) {
   return name.empty() ? name : scope + name;
 }
 
+// TF's CondContext.to_proto: values sorted by name, nested conds inside their branch.
+tensorflow::CondContextDef cond_context_to_proto(const CondContext& c) {
+  tensorflow::CondContextDef d;
+  d.set_context_name(c.name());
+  d.set_pred_name(c.pred().name());
+  d.set_pivot_name(c.pivot().name());
+  d.set_branch(c.branch());
+  std::vector<std::string> values;
+  for (const Output& v : c.values()) values.push_back(v.name());
+  std::sort(values.begin(), values.end());
+  auto* vd = d.mutable_values_def();
+  for (const std::string& v : values) vd->add_values(v);
+  for (const auto& [outside, inside] : c.external_values()) (*vd->mutable_external_values())[outside.name()] = inside.name();
+  for (const CondContext* nested : c.nested()) *d.add_nested_contexts()->mutable_cond_ctxt() = cond_context_to_proto(*nested);
+  return d;
+}
+
+// TF's CondContext.from_proto: the branch's ops are the values that do not enter from outside;
+// a nested cond's ops then move to the nested branch.
+void import_cond_context(Graph& g, const tensorflow::CondContextDef& d, const std::string& scope, CondContext* outer,
+                         const std::string& who) {
+  auto tensor = [&](const std::string& name) {
+    const std::string full = with_scope(scope, name);
+    try {
+      return g.get_tensor_by_name(full);
+    } catch (const Error& e) {
+      throw NotFound(str_cat(who, ": context '", d.context_name(), "' names '", full, "': ", e.what()));
+    }
+  };
+  FG_CHECK(d.branch() == 0 || d.branch() == 1, InvalidArgument, who, ": context '", d.context_name(),
+           "' has branch ", d.branch(), ", expected 0 or 1");
+  CondContext* c = g.new_cond_context(with_scope(scope, d.context_name()), tensor(d.pred_name()),
+                                      tensor(d.pivot_name()), d.branch(), outer);
+  const auto& vd = d.values_def();
+  std::vector<std::string> external(vd.external_values().size());
+  std::transform(vd.external_values().begin(), vd.external_values().end(), external.begin(),
+                 [](const auto& kv) { return kv.first; });
+  std::sort(external.begin(), external.end());
+  for (const std::string& k : external) c->add_external_entry(tensor(k), tensor(vd.external_values().at(k)));
+  for (const std::string& v : vd.values()) {
+    const Output t = tensor(v);
+    c->add_value_entry(t);
+    if (!vd.external_values().count(v)) g.set_cond_context(t.op(), c);
+  }
+  for (const auto& nested : d.nested_contexts())
+    if (nested.has_cond_ctxt()) import_cond_context(g, nested.cond_ctxt(), scope, c, who);
+}
+
 }  // namespace
+
+const std::string kCondContextKey = "cond_context";
 
 bool is_variable_collection(const std::string& key) {
   // The keys TF1 registers VariableDef proto functions for.
@@ -218,6 +274,14 @@ tensorflow::MetaGraphDef to_meta_graph_def(const Graph& g, const ExportMetaGraph
     }
     (*meta.mutable_collection_def())[key] = std::move(col);
   }
+  const bool wants_conds = options.collection_list.empty() ||
+                           std::find(keys.begin(), keys.end(), kCondContextKey) != keys.end();
+  if (wants_conds && !g.cond_contexts().empty()) {
+    tensorflow::CollectionDef col;
+    for (const CondContext* c : g.cond_contexts())
+      col.mutable_bytes_list()->add_value(serialize_deterministic(cond_context_to_proto(*c)));
+    (*meta.mutable_collection_def())[kCondContextKey] = std::move(col);
+  }
   return meta;
 }
 
@@ -282,6 +346,7 @@ std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef&
   // All or nothing, like import_graph_def: on error the new ops go and the collections are
   // put back as they were.
   const int64_t ops_before = g.num_operations() - static_cast<int64_t>(imported.operations.size());
+  const size_t contexts_before = g.num_all_cond_contexts();
   std::vector<std::pair<std::string, std::vector<CollectionItem>>> saved_collections;
   for (const auto& [key, col] : meta.collection_def()) saved_collections.emplace_back(key, g.get_collection(key));
   try {
@@ -292,6 +357,7 @@ std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef&
       g.clear_collection(key);
       for (const auto& item : items) g.add_to_collection(key, item);
     }
+    g.truncate_cond_contexts(contexts_before);
     g.truncate_operations(ops_before);
     throw;
   }
@@ -381,6 +447,14 @@ void restore_collections(Graph& g, const tensorflow::MetaGraphDef& meta, const s
         restore_node_list(ci, key, col, who);
         break;
       case tensorflow::CollectionDef::kBytesList:
+        if (key == kCondContextKey) {
+          for (const std::string& bytes : col.bytes_list().value()) {
+            tensorflow::CondContextDef d;
+            FG_CHECK(d.ParseFromString(bytes), DataLoss, who, " holds an item that is not a CondContextDef");
+            import_cond_context(g, d, scope, nullptr, who);
+          }
+          break;
+        }
         for (const std::string& bytes : col.bytes_list().value()) {
           if (is_variable_collection(key)) g.add_to_collection(key, restore_variable(ci, bytes, who));
           else g.add_to_collection(key, bytes);

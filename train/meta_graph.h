@@ -31,6 +31,10 @@ struct ExportMetaGraphOptions {
 
 // Collections whose items TF stores as VariableDef protos.
 bool is_variable_collection(const std::string& key);
+// TF's GraphKeys.COND_CONTEXT: the graph's cond branches (graph/control_flow.h) as CondContextDef
+// protos, written from Graph::cond_contexts() and read back into them (so gradients through an
+// imported cond know its branches, as TF's import_meta_graph restores them).
+extern const std::string kCondContextKey;
 
 // A collection mixing kinds a CollectionDef cannot hold together (variables with ops, numbers
 // with names) is InvalidArgument naming the key.

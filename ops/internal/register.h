@@ -8,6 +8,7 @@ void register_activation_ops(OpRegistry& r);  // ops/activations.cc
 void register_array_ops(OpRegistry& r);       // ops/array.cc
 void register_batch_norm_ops(OpRegistry& r);  // ops/batch_norm.cc
 void register_broadcast_ops(OpRegistry& r);   // ops/broadcast.cc
+void register_control_flow_ops(OpRegistry& r);  // ops/control_flow_ops.cc
 void register_cumulative_ops(OpRegistry& r);  // ops/cumulative.cc; gives Prod its gradient
 void register_cwise_ops(OpRegistry& r);       // ops/cwise.cc
 void register_indexing_ops(OpRegistry& r);    // ops/indexing.cc

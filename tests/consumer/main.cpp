@@ -1,10 +1,13 @@
-// A user's program built against the installed package: y = relu(x W + b), one GD step.
+// A user's program built against the installed package: y = relu(x W + b), one GD step. Given a
+// directory, it also leaves there what the installed tools read (scripts/test_install.sh runs
+// them): a checkpoint with its meta graph, and event files with the graph and the loss.
 #include <flowgraph/flowgraph.h>
 
 #include <cmath>
 #include <iostream>
+#include <string>
 
-int main() {
+int main(int argc, char** argv) {
   using namespace fg;
   Graph g;
   auto x = placeholder(g, f32, {-1, 2}, "x");
@@ -22,6 +25,15 @@ int main() {
   if (std::abs(before - 3.0f) > 1e-6f || std::abs(after - 2.0f) > 1e-6f) {
     std::cerr << "consumer: expected loss 3 then 2, got " << before << " then " << after << "\n";
     return 1;
+  }
+  if (argc > 1) {
+    const std::string dir = argv[1];
+    identity(y, "y");
+    train::Saver(g).save(sess, dir + "/model.ckpt");
+    summary::FileWriter writer(dir + "/logs", g);
+    writer.add_summary(summary::scalar_value("loss", before), 0);
+    writer.add_summary(summary::scalar_value("loss", after), 1);
+    writer.close();
   }
   std::cout << "consumer: installed flowgraph works (loss " << before << " -> " << after << ")\n";
   return 0;
