@@ -1,8 +1,12 @@
 // Keep training a graph TensorFlow wrote, with the graph's own ops: its saver subgraph restores
 // (save/restore_all fed save/Const:0) and saves (save/control_dependency:0), its own training op
-// trains. And graphs we write with Momentum and Adam (slots, beta1_power) continue training after
+// trains (TF 1.10's MNIST MLP; TF 1.12's batch norm through tf.cond). And graphs we write with Momentum and Adam (slots, beta1_power) continue training after
 // export and import exactly as they would have in the original graph.
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
 
 #include "flowgraph.h"
 #include "graph/op_registry.h"
@@ -106,6 +110,52 @@ TEST(TfContinueTraining, MnistMlpTrainsOnWithItsOwnTrainingOpAndSaver) {
                       g2.get_tensor_by_name("eval/Mean:0"))
                 .scalar<float>(),
             after[0].scalar<float>());
+}
+
+// A raw little-endian file of the fixture.
+template <typename T>
+Tensor read_raw(const std::filesystem::path& path, const Shape& shape) {
+  const std::string bytes = testing::slurp(path);
+  Tensor t = Tensor::empty(dtype_of<T>(), shape);
+  EXPECT_EQ(bytes.size(), static_cast<size_t>(t.num_elements()) * sizeof(T)) << path;
+  std::memcpy(t.data<T>(), bytes.data(), std::min(bytes.size(), static_cast<size_t>(t.num_elements()) * sizeof(T)));
+  return t;
+}
+
+// TF 1.12's batch norm through tf.cond: its own training op trains through the conds.
+TEST(TfContinueTraining, BnCondTrainsWithItsOwnTrainingOp) {
+  FG_REQUIRE_FIXTURE("tf1-bn-cond");
+  const auto dir = testing::fixture_dir("tf1-bn-cond");
+  const std::string prefix = (dir / "mini_project_final.ckpt").string();
+  Graph g;
+  std::optional<train::Saver> saver = train::import_meta_graph(g, prefix + ".meta");
+  ASSERT_TRUE(saver.has_value());
+  // The summary op is typed by the file's stripped_op_list (a string), whether flowgraph runs it or not.
+  EXPECT_EQ(g.get_operation_by_name("train/log_loss")->output_dtype(0), string_dtype);
+  Session sess(g);
+  restore_with_graphs_own_ops(sess, saver->saver_def(), prefix);
+
+  const FeedDict feeds{{g.get_tensor_by_name("X:0"), read_raw<float>(dir / "input.f32", {16, 5828})},
+                       {g.get_tensor_by_name("y:0"), read_raw<int32_t>(dir / "labels.i32", {16})},
+                       {g.get_tensor_by_name("dnn/training:0"), Tensor(true)}};
+  const Output loss = g.get_tensor_by_name("loss/loss:0");
+  Operation* training_op = g.get_operation_by_name("train/training_op");
+  for (Operation* op : g.get_operations())
+    if (op->name() != "train/log_loss") EXPECT_FALSE(op->def().opaque) << op->name();
+  std::vector<float> losses = {sess.run(feeds, loss).scalar<float>()};
+  for (int step = 0; step < 20; ++step) {
+    sess.run(feeds, {}, {training_op});
+    losses.push_back(sess.run(feeds, loss).scalar<float>());
+  }
+  std::printf("[ 20 steps ] loss %.5f -> %.5f\n", losses.front(), losses.back());
+  EXPECT_LT(losses.back(), losses.front());
+  EXPECT_LT(losses.back(), 0.5f * losses.front());  // it learns the 16 labels, not noise
+  for (float l : losses) EXPECT_TRUE(std::isfinite(l));
+  // The inference path (training false, the moving statistics) still runs on the trained weights.
+  FeedDict inference = feeds;
+  inference.erase(inference.begin() + 2);
+  const Tensor logits = sess.run(inference, g.get_tensor_by_name("dnn/logits/BiasAdd:0"));
+  EXPECT_EQ(logits.shape(), (Shape{16, 2}));
 }
 
 // A small classifier trained by `opt`, exported by Saver::save (checkpoint + .meta).
