@@ -279,16 +279,16 @@ void apply_proximal_adagrad_kernel(KernelContext& ctx) {
 }
 
 // TF's AdagradDA: the accumulators take the gradient, then the variable is recomputed from them
-// at global_step (an int64 scalar input, converted through float as TF's kernel does).
+// at global_step (an int64 scalar input, converted to T as TF's kernel's arithmetic does).
 void apply_adagrad_da_kernel(KernelContext& ctx) {
   const Tensor& grad = ctx.input(3);
   RefUpdate u(ctx, 3, grad);
   const Tensor& step_t = ctx.input(7);
   FG_CHECK(step_t.num_elements() == 1, InvalidArgument, "global_step must be a scalar, got shape ", step_t.shape());
-  const float global_step = static_cast<float>(step_t.data<int64_t>()[0]);
+  const int64_t global_step = step_t.data<int64_t>()[0];
   dispatch_float(grad.dtype(), "ApplyAdagradDA", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 4, "lr"), l1 = scalar_input<T>(ctx, 5, "l1"), l2 = scalar_input<T>(ctx, 6, "l2");
-    const T steps = static_cast<T>(global_step), steps_lr = static_cast<T>(global_step * lr);
+    const T steps = static_cast<T>(global_step), steps_lr = steps * lr;
     const T *acc = u.in<T>(1).data(), *sq = u.in<T>(2).data(), *g = grad.data<T>();
     T *var_out = u.out<T>(0).data(), *acc_out = u.out<T>(1).data(), *sq_out = u.out<T>(2).data();
     for_each_element(grad.num_elements(), [&](int64_t i) {
