@@ -1,5 +1,8 @@
 #include "graph/graph_io.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include <algorithm>
 #include <cctype>
 #include <optional>
@@ -715,6 +718,17 @@ ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, c
   rollback.armed = false;
   reserve_imported_scopes(g, im.result);
   return std::move(im.result);
+}
+
+std::string serialize_deterministic(const google::protobuf::Message& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
+  return out;
 }
 
 }  // namespace fg

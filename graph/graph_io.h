@@ -63,4 +63,8 @@ bool attr_from_proto(const tensorflow::AttrValue& p, const std::string& who, Att
 // DType values equal to TF's enum, on opaque nodes).
 bool is_supported_dtype(DType t);
 
+// The message's bytes with map fields (attrs) in key order, so that the same graph always gives
+// the same file: what every graph, meta-graph and SavedModel writer serializes with.
+std::string serialize_deterministic(const google::protobuf::Message& m);
+
 }  // namespace fg

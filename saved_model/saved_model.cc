@@ -4,15 +4,13 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "core/errors.h"
+#include "graph/graph_io.h"
 #include "graph/tensor_proto.h"
 #include "ops/checkpoint_files.h"
 #include "train/meta_graph.h"
@@ -23,17 +21,6 @@ namespace fg::saved_model {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string serialize_deterministic(const google::protobuf::Message& m) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    m.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
 
 std::string variables_prefix(const std::string& dir) {
   return (fs::path(dir) / kVariablesDirectory / kVariablesFilename).string();

@@ -19,6 +19,20 @@ using testing::expect_error;
 
 Tensor f32v(std::vector<float> v) { return Tensor::from_vector<float>(v); }
 
+// d loss / d element i of a float64 variable by central differences on its value, which is restored.
+double central_difference(Session& s, const FeedDict& feeds, const Output& loss, Operation* var, int64_t i) {
+  const Tensor orig = s.variable_value(var).clone();
+  Tensor t = orig.clone();
+  t.data<double>()[i] += 1e-6;
+  s.set_variable_value(var, t);
+  const double up = s.run(feeds, loss).scalar<double>();
+  t.data<double>()[i] -= 2e-6;
+  s.set_variable_value(var, t);
+  const double down = s.run(feeds, loss).scalar<double>();
+  s.set_variable_value(var, orig);
+  return (up - down) / 2e-6;
+}
+
 TEST(Switch, ForwardsDataToTheSidePredSelectsAndTheOtherIsDead) {
   Graph g;
   auto x = placeholder(g, f32, {2}, "x");
@@ -488,18 +502,9 @@ TEST(CondGradient, AVariableReadInOneBranchOnlyAndMinimizeTrainsTheBranchTaken) 
     const std::vector<Tensor> symbolic = s.run(feeds, grads);
     for (int k = 0; k < 2; ++k) {
       const Variable& v = k == 0 ? a : b;
-      const Tensor orig = s.variable_value(v.op).clone();
-      for (int i = 0; i < 2; ++i) {
-        Tensor t = orig.clone();
-        t.data<double>()[i] += 1e-6;
-        s.set_variable_value(v.op, t);
-        const double up = s.run(feeds, loss).scalar<double>();
-        t.data<double>()[i] -= 2e-6;
-        s.set_variable_value(v.op, t);
-        const double down = s.run(feeds, loss).scalar<double>();
-        s.set_variable_value(v.op, orig);
-        EXPECT_NEAR(symbolic[k].data<double>()[i], (up - down) / 2e-6, 1e-6) << "pred " << pv << " var " << k;
-      }
+      for (int i = 0; i < 2; ++i)
+        EXPECT_NEAR(symbolic[k].data<double>()[i], central_difference(s, feeds, loss, v.op, i), 1e-6)
+            << "pred " << pv << " var " << k;
       if ((k == 0) != pv) EXPECT_EQ(symbolic[k].to_vector<double>(), (std::vector<double>{0, 0}));
     }
   }
@@ -537,16 +542,9 @@ TEST(RefSwitch, GradientsReachTheVariable) {
     const Tensor symbolic = s.run(feeds, grad);
     const Tensor orig = s.variable_value(v.op).clone();
     for (int i = 0; i < 2; ++i) {
-      Tensor t = orig.clone();
-      t.data<double>()[i] += 1e-6;
-      s.set_variable_value(v.op, t);
-      const double up = s.run(feeds, loss).scalar<double>();
-      t.data<double>()[i] -= 2e-6;
-      s.set_variable_value(v.op, t);
-      const double down = s.run(feeds, loss).scalar<double>();
-      s.set_variable_value(v.op, orig);
       const double want = xv.data<double>()[i] * std::exp(orig.data<double>()[i] * xv.data<double>()[i]) + 1;
-      EXPECT_NEAR(symbolic.data<double>()[i], (up - down) / 2e-6, 1e-6) << "pred " << pv << " element " << i;
+      EXPECT_NEAR(symbolic.data<double>()[i], central_difference(s, feeds, loss, v.op, i), 1e-6)
+          << "pred " << pv << " element " << i;
       EXPECT_NEAR(symbolic.data<double>()[i], want, 1e-12) << "pred " << pv << " element " << i;
     }
   }

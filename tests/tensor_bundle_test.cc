@@ -25,6 +25,7 @@
 #include "train/checkpoint_listing.h"
 #include "train/checkpoint_state.h"
 #include "ops/crc32c.h"
+#include "tests/leveldb_sink.h"
 #include "tests/test_util.h"
 
 namespace fg::train {
@@ -69,24 +70,12 @@ std::vector<std::pair<std::string, std::string>> table_entries(const std::string
   return out;
 }
 
-class StringFile final : public leveldb::WritableFile {
- public:
-  leveldb::Status Append(const leveldb::Slice& s) override {
-    data.append(s.data(), s.size());
-    return {};
-  }
-  leveldb::Status Close() override { return {}; }
-  leveldb::Status Flush() override { return {}; }
-  leveldb::Status Sync() override { return {}; }
-  std::string data;
-};
-
 // The options TF's BundleWriter uses, spelled out independently of tensor_bundle.cc.
 std::string build_table(const std::vector<std::pair<std::string, std::string>>& entries) {
   leveldb::Options o;
   o.compression = leveldb::kNoCompression;
   o.block_size = 262144;
-  StringFile sink;
+  testing::StringSink sink;
   leveldb::TableBuilder b(o, &sink);
   for (const auto& [k, v] : entries) b.Add(k, v);
   EXPECT_TRUE(b.Finish().ok());

@@ -113,18 +113,11 @@ int run(int argc, char** argv) {
   }
   for (const auto& name : tools::split_list(blacklist)) options.variable_names_blacklist.insert(name);
   const tensorflow::GraphDef frozen = train::convert_variables_to_constants(sess, to_graph_def(g), outputs, options);
-  train::write_file_atomic(output_graph, tools::serialize_deterministic(frozen));
+  train::write_file_atomic(output_graph, serialize_deterministic(frozen));
   std::cout << frozen.node_size() << " ops in the final graph.\n";
   return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "freeze_graph: " << e.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return fg::tools::main_reporting_errors("freeze_graph", argc, argv, run); }

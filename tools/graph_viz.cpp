@@ -82,11 +82,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "graph_viz: " << e.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return fg::tools::main_reporting_errors("graph_viz", argc, argv, run); }

@@ -72,11 +72,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "inspect_checkpoint: " << e.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return fg::tools::main_reporting_errors("inspect_checkpoint", argc, argv, run); }

@@ -7,6 +7,7 @@
 
 #include "flowgraph.h"
 #include "summary/plot.h"
+#include "tools/tool_util.h"
 #include "tools/tool_flags.h"
 
 using namespace fg;
@@ -48,11 +49,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "plot_events: " << e.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return fg::tools::main_reporting_errors("plot_events", argc, argv, run); }

@@ -1,10 +1,9 @@
 // Files the tools read: GraphDefs in TF's encodings, found by what they hold. Shared by tools/*.cpp.
 #pragma once
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/text_format.h>
 
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <optional>
 #include <string>
@@ -58,16 +57,15 @@ inline tensorflow::GraphDef read_graph_def(const std::string& path, std::optiona
   return gd;
 }
 
-// Maps (attrs) in key order, so that the same graph always gives the same bytes.
-inline std::string serialize_deterministic(const google::protobuf::Message& m) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    m.SerializeToCodedStream(&coded);
+// Runs a tool's `run`, turning any error into "<tool>: <message>" on stderr and exit status 1.
+template <typename Run>
+int main_reporting_errors(const char* tool, int argc, char** argv, Run run) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << tool << ": " << e.what() << "\n";
+    return 1;
   }
-  return out;
 }
 
 }  // namespace fg::tools

@@ -1,8 +1,5 @@
 #include "train/meta_graph.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -120,17 +117,6 @@ tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
   }
   p.set_is_stateful(def.stateful);
   return p;
-}
-
-std::string serialize_deterministic(const google::protobuf::Message& m) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    m.SerializeToCodedStream(&coded);
-  }
-  return out;
 }
 
 tensorflow::VariableDef variable_to_proto(const Variable& v) {

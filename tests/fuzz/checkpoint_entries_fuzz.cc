@@ -16,24 +16,11 @@
 #include "core/errors.h"
 #include "proto/tensor_bundle.pb.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/leveldb_sink.h"
 #include "ops/crc32c.h"
 #include "ops/tensor_bundle.h"
 
-namespace {
-
-class StringSink final : public leveldb::WritableFile {
- public:
-  leveldb::Status Append(const leveldb::Slice& s) override {
-    data.append(s.data(), s.size());
-    return {};
-  }
-  leveldb::Status Close() override { return {}; }
-  leveldb::Status Flush() override { return {}; }
-  leveldb::Status Sync() override { return {}; }
-  std::string data;
-};
-
-}  // namespace
+using fg::testing::StringSink;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fg::fuzz::init();
