@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -488,6 +489,68 @@ ResolvedNode resolve_def(const Import& im, const tensorflow::NodeDef& nd, const 
   }
   for (const Output& x : data)
     if (!is_supported_dtype(x.dtype())) r.opaque = true;
+  if (r.reg && !r.reg->legacy_unknown_shape_attr.empty() && im.graph_def.versions().producer() <= 21) {
+    auto it = r.attrs.find(r.reg->legacy_unknown_shape_attr);
+    if (it != r.attrs.end() && std::holds_alternative<Shape>(it->second) && std::get<Shape>(it->second).rank() == 0) {
+      it->second = Shape::unknown();
+      r.raw.erase(it->first);
+    }
+  }
+  return r;
+}
+
+const tensorflow::OpDef* listed_op_def(const Import& im, const std::string& type) {
+  if (!im.options.op_list) return nullptr;
+  for (const auto& op : im.options.op_list->op())
+    if (op.name() == type) return &op;
+  return nullptr;
+}
+
+// The outputs TF's definition of an op declares for a node: their dtypes, from the def's fixed
+// types or the node's attrs (the def's defaults where the node leaves an attr out).
+// At most `limit` outputs, so that a definition naming huge counts allocates nothing.
+std::vector<DType> declared_output_dtypes(const tensorflow::OpDef& def, const AttrMap& attrs, const std::string& who,
+                                          int64_t limit) {
+  auto attr_of = [&](const std::string& name) -> std::optional<AttrValue> {
+    if (auto it = attrs.find(name); it != attrs.end()) return it->second;
+    for (const auto& a : def.attr())
+      if (a.name() == name && a.has_default_value()) {
+        AttrValue v;
+        if (attr_from_proto(a.default_value(), who, &v)) return v;
+      }
+    return std::nullopt;
+  };
+  std::vector<DType> r;
+  for (const auto& arg : def.output_arg()) {
+    const std::string what = str_cat(who, ": output '", arg.name(), "' of its OpDef in the meta graph");
+    if (!arg.type_list_attr().empty()) {
+      auto v = attr_of(arg.type_list_attr());
+      FG_CHECK(v && std::holds_alternative<std::vector<DType>>(*v), InvalidArgument, what, " needs list(type) attr '",
+               arg.type_list_attr(), "'");
+      const auto& ts = std::get<std::vector<DType>>(*v);
+      FG_CHECK(static_cast<int64_t>(r.size() + ts.size()) <= limit, InvalidArgument, who,
+               ": its OpDef in the meta graph declares more than ", limit, " outputs");
+      r.insert(r.end(), ts.begin(), ts.end());
+      continue;
+    }
+    DType t = carried_dtype(arg.type());
+    if (arg.type() == tensorflow::DT_INVALID) {
+      auto v = attr_of(arg.type_attr());
+      FG_CHECK(v && std::holds_alternative<DType>(*v), InvalidArgument, what, " needs type attr '", arg.type_attr(),
+               "'");
+      t = std::get<DType>(*v);
+    }
+    int64_t n = 1;
+    if (!arg.number_attr().empty()) {
+      auto v = attr_of(arg.number_attr());
+      FG_CHECK(v && std::holds_alternative<int64_t>(*v) && std::get<int64_t>(*v) >= 0, InvalidArgument, what,
+               " needs a non-negative int attr '", arg.number_attr(), "'");
+      n = std::get<int64_t>(*v);
+    }
+    FG_CHECK(static_cast<int64_t>(r.size()) + n <= limit, InvalidArgument, who,
+             ": its OpDef in the meta graph declares more than ", limit, " outputs");
+    r.insert(r.end(), static_cast<size_t>(n), t);
+  }
   return r;
 }
 
@@ -526,6 +589,9 @@ void add_opaque_inputs_and_outputs(Import& im, OpBuilder& b, const NodeInfo& n, 
                                    const std::vector<Output>& data, const std::string& who) {
   const tensorflow::NodeDef& nd = *n.def;
   for (const Output& x : data) b.input(x);
+  const tensorflow::OpDef* listed = r.reg ? nullptr : listed_op_def(im, nd.op());
+  std::vector<DType> declared;
+  if (listed) declared = declared_output_dtypes(*listed, r.attrs, who, im.opaque_outputs_left);
   int count = n.max_output_ref + 1;
   if (r.reg) count = std::max(count, static_cast<int>(r.reg->outputs.size()));
   std::vector<Shape> shapes;
@@ -534,12 +600,17 @@ void add_opaque_inputs_and_outputs(Import& im, OpBuilder& b, const NodeInfo& n, 
     count = std::max(count, os->second.list().shape_size());
     for (const auto& s : os->second.list().shape()) shapes.push_back(shape_from_proto(s, who));
   }
+  if (listed) {
+    FG_CHECK(n.max_output_ref < static_cast<int64_t>(declared.size()), InvalidArgument, who, ": output ",
+             n.max_output_ref, " is used, but its OpDef in the meta graph declares ", declared.size(), " outputs");
+    count = static_cast<int>(declared.size());
+  }
   FG_CHECK(count <= im.opaque_outputs_left, InvalidArgument, who, ": declares ", count,
            " outputs; the unknown-op nodes of a GraphDef of ", im.graph_def_bytes, " bytes may declare ",
            kOpaqueOutputAllowance, " + ", im.graph_def_bytes, " outputs in all");
   im.opaque_outputs_left -= count;
   shapes.resize(count, Shape::unknown());
-  b.opaque_outputs(opaque_output_dtypes(r.reg, r.attrs, count), shapes);
+  b.opaque_outputs(listed ? declared : opaque_output_dtypes(r.reg, r.attrs, count), shapes);
 }
 
 // A registered node's inputs, matched to its def's args (list args take their attr's count).

@@ -17,6 +17,7 @@
 
 #include "graph/graph.h"
 #include "proto/graph.pb.h"
+#include "proto/op_def.pb.h"
 
 namespace fg {
 
@@ -33,6 +34,9 @@ struct ImportGraphDefOptions {
   std::string prefix = "import";
   // Tensors of the GraphDef ("X:0", or "X" for output 0) replaced by tensors of `g`.
   std::map<std::string, Output> input_map;
+  // TF's definitions of the graph's op types (a meta-graph's stripped_op_list): a node of a type
+  // flowgraph does not register takes its outputs' count and dtypes from its definition here.
+  const tensorflow::OpList* op_list = nullptr;
 };
 
 struct ImportResult {
@@ -43,7 +47,9 @@ struct ImportResult {
 // Rebuilds the GraphDef's nodes in topological order (any node order is accepted); a while
 // loop's NextIteration -> Merge edge, the one cycle allowed, is connected last. Unknown inputs,
 // other cycles and malformed attrs are InvalidArgument naming the node; unsupported dtypes
-// inside an otherwise known op make that node opaque rather than failing the import.
+// inside an otherwise known op make that node opaque rather than failing the import. As TF does,
+// a GraphDef of producer version <= 21 (TF 1.1 and older) means an unknown shape by a scalar
+// Placeholder shape.
 // All or nothing: after an error the graph holds the operations it held before. Types are looked
 // up in OpRegistry::global(): FailedPrecondition before register_ops() (ops/register.h) ran.
 ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, const ImportGraphDefOptions& options = {});

@@ -141,6 +141,9 @@ struct OpDef {
   // Its output feeds a while loop's merge-like op from the previous iteration (NextIteration):
   // importers build that edge after the loop's other nodes, the one cycle a graph may have.
   bool loop_back_edge = false;
+  // A shape attr that GraphDef producers <= 21 (TF <= 1.1) wrote empty for an unknown shape, so
+  // that TF reads a scalar value of it from such files as unknown (Placeholder's "shape").
+  std::string legacy_unknown_shape_attr;
 
   // Fluent construction.
   OpDef& input(const std::string& name, const std::string& type_attr_or_dtype);
@@ -183,6 +186,7 @@ struct OpDef {
   OpDef& switching() { switch_like = true; return *this; }
   OpDef& merging() { merge_like = true; return *this; }
   OpDef& loop_back() { loop_back_edge = true; return *this; }
+  OpDef& legacy_unknown_shape(const std::string& attr) { legacy_unknown_shape_attr = attr; return *this; }
 
   // Whether type attr `name` may be `t`: one of its allowed types, or with no list any type with
   // fixed-size elements. Strings only where a def lists them (its kernels handle them).

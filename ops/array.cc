@@ -344,7 +344,7 @@ void expand_dims_kernel(KernelContext& ctx) {
 void register_array_ops(OpRegistry& r) {
   r.add("Placeholder").output("output", "dtype").attr("dtype").attr("shape", Shape::unknown())
       .type_attr("dtype", kAllTypesAndString)
-      .shape(placeholder_shape).kernel_fn(placeholder_kernel).set_stateful()
+      .shape(placeholder_shape).kernel_fn(placeholder_kernel).set_stateful().legacy_unknown_shape("shape")
       .not_differentiable("a leaf: no inputs");
   r.add("PlaceholderWithDefault").input("input", "dtype").output("output", "dtype").attr("dtype").attr("shape")
       .type_attr("dtype", kAllTypesAndString)

@@ -1,5 +1,7 @@
 // Element-wise math: unary and binary (NumPy broadcasting) arithmetic, comparisons and
 // SquaredDifference, one description each; Select and AddN.
+#include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "ops/array.h"
@@ -47,21 +49,52 @@ struct Square {
     return {multiply(c.grad(0), multiply(x, scalar_like(x, 2)))};
   }
 };
+// The gradient ops TF's gradients of Sqrt, Rsqrt and Reciprocal write: (y, dy) -> z, y the
+// forward output.
+constexpr Spec gradient_op(const char* type, int64_t cost) {
+  return {.type = type, .inputs = {"y", "dy"}, .output = "z", .types = TypeSet::kFloat, .cost = cost,
+          .domains = {kPositive, kAny}, .incoming = 1};
+}
+// SqrtGrad(y, dy) = dy / (2 y); TF's _SqrtGradGrad: d/dy = -(gg / y) z, d/d dy = gg / (2 y).
+struct SqrtGrad {
+  static constexpr Spec spec = gradient_op("SqrtGrad", 4);
+  template <typename T, class Y, class D> static auto apply(const Y& y, const D& dy) { return dy * T(0.5) / y; }
+  static std::vector<Output> gradient(GradContext& c) {
+    const Output ga = c.grad(0) / c.input(0);
+    return {-ga * c.output(0), 0.5 * ga};
+  }
+};
+// RsqrtGrad(y, dy) = -dy y^3 / 2; TF's _RsqrtGradGrad: d/dy = -1.5 gg dy y^2, d/d dy = RsqrtGrad(y, gg).
+struct RsqrtGrad {
+  static constexpr Spec spec = gradient_op("RsqrtGrad", 4);
+  template <typename T, class Y, class D> static auto apply(const Y& y, const D& dy) {
+    return dy * (y * y * y) * T(-0.5);
+  }
+  static std::vector<Output> gradient(GradContext& c) {
+    const Output y = c.input(0), dy = c.input(1), gg = c.grad(0);
+    return {-1.5 * gg * dy * square(y), build<RsqrtGrad>(y, gg)};
+  }
+};
+// ReciprocalGrad(y, dy) = -dy y^2; TF's _ReciprocalGradGrad: d/dy = -2 gg dy y, d/d dy =
+// ReciprocalGrad(y, gg).
+struct ReciprocalGrad {
+  static constexpr Spec spec = gradient_op("ReciprocalGrad", 2);
+  template <typename T, class Y, class D> static auto apply(const Y& y, const D& dy) { return -dy * y * y; }
+  static std::vector<Output> gradient(GradContext& c) {
+    const Output y = c.input(0), dy = c.input(1), gg = c.grad(0);
+    return {gg * -2.0 * dy * y, build<ReciprocalGrad>(y, gg)};
+  }
+};
+
 struct Sqrt {
   static constexpr Spec spec = unary("Sqrt", TypeSet::kFloat, 4, kPositive);
   template <typename T, class X> static auto apply(const X& x) { return x.sqrt(); }
-  static std::vector<Output> gradient(GradContext& c) {  // 0.5 g / y
-    const Output g = c.grad(0);
-    return {divide(multiply(g, scalar_like(g, 0.5)), c.output(0))};
-  }
+  static std::vector<Output> gradient(GradContext& c) { return {build<SqrtGrad>(c.output(0), c.grad(0))}; }
 };
 struct Rsqrt {
   static constexpr Spec spec = unary("Rsqrt", TypeSet::kFloat, 6, kPositive);
   template <typename T, class X> static auto apply(const X& x) { return x.rsqrt(); }
-  static std::vector<Output> gradient(GradContext& c) {  // -0.5 g y^3
-    const Output g = c.grad(0), y = c.output(0);
-    return {multiply(g, multiply(scalar_like(y, -0.5), multiply(square(y), y)))};
-  }
+  static std::vector<Output> gradient(GradContext& c) { return {build<RsqrtGrad>(c.output(0), c.grad(0))}; }
 };
 struct Exp {
   static constexpr Spec spec = unary("Exp", TypeSet::kFloat, 10);
@@ -76,9 +109,7 @@ struct Log {
 struct Reciprocal {
   static constexpr Spec spec = unary("Reciprocal", TypeSet::kFloat, 4, kPositive);
   template <typename T, class X> static auto apply(const X& x) { return x.inverse(); }
-  static std::vector<Output> gradient(GradContext& c) {  // -g y^2
-    return {multiply(negative(c.grad(0)), square(c.output(0)))};
-  }
+  static std::vector<Output> gradient(GradContext& c) { return {build<ReciprocalGrad>(c.output(0), c.grad(0))}; }
 };
 // Piecewise constant: TF's gradient functions for these return None.
 struct Floor {
@@ -102,8 +133,9 @@ constexpr Spec comparison(const char* type, TypeSet types) {
           .not_differentiable = "boolean output"};
 }
 
-struct AddV2 {
-  static constexpr Spec spec = binary("AddV2", TypeSet::kNumeric, 1, {kAny, kAny}, "Add");
+// TF 1.x's Add (AddV2 came after 1.12; registered for graphs that use it).
+struct Add {
+  static constexpr Spec spec = binary("Add", TypeSet::kNumeric, 1, {kAny, kAny}, "AddV2");
   template <typename T, class X, class Y> static auto apply(const X& x, const Y& y) { return x + y; }
   static std::vector<Output> gradient(GradContext& c) {
     auto [gx, gy] = reduce_binary_grads(c.grad(0), c.grad(0), c.input(0), c.input(1));
@@ -133,6 +165,95 @@ struct RealDiv {
   static std::vector<Output> gradient(GradContext& c) {
     const Output g = c.grad(0), x = c.input(0), y = c.input(1);
     auto [gx, gy] = reduce_binary_grads(divide(g, y), multiply(g, divide(divide(negative(x), y), y)), x, y);
+    return {gx, gy};
+  }
+};
+
+// Integer division by zero is an error in TF's kernels (not UB).
+template <typename T>
+void check_integer_divisor(const Tensor& y) {
+  if constexpr (std::is_integral_v<T>)
+    for (T v : y.flat<T>()) FG_CHECK(v != 0, InvalidArgument, "Integer division by zero");
+}
+// Division rounding toward negative infinity, and its remainder (the sign of y), as Python's
+// // and % (TF's floor_div, floor_mod); plain / and fmod for floating point then floor.
+struct FloorDivScalar {
+  template <typename T>
+  T operator()(T x, T y) const {
+    if constexpr (std::is_integral_v<T>) {
+      if constexpr (std::is_signed_v<T>) {
+        if (x == std::numeric_limits<T>::min() && y == T(-1)) return x;  // wraps, as TF's kernel
+        const T q = x / y;
+        return (q * y != x && ((x < 0) != (y < 0))) ? q - 1 : q;
+      } else {
+        return x / y;
+      }
+    } else {
+      return std::floor(x / y);
+    }
+  }
+};
+struct FloorModScalar {
+  template <typename T>
+  T operator()(T x, T y) const {
+    if constexpr (std::is_integral_v<T>) {
+      if constexpr (std::is_signed_v<T>) {
+        if (y == T(-1)) return T(0);
+        const T r = x % y;
+        return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
+      } else {
+        return x % y;
+      }
+    } else {
+      const T r = std::fmod(x, y);
+      return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
+    }
+  }
+};
+// Integers truncate (C's /), as TF's Div kernel; floating point divides.
+struct TruncDivScalar {
+  template <typename T>
+  T operator()(T x, T y) const {
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+      if (x == std::numeric_limits<T>::min() && y == T(-1)) return x;
+    return x / y;
+  }
+};
+// TF1's Div (tf.div, older graphs' "/"): x / y, truncating for integers. TF's _DivGrad.
+struct Div {
+  static constexpr Spec spec = binary("Div", TypeSet::kNumeric, 4, {kAny, kPositive});
+  template <typename T, class X, class Y> static auto apply(const X& x, const Y& y) {
+    return x.binaryExpr(y, TruncDivScalar());
+  }
+  template <typename T>
+  static void check(const Tensor&, const Tensor& y) { check_integer_divisor<T>(y); }
+  static std::vector<Output> gradient(GradContext& c) {
+    const Output g = c.grad(0), x = c.input(0), y = c.input(1);
+    auto [gx, gy] = reduce_binary_grads(div(g, y), g * div(div(-x, y), y), x, y);
+    return {gx, gy};
+  }
+};
+// TF: FloorDiv has no gradient (piecewise constant; its registered gradient returns None).
+struct FloorDiv {
+  static constexpr Spec spec = {.type = "FloorDiv", .inputs = {"x", "y"}, .output = "z", .types = TypeSet::kNumeric,
+                                .cost = 4, .broadcasts = true, .not_differentiable = "piecewise constant"};
+  template <typename T, class X, class Y> static auto apply(const X& x, const Y& y) {
+    return x.binaryExpr(y, FloorDivScalar());
+  }
+  template <typename T>
+  static void check(const Tensor&, const Tensor& y) { check_integer_divisor<T>(y); }
+};
+// TF's _FloorModGrad: d/dx = g, d/dy = -g floor(x / y). TF registers it for signed types only.
+struct FloorMod {
+  static constexpr Spec spec = binary("FloorMod", TypeSet::kSigned, 4, {kAny, kPositive});
+  template <typename T, class X, class Y> static auto apply(const X& x, const Y& y) {
+    return x.binaryExpr(y, FloorModScalar());
+  }
+  template <typename T>
+  static void check(const Tensor&, const Tensor& y) { check_integer_divisor<T>(y); }
+  static std::vector<Output> gradient(GradContext& c) {
+    const Output g = c.grad(0), x = c.input(0), y = c.input(1);
+    auto [gx, gy] = reduce_binary_grads(g, g * negative(floordiv(x, y)), x, y);
     return {gx, gy};
   }
 };
@@ -334,7 +455,7 @@ std::vector<Output> addn_grad(GradContext& c) { return std::vector<Output>(c.num
 // ---- builders
 
 Output add(const Output& x, const Output& y, const std::string& name) {
-  return build<AddV2>(x, y, name.empty() ? "Add" : name);
+  return build<Add>(x, y, name.empty() ? "Add" : name);
 }
 Output subtract(const Output& x, const Output& y, const std::string& name) { return build<Sub>(x, y, name); }
 Output multiply(const Output& x, const Output& y, const std::string& name) { return build<Mul>(x, y, name); }
@@ -354,6 +475,15 @@ Output sign(const Output& x, const std::string& name) { return build<Sign>(x, na
 Output floor(const Output& x, const std::string& name) { return build<Floor>(x, name); }
 Output ceil(const Output& x, const std::string& name) { return build<Ceil>(x, name); }
 Output maximum(const Output& x, const Output& y, const std::string& name) { return build<Maximum>(x, y, name); }
+Output div(const Output& x, const Output& y, const std::string& name) {
+  return build<Div>(x, y, name.empty() ? "div" : name);
+}
+Output floordiv(const Output& x, const Output& y, const std::string& name) {
+  return build<FloorDiv>(x, y, name.empty() ? "floordiv" : name);
+}
+Output floormod(const Output& x, const Output& y, const std::string& name) {
+  return build<FloorMod>(x, y, name);
+}
 Output minimum(const Output& x, const Output& y, const std::string& name) { return build<Minimum>(x, y, name); }
 Output pow(const Output& x, const Output& y, const std::string& name) { return build<Pow>(x, y, name); }
 Output squared_difference_op(const Output& x, const Output& y, const std::string& name) {
@@ -379,7 +509,7 @@ Output add_n(const std::vector<Output>& xs, const std::string& name) {
 }
 
 // Python's operators: TF1 names their nodes "add", "sub", "mul", "truediv".
-Output operator+(const Output& x, const Output& y) { return build<AddV2>(x, y, "add"); }
+Output operator+(const Output& x, const Output& y) { return build<Add>(x, y, "add"); }
 Output operator-(const Output& x, const Output& y) { return build<Sub>(x, y, "sub"); }
 Output operator*(const Output& x, const Output& y) { return build<Mul>(x, y, "mul"); }
 Output operator/(const Output& x, const Output& y) { return build<RealDiv>(x, y, "truediv"); }
@@ -391,7 +521,9 @@ Output scalar_like(const Output& like, double v) {
 
 void register_cwise_ops(OpRegistry& r) {
   register_elementwise_ops<Neg, Abs, Sign, Square, Sqrt, Rsqrt, Exp, Log, Reciprocal, Floor, Ceil>(r);
-  register_elementwise_ops<AddV2, Sub, Mul, RealDiv, Maximum, Minimum, Pow, SquaredDifference>(r);
+  register_elementwise_ops<SqrtGrad, RsqrtGrad, ReciprocalGrad>(r);
+  register_elementwise_ops<Add, Sub, Mul, RealDiv, Maximum, Minimum, Pow, SquaredDifference>(r);
+  register_elementwise_ops<Div, FloorDiv, FloorMod>(r);
   register_elementwise_ops<Equal, Less, Greater, LessEqual, GreaterEqual>(r);
   r.add("Select").input("condition", DType::kBool).input("t", "T").input("e", "T").output("output", "T")
       .type_attr("T", kAllTypes).shape(select_shape).kernel_fn(select_kernel).gradient(select_grad);

@@ -1,6 +1,6 @@
 // Element-wise arithmetic with NumPy broadcasting, reductions, comparisons and MatMul.
 //
-//   auto z = matmul(X, W) + b;                 // operators build AddV2, Sub, Mul, RealDiv, Neg
+//   auto z = matmul(X, W) + b;                 // operators build Add, Sub, Mul, RealDiv, Neg
 //   auto loss = reduce_mean(xent, {}, "loss");  // all axes
 //   auto l1 = 0.001f * reduce_sum(abs(W));      // C++ scalars become constants of the tensor's dtype
 //   auto hit = equal(argmax(logits, 1), cast(y, i64));
@@ -14,11 +14,16 @@
 
 namespace fg {
 
-Output add(const Output& x, const Output& y, const std::string& name = "");       // AddV2
+Output add(const Output& x, const Output& y, const std::string& name = "");       // Add
 Output subtract(const Output& x, const Output& y, const std::string& name = "");  // Sub
 Output multiply(const Output& x, const Output& y, const std::string& name = "");  // Mul
 Output divide(const Output& x, const Output& y, const std::string& name = "");    // RealDiv
 Output negative(const Output& x, const std::string& name = "");                   // Neg
+// TF1's tf.div (Div: integers truncate), tf.floordiv (FloorDiv, Python's //, no gradient) and
+// tf.floormod (FloorMod, Python's %, the sign of y). Integer division by zero is InvalidArgument.
+Output div(const Output& x, const Output& y, const std::string& name = "");
+Output floordiv(const Output& x, const Output& y, const std::string& name = "");
+Output floormod(const Output& x, const Output& y, const std::string& name = "");
 Output abs(const Output& x, const std::string& name = "");
 Output square(const Output& x, const std::string& name = "");
 Output sqrt(const Output& x, const std::string& name = "");

@@ -190,16 +190,164 @@ void apply_momentum_kernel(KernelContext& ctx) {
   u.commit(ctx);
 }
 
+// update_slots (later TF 1.x) false leaves the accumulator as it is.
 void apply_adagrad_kernel(KernelContext& ctx) {
   const Tensor& grad = ctx.input(3);
   RefUpdate u(ctx, 2, grad);
+  const bool update_slots = ctx.attr<bool>("update_slots");
   dispatch_float(grad.dtype(), "ApplyAdagrad", [&]<typename T>() {
     const T lr = scalar_input<T>(ctx, 2, "lr");
     auto var = u.in<T>(0), acc = u.in<T>(1), g = as_array<T>(grad);
     auto var_out = u.out<T>(0), acc_out = u.out<T>(1);
     for_each_block(grad.num_elements(), [&](auto seg) {
-      seg(acc_out) = seg(acc) + seg(g) * seg(g);
+      if (update_slots) seg(acc_out) = seg(acc) + seg(g) * seg(g);
+      else seg(acc_out) = seg(acc);
       seg(var_out) = seg(var) - lr * seg(g) / seg(acc_out).sqrt();
+    });
+  });
+  u.commit(ctx);
+}
+
+// The optimizers below update element by element: each reads every old value of its element
+// before writing it, so updating in place is safe. (TF's Eigen sign: 0 at 0.)
+template <typename T>
+T sgn(T x) { return static_cast<T>((x > T(0)) - (x < T(0))); }
+template <typename Fn>
+void for_each_element(int64_t n, Fn&& fn) {
+  parallel_for(n, 16, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) fn(i); });
+}
+
+// TF 1.x's kernel: the variable's step uses the updated accum_update (its Eigen expression for the
+// update is evaluated again after accum_update is written).
+void apply_adadelta_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(6);
+  RefUpdate u(ctx, 3, grad);
+  dispatch_float(grad.dtype(), "ApplyAdadelta", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 3, "lr"), rho = scalar_input<T>(ctx, 4, "rho"),
+            eps = scalar_input<T>(ctx, 5, "epsilon");
+    const T *var = u.in<T>(0).data(), *acc = u.in<T>(1).data(), *upd = u.in<T>(2).data(), *g = grad.data<T>();
+    T *var_out = u.out<T>(0).data(), *acc_out = u.out<T>(1).data(), *upd_out = u.out<T>(2).data();
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T a = acc[i] * rho + g[i] * g[i] * (T(1) - rho);
+      const T step = std::sqrt(upd[i] + eps) / std::sqrt(a + eps) * g[i];
+      const T au = upd[i] * rho + step * step * (T(1) - rho);
+      var_out[i] = var[i] - std::sqrt(au + eps) / std::sqrt(a + eps) * g[i] * lr;
+      acc_out[i] = a;
+      upd_out[i] = au;
+    });
+  });
+  u.commit(ctx);
+}
+
+// Fobos: v = var - step * grad, shrunk by step * l1 toward 0 (when l1 > 0), divided by
+// 1 + step * l2; step is lr (ProximalGradientDescent) or lr / sqrt(accum) (ProximalAdagrad).
+template <typename T>
+T proximal(T v, T step, T l1, T l2) {
+  if (l1 > T(0)) return sgn(v) * std::max(std::abs(v) - step * l1, T(0)) / (T(1) + l2 * step);
+  return v / (T(1) + l2 * step);
+}
+
+void apply_proximal_gradient_descent_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(4);
+  RefUpdate u(ctx, 1, grad);
+  dispatch_float(grad.dtype(), "ApplyProximalGradientDescent", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 1, "alpha"), l1 = scalar_input<T>(ctx, 2, "l1"),
+            l2 = scalar_input<T>(ctx, 3, "l2");
+    const T *var = u.in<T>(0).data(), *g = grad.data<T>();
+    T* var_out = u.out<T>(0).data();
+    for_each_element(grad.num_elements(), [&](int64_t i) { var_out[i] = proximal(var[i] - g[i] * lr, lr, l1, l2); });
+  });
+  u.commit(ctx);
+}
+
+void apply_proximal_adagrad_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(5);
+  RefUpdate u(ctx, 2, grad);
+  dispatch_float(grad.dtype(), "ApplyProximalAdagrad", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 2, "lr"), l1 = scalar_input<T>(ctx, 3, "l1"),
+            l2 = scalar_input<T>(ctx, 4, "l2");
+    const T *var = u.in<T>(0).data(), *acc = u.in<T>(1).data(), *g = grad.data<T>();
+    T *var_out = u.out<T>(0).data(), *acc_out = u.out<T>(1).data();
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T a = acc[i] + g[i] * g[i];
+      const T step = lr / std::sqrt(a);
+      var_out[i] = proximal(var[i] - g[i] * step, step, l1, l2);
+      acc_out[i] = a;
+    });
+  });
+  u.commit(ctx);
+}
+
+// TF's AdagradDA: the accumulators take the gradient, then the variable is recomputed from them
+// at global_step (an int64 scalar input, converted to T as TF's kernel's arithmetic does).
+void apply_adagrad_da_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(3);
+  RefUpdate u(ctx, 3, grad);
+  const Tensor& step_t = ctx.input(7);
+  FG_CHECK(step_t.num_elements() == 1, InvalidArgument, "global_step must be a scalar, got shape ", step_t.shape());
+  const int64_t global_step = step_t.data<int64_t>()[0];
+  dispatch_float(grad.dtype(), "ApplyAdagradDA", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 4, "lr"), l1 = scalar_input<T>(ctx, 5, "l1"), l2 = scalar_input<T>(ctx, 6, "l2");
+    const T steps = static_cast<T>(global_step), steps_lr = steps * lr;
+    const T *acc = u.in<T>(1).data(), *sq = u.in<T>(2).data(), *g = grad.data<T>();
+    T *var_out = u.out<T>(0).data(), *acc_out = u.out<T>(1).data(), *sq_out = u.out<T>(2).data();
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T a = acc[i] + g[i], s = sq[i] + g[i] * g[i];
+      const T denom = l2 * steps_lr + std::sqrt(s);
+      var_out[i] = l1 > T(0) ? lr * T(-1) * sgn(a) * std::max(std::abs(a) - steps * l1, T(0)) / denom
+                             : lr * a * T(-1) / denom;
+      acc_out[i] = a;
+      sq_out[i] = s;
+    });
+  });
+  u.commit(ctx);
+}
+
+// FTRL-proximal; ApplyFtrlV2 first adds 2 * l2_shrinkage * var to the gradient (TF 1.x's kernel
+// accumulates the square of that shrunk gradient too).
+template <bool kV2>
+void apply_ftrl_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(3);
+  RefUpdate u(ctx, 3, grad);
+  dispatch_float(grad.dtype(), kV2 ? "ApplyFtrlV2" : "ApplyFtrl", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 4, "lr"), l1 = scalar_input<T>(ctx, 5, "l1"), l2 = scalar_input<T>(ctx, 6, "l2");
+    const T shrinkage = kV2 ? scalar_input<T>(ctx, 7, "l2_shrinkage") : T(0);
+    const T lr_power = scalar_input<T>(ctx, kV2 ? 8 : 7, "lr_power");
+    const bool half = lr_power == T(-0.5);
+    const T *var = u.in<T>(0).data(), *acc = u.in<T>(1).data(), *lin = u.in<T>(2).data(), *g0 = grad.data<T>();
+    T *var_out = u.out<T>(0).data(), *acc_out = u.out<T>(1).data(), *lin_out = u.out<T>(2).data();
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T g = g0[i] + T(2) * shrinkage * var[i];
+      const T new_acc = acc[i] + g * g;
+      const T p_new = half ? std::sqrt(new_acc) : std::pow(new_acc, -lr_power);
+      const T p_old = half ? std::sqrt(acc[i]) : std::pow(acc[i], -lr_power);
+      const T linear = lin[i] + g - (p_new - p_old) / lr * var[i];
+      const T x = l1 * sgn(linear) - linear, y = p_new / lr + T(2) * l2;
+      var_out[i] = std::abs(linear) > l1 ? x / y : T(0);
+      lin_out[i] = linear;
+      acc_out[i] = new_acc;
+    });
+  });
+  u.commit(ctx);
+}
+
+// AddSign and PowerSign: m = beta m + (1 - beta) g, then a step of lr g scaled by the agreement
+// of the signs of g and m: alpha + sign_decay sign(g) sign(m), or exp(logbase sign_decay sign(g) sign(m)).
+template <bool kPower>
+void apply_sign_kernel(KernelContext& ctx) {
+  const Tensor& grad = ctx.input(6);
+  RefUpdate u(ctx, 2, grad);
+  dispatch_float(grad.dtype(), kPower ? "ApplyPowerSign" : "ApplyAddSign", [&]<typename T>() {
+    const T lr = scalar_input<T>(ctx, 2, "lr"), base = scalar_input<T>(ctx, 3, kPower ? "logbase" : "alpha"),
+            decay = scalar_input<T>(ctx, 4, "sign_decay"), beta = scalar_input<T>(ctx, 5, "beta");
+    const T *var = u.in<T>(0).data(), *m = u.in<T>(1).data(), *g = grad.data<T>();
+    T *var_out = u.out<T>(0).data(), *m_out = u.out<T>(1).data();
+    for_each_element(grad.num_elements(), [&](int64_t i) {
+      const T mi = m[i] * beta + g[i] * (T(1) - beta);
+      const T sign_gm = sgn(g[i]) * sgn(mi);
+      const T scale = kPower ? std::exp(base * decay * sign_gm) : base + decay * sign_gm;
+      var_out[i] = var[i] - lr * scale * g[i];
+      m_out[i] = mi;
     });
   });
   u.commit(ctx);
@@ -234,6 +382,7 @@ void apply_rms_prop_kernel(KernelContext& ctx) {
 void apply_adam_kernel(KernelContext& ctx) {
   const Tensor& grad = ctx.input(9);
   RefUpdate u(ctx, 3, grad);
+  const bool nesterov = ctx.attr<bool>("use_nesterov");
   dispatch_float(grad.dtype(), "ApplyAdam", [&]<typename T>() {
     const T b1p = scalar_input<T>(ctx, 3, "beta1_power"), b2p = scalar_input<T>(ctx, 4, "beta2_power"),
             lr = scalar_input<T>(ctx, 5, "lr"), b1 = scalar_input<T>(ctx, 6, "beta1"),
@@ -244,7 +393,10 @@ void apply_adam_kernel(KernelContext& ctx) {
     for_each_block(grad.num_elements(), [&](auto seg) {
       seg(m_out) = seg(m) + (seg(g) - seg(m)) * (T(1) - b1);
       seg(v_out) = seg(v) + (seg(g) * seg(g) - seg(v)) * (T(1) - b2);
-      seg(var_out) = seg(var) - lr_t * seg(m_out) / (seg(v_out).sqrt() + eps);
+      if (nesterov)
+        seg(var_out) = seg(var) - (seg(g) * (T(1) - b1) + b1 * seg(m_out)) * lr_t / (seg(v_out).sqrt() + eps);
+      else
+        seg(var_out) = seg(var) - lr_t * seg(m_out) / (seg(v_out).sqrt() + eps);
     });
   });
   u.commit(ctx);
@@ -279,6 +431,30 @@ void register_training_ops(OpRegistry& r) {
       apply_rms_prop_kernel<true>);
   def("ApplyAdam", {"var", "m", "v"}, {"beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon"}, "grad",
       apply_adam_kernel).attr("use_nesterov", false);
+  def("ApplyAdadelta", {"var", "accum", "accum_update"}, {"lr", "rho", "epsilon"}, "grad", apply_adadelta_kernel);
+  def("ApplyProximalGradientDescent", {"var"}, {"alpha", "l1", "l2"}, "delta", apply_proximal_gradient_descent_kernel);
+  def("ApplyProximalAdagrad", {"var", "accum"}, {"lr", "l1", "l2"}, "grad", apply_proximal_adagrad_kernel);
+  def("ApplyAddSign", {"var", "m"}, {"lr", "alpha", "sign_decay", "beta"}, "grad", apply_sign_kernel<false>);
+  def("ApplyPowerSign", {"var", "m"}, {"lr", "logbase", "sign_decay", "beta"}, "grad", apply_sign_kernel<true>);
+  // The gradient comes before the hyper-parameters in these (TF's argument order).
+  const auto grad_first = [&](const std::string& type, std::initializer_list<const char*> refs,
+                              std::initializer_list<const char*> scalars) -> OpDef& {
+    OpDef& d = r.add(type);
+    for (const char* n : refs) d.ref_input(n, "T");
+    d.input("grad", "T");
+    for (const char* n : scalars) d.input(n, "T");
+    return d;
+  };
+  grad_first("ApplyFtrl", {"var", "accum", "linear"}, {"lr", "l1", "l2", "lr_power"})
+      .ref_output("out", "T").attr("use_locking", false).type_attr("T", kFloatTypes).shape(apply_shape)
+      .kernel_fn(apply_ftrl_kernel<false>).set_stateful().not_differentiable("stateful update");
+  grad_first("ApplyFtrlV2", {"var", "accum", "linear"}, {"lr", "l1", "l2", "l2_shrinkage", "lr_power"})
+      .ref_output("out", "T").attr("use_locking", false).type_attr("T", kFloatTypes).shape(apply_shape)
+      .kernel_fn(apply_ftrl_kernel<true>).set_stateful().not_differentiable("stateful update");
+  grad_first("ApplyAdagradDA", {"var", "gradient_accumulator", "gradient_squared_accumulator"}, {"lr", "l1", "l2"})
+      .input("global_step", DType::kInt64).ref_output("out", "T").attr("use_locking", false)
+      .type_attr("T", kFloatTypes).shape(apply_shape).kernel_fn(apply_adagrad_da_kernel).set_stateful()
+      .not_differentiable("stateful update");
 }
 
 }  // namespace fg

@@ -430,9 +430,9 @@ TEST(BatchNormOps, BatchNormalizationFormulaAndTfNames) {
   auto s = placeholder(g, f64, {3}, "s");
   auto y = nn::batch_normalization(x, m, v, o, s, 0.001);
   const std::vector<std::pair<const char*, const char*>> ops = {
-      {"batchnorm/add", "AddV2"}, {"batchnorm/add/y", "Const"}, {"batchnorm/Rsqrt", "Rsqrt"},
+      {"batchnorm/add", "Add"}, {"batchnorm/add/y", "Const"}, {"batchnorm/Rsqrt", "Rsqrt"},
       {"batchnorm/mul", "Mul"},   {"batchnorm/mul_1", "Mul"},   {"batchnorm/mul_2", "Mul"},
-      {"batchnorm/sub", "Sub"},   {"batchnorm/add_1", "AddV2"}};
+      {"batchnorm/sub", "Sub"},   {"batchnorm/add_1", "Add"}};
   for (const auto& [name, type] : ops) {
     const Operation* op = g.find_operation(name);
     ASSERT_NE(op, nullptr) << name;

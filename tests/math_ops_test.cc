@@ -88,7 +88,7 @@ TEST(MathBinary, OpTypesAndNames) {
   auto x = placeholder(g, f32, {2}, "x");
   // Python's operators name their nodes in lower case, the tf.* functions after the op type.
   EXPECT_EQ((x + x).op()->name(), "add");
-  EXPECT_EQ((x + x).op()->type(), "AddV2");
+  EXPECT_EQ((x + x).op()->type(), "Add");  // TF 1.10-1.12 have no AddV2
   EXPECT_EQ((x - x).op()->name(), "sub");
   EXPECT_EQ((x * x).op()->name(), "mul");
   auto q = x / x;
@@ -98,13 +98,13 @@ TEST(MathBinary, OpTypesAndNames) {
   Graph h;
   auto y = placeholder(h, f32, {2}, "y");
   EXPECT_EQ(add(y, y).op()->name(), "Add");
-  EXPECT_EQ(add(y, y).op()->type(), "AddV2");
+  EXPECT_EQ(add(y, y).op()->type(), "Add");
   EXPECT_EQ(subtract(y, y).op()->name(), "Sub");
   EXPECT_EQ(multiply(y, y, "scaled").op()->name(), "scaled");
   EXPECT_EQ(divide(y, y).op()->name(), "truediv");
-  // TF1 graphs use "Add" as well: the same kernel runs it.
-  auto add_v1 = OpBuilder(g, "Add", "").input(x).input(x).build_output();
-  expect_values(eval(add_v1, {{x, F32({1, 2}, {2})}}), {2}, {2, 4});
+  // Later graphs use "AddV2": the same kernel runs it.
+  auto add_v2 = OpBuilder(g, "AddV2", "").input(x).input(x).build_output();
+  expect_values(eval(add_v2, {{x, F32({1, 2}, {2})}}), {2}, {2, 4});
 }
 
 TEST(MathBinary, BroadcastRowVector) {
@@ -249,7 +249,7 @@ TEST(MathErrors, DtypeMismatchNamesTheOp) {
   Graph g;
   auto f = placeholder(g, f32, {2}, "f");
   auto i = placeholder(g, i32, {2}, "i");
-  testing::expect_invalid_argument([&] { add(f, i, "my_add"); }, {"AddV2", "my_add", "int32", "float32"});
+  testing::expect_invalid_argument([&] { add(f, i, "my_add"); }, {"Add", "my_add", "int32", "float32"});
   testing::expect_invalid_argument([&] { matmul(f, i); }, {"MatMul"});
   testing::expect_invalid_argument([&] { sqrt(i); }, {"Sqrt", "int32"});
   testing::expect_invalid_argument([&] { divide(i, i); }, {"RealDiv", "int32"});
@@ -265,7 +265,7 @@ TEST(MathErrors, ShapeErrorsAtGraphBuild) {
   Graph g;
   auto a = placeholder(g, f32, {2, 3}, "a");
   auto b = placeholder(g, f32, {4}, "b");
-  testing::expect_invalid_argument([&] { add(a, b); }, {"AddV2", "[2,3]", "[4]"});
+  testing::expect_invalid_argument([&] { add(a, b); }, {"Add", "[2,3]", "[4]"});
   testing::expect_invalid_argument([&] { multiply(a, b, "prod"); }, {"prod"});
   auto c = placeholder(g, f32, {4, 5}, "c");
   testing::expect_invalid_argument([&] { matmul(a, c); }, {"MatMul", "3", "4"});
@@ -742,8 +742,8 @@ TEST(MathGradients, AddSubMulDivWithBroadcasting) {
   const std::vector<std::pair<Shape, Shape>> shapes = {
       {{2, 3}, {2, 3}}, {{2, 3}, {3}}, {{3}, {2, 3}}, {{2, 1}, {1, 3}}, {{4, 1, 3}, {2, 1}}, {{}, {2, 3}}, {{2, 3}, {}}};
   const std::vector<std::pair<const char*, Fn>> ops = {
-      {"AddV2", [](auto& v) { return add(v[0], v[1]); }},
-      {"Add", [](auto& v) { return OpBuilder(v[0], "Add", "").input(v[0]).input(v[1]).build_output(); }},
+      {"Add", [](auto& v) { return add(v[0], v[1]); }},
+      {"AddV2", [](auto& v) { return OpBuilder(v[0], "AddV2", "").input(v[0]).input(v[1]).build_output(); }},
       {"Sub", [](auto& v) { return subtract(v[0], v[1]); }},
       {"Mul", [](auto& v) { return multiply(v[0], v[1]); }},
       {"RealDiv", [](auto& v) { return divide(v[0], v[1]); }},

@@ -1,4 +1,4 @@
-// A graph using every op of the shape, indexing, cumulative and nn-loss families exports to a
+// A graph using every op of the shape, indexing, cumulative, nn-loss and TF1 math families exports to a
 // GraphDef, imports back, and evaluates to the same values.
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
@@ -75,13 +75,24 @@ TEST(OpsRoundTrip, EveryNewOpExportsImportsAndEvaluatesEqual) {
     fetches.insert(fetches.end(), {xent, dxent, nn::l2_loss(x), k1});
   }
 
+  {
+    auto s = g.name_scope("math");
+    auto pos = x * x + 0.5f;
+    auto grads = gradients({reduce_sum(sqrt(pos) + rsqrt(pos) + reciprocal(pos))}, {x})[0];  // *Grad ops
+    auto fd = floordiv(x, constant(g, Tensor(0.3f)));
+    auto fm = floormod(x, constant(g, Tensor::from_vector<float>({0.3f, -0.7f, 1.1f, 0.2f})));
+    auto dv = div(ids, constant(g, Tensor(int32_t{2})));
+    fetches.insert(fetches.end(), {x + x, grads, fd, fm, dv});
+  }
+
   const tensorflow::GraphDef gd = to_graph_def(g, {.add_shapes = true});
   std::set<std::string> types;
   for (const auto& n : gd.node()) types.insert(n.op());
   for (const char* t : {"Tile", "ShapeN", "Size", "Rank", "Range", "Pack", "Unpack", "ConcatV2", "ConcatOffset",
                         "Transpose", "InvertPermutation", "Pad", "PreventGradient", "Slice", "StridedSlice",
                         "StridedSliceGrad", "Gather", "GatherV2", "UnsortedSegmentSum", "DynamicStitch", "OneHot",
-                        "ListDiff", "Cumsum", "Cumprod", "Prod", "SoftmaxCrossEntropyWithLogits", "L2Loss", "InTopK"})
+                        "ListDiff", "Cumsum", "Cumprod", "Prod", "SoftmaxCrossEntropyWithLogits", "L2Loss", "InTopK",
+                        "Add", "SqrtGrad", "RsqrtGrad", "ReciprocalGrad", "FloorDiv", "FloorMod", "Div"})
     EXPECT_TRUE(types.count(t)) << t << " is not in the graph";
 
   Graph g2;

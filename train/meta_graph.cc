@@ -319,6 +319,7 @@ std::optional<Saver> import_meta_graph(Graph& g, const tensorflow::MetaGraphDef&
   remember_imported_op_defs(meta);
   ImportGraphDefOptions io;
   io.prefix = options.import_scope;
+  io.op_list = &meta.meta_info_def().stripped_op_list();
   ImportResult imported;
   if (options.clear_devices) {
     tensorflow::GraphDef gd = meta.graph_def();
