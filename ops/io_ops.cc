@@ -4,15 +4,12 @@
 
 #include <cstdio>
 #include <limits>
-#include <set>
-#include <string_view>
 
 #include "graph/op_registry.h"
 #include "ops/checkpoint_files.h"
 #include "ops/internal/register.h"
 #include "ops/register.h"
 #include "ops/tensor_bundle.h"
-#include "proto/summary.pb.h"
 
 namespace fg {
 
@@ -233,55 +230,9 @@ void string_join_kernel(KernelContext& ctx) {
   ctx.set_output(0, std::move(w).finish());
 }
 
-// TF's summary ops: a serialized Summary proto in a string scalar. ScalarSummary has one value
-// per element of `tags`/`values` (the same shape); MergeSummary concatenates the values of its
-// inputs' summaries, a tag seen twice being an error as in TF.
-void summary_shape(InferenceContext& c) { c.set_output(0, Shape{}); }
-
-void scalar_summary_kernel(KernelContext& ctx) {
-  const Tensor& tags = ctx.input(0);
-  const Tensor& values = ctx.input(1);
-  FG_CHECK(tags.shape() == values.shape(), InvalidArgument, "tags and values not the same shape: ", tags.shape(),
-           " != ", values.shape(), tags.rank() == 0 ? " (tags must be a scalar for a single value)" : "");
-  tensorflow::Summary summary;
-  dispatch_numeric(values.dtype(), "ScalarSummary", [&]<typename T>() {
-    const T* v = values.data<T>();
-    for (int64_t i = 0; i < tags.num_elements(); ++i) {
-      auto* value = summary.add_value();
-      value->set_tag(std::string(tags.str(i)));
-      value->set_simple_value(static_cast<float>(v[i]));
-    }
-  });
-  ctx.set_output(0, Tensor(summary.SerializeAsString()));
-}
-
-void merge_summary_kernel(KernelContext& ctx) {
-  tensorflow::Summary merged, one;
-  std::set<std::string> tags;
-  for (int i = 0; i < ctx.num_inputs(); ++i) {
-    const Tensor& in = ctx.input(i);
-    for (int64_t k = 0; k < in.num_elements(); ++k) {
-      const std::string_view bytes = in.str(k);
-      FG_CHECK(one.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())), InvalidArgument,
-               "Could not parse one of the summary inputs");
-      for (const auto& v : one.value()) {
-        FG_CHECK(v.tag().empty() || tags.insert(v.tag()).second, InvalidArgument, "Duplicate tag ", v.tag(),
-                 " found in summary inputs");
-        *merged.add_value() = v;
-      }
-    }
-  }
-  ctx.set_output(0, Tensor(merged.SerializeAsString()));
-}
-
 }  // namespace
 
 void register_io_ops(OpRegistry& r) {
-  r.add("ScalarSummary").input("tags", DType::kString).input("values", "T").output("summary", DType::kString)
-      .type_attr("T", kNumericTypes).shape(summary_shape).kernel_fn(scalar_summary_kernel)
-      .not_differentiable("a string output");
-  r.add("MergeSummary").list_input("inputs", "string", "N").output("summary", DType::kString).attr("N")
-      .shape(summary_shape).kernel_fn(merge_summary_kernel).not_differentiable("a string output");
   r.add("SaveV2").input("prefix", DType::kString).input("tensor_names", DType::kString)
       .input("shape_and_slices", DType::kString).type_list_input("tensors", "dtypes").attr("dtypes")
       .shape(save_v2_shape).kernel_fn(save_v2_kernel).set_stateful().not_differentiable("writes a file");

@@ -1,8 +1,7 @@
 // Checkpoint and file-name ops, TF1's: the SaveV2 / RestoreV2 / MergeV2Checkpoints nodes a
 // tf.train.Saver puts in its graph, ShardedFilename / ShardedFilespec, and StringJoin
 // (tf.string_join). They read and write V2 checkpoints through ops/tensor_bundle.h, so a save
-// run by the graph is as crash-safe as train::Saver's. ScalarSummary and MergeSummary run too
-// (no builders here): graphs TF wrote hold them, and their outputs are TF's Summary protos.
+// run by the graph is as crash-safe as train::Saver's.
 //
 //   Graph g;
 //   auto v = constant(g, Tensor::from_vector<float>({1, 2}), "v");

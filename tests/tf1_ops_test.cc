@@ -6,7 +6,6 @@
 
 #include "flowgraph.h"
 #include "graph/op_registry.h"
-#include "proto/summary.pb.h"
 #include "tests/test_util.h"
 #include "tests/tf_graph_check.h"
 
@@ -243,42 +242,6 @@ TEST(Tf1Ops, ApplyOpsHaveTensorFlowsSignatures) {
   const tensorflow::MetaGraphDef meta = train::to_meta_graph_def(g);
   testing::expect_graph_is_tf(meta.graph_def());
   testing::expect_stripped_op_list_is_tf(meta);
-}
-
-// TF's summary ops, as a graph TF wrote holds them (tf.summary.scalar, tf.summary.merge).
-TEST(Tf1Ops, ScalarSummaryAndMergeSummaryWriteSummaryProtos) {
-  Graph g;
-  Output loss = placeholder(g, f64, {}, "loss");
-  auto scalar_summary = [&](const Output& tags, const Output& values, const std::string& name) {
-    return OpBuilder(g, "ScalarSummary", name).input(tags).input(values).build_output();
-  };
-  Output s1 = scalar_summary(constant(g, Tensor(std::string("log_loss"))), loss, "log_loss");
-  Output s2 = scalar_summary(constant(g, Tensor::from_vector<std::string>({"a", "b"})),
-                             constant(g, Tensor::from_vector<int32_t>({3, -4})), "pair");
-  Output merged = OpBuilder(g, "MergeSummary", "Merge/MergeSummary").input_list({s1, s2}).build_output();
-  EXPECT_EQ(merged.dtype(), string_dtype);
-  EXPECT_EQ(merged.shape(), Shape{});
-  Session sess(g);
-  const auto out = sess.run({{loss, Tensor(0.25)}}, {s1, merged});
-  tensorflow::Summary one, all;
-  ASSERT_TRUE(one.ParseFromString(std::string(out[0].scalar<std::string>())));
-  ASSERT_EQ(one.value_size(), 1);
-  EXPECT_EQ(one.value(0).tag(), "log_loss");
-  EXPECT_EQ(one.value(0).simple_value(), 0.25f);
-  ASSERT_TRUE(all.ParseFromString(std::string(out[1].scalar<std::string>())));
-  ASSERT_EQ(all.value_size(), 3);
-  EXPECT_EQ(all.value(1).tag(), "a");
-  EXPECT_EQ(all.value(2).simple_value(), -4.0f);
-  // TF's checks: tags and values of one shape, one tag once in a merge, summaries that parse.
-  Output bad = scalar_summary(constant(g, Tensor::from_vector<std::string>({"a", "b"})), loss, "bad");
-  expect_error([&] { sess.run({{loss, Tensor(1.0)}}, bad); }, Code::kInvalidArgument,
-               {"tags and values not the same shape", "[2]"});
-  Output twice = OpBuilder(g, "MergeSummary", "").input_list({s1, s1}).build_output();
-  expect_error([&] { sess.run({{loss, Tensor(1.0)}}, twice); }, Code::kInvalidArgument,
-               {"Duplicate tag log_loss"});
-  Output junk = OpBuilder(g, "MergeSummary", "").input_list({constant(g, Tensor(std::string("\xff\xff")))})
-                    .build_output();
-  expect_error([&] { sess.run(junk); }, Code::kInvalidArgument, {"Could not parse"});
 }
 
 }  // namespace
