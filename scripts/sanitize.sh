@@ -48,9 +48,11 @@ echo "== ASan + UBSan: unit tests"
 if fits $((asan_run + 120)) "ASan+UBSan" &&
    build "ASan+UBSan" "$asan_run" asan "$asan" flowgraph_tests "${fuzz_targets[@]}"; then
   # allocator_may_return_null: a request the system cannot satisfy must come back as
-  # ResourceExhausted, which the tests check, instead of ASan's report.
+  # ResourceExhausted, which the tests check, instead of ASan's report. Death tests re-execute the
+  # binary (threadsafe style): a child forked from a process with OpenMP workers would report their
+  # blocks as leaks when it exits.
   ASAN_OPTIONS="allocator_may_return_null=1:detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    "$asan/flowgraph_tests" --gtest_brief=1 \
+    "$asan/flowgraph_tests" --gtest_brief=1 --gtest_death_test_style=threadsafe \
     --gtest_filter='-Examples*:ReuseExamples*:*MnistEpoch*:*RealMnist*'
 
   echo "== ASan + UBSan: fuzzers, ${fuzz_secs}s each"
