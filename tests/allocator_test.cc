@@ -41,6 +41,7 @@ TEST(Allocator, FreedBuffersAreRecycledBySize) {
 // A tensor's control block shares its block with the data: creating, copying and dropping one
 // calls no operator new once its block size is cached.
 TEST(Allocator, ATensorIsOneBlockWithNothingOnTheHeapBesideIt) {
+  if (!testing::counts_heap_allocations()) GTEST_SKIP() << "operator new is the sanitizer runtime's in this build";
   { Tensor warm = Tensor::empty(f32, {10, 10}); }
   const int64_t before = testing::heap_allocations_on_this_thread();
   const int64_t system_before = allocator_stats().system_allocations;
@@ -86,6 +87,7 @@ TEST(Allocator, EnvironmentCanTurnRecyclingOff) {
 // gathered from the dataset, forward, backward, update, moving averages) make no system allocation
 // of tensor buffers and no heap allocation at all.
 void expect_steady_state_allocation_free(bool batch_norm) {
+  if (!testing::counts_heap_allocations()) GTEST_SKIP() << "operator new is the sanitizer runtime's in this build";
   Graph g;
   g.set_random_seed(42);
   auto X = placeholder(g, f32, {-1, 784}, "X");
@@ -139,6 +141,7 @@ TEST(Allocator, TrainingStepsAllocateNothing) { expect_steady_state_allocation_f
 // the feeds and fetches (buffers are recycled, tensors allocate no control block, the run's own
 // vectors are kept per thread); the by-value form allocates just its two vectors.
 TEST(Allocator, CachedInferenceCallAllocatesNothingWithKeptVectors) {
+  if (!testing::counts_heap_allocations()) GTEST_SKIP() << "operator new is the sanitizer runtime's in this build";
   Graph g;
   g.set_random_seed(42);
   auto X = placeholder(g, f32, {-1, 784}, "X");

@@ -205,12 +205,27 @@ std::vector<double> numbers_after(const std::string& output, const std::string& 
 }  // namespace fg::testing
 
 // The test binary's global operator new and delete (every non-aligned form, so that each pairs
-// with its own): malloc and free, counted per thread.
+// with its own): malloc and free, counted per thread. Not under ThreadSanitizer, whose runtime
+// defines them itself (two definitions do not link).
+#if defined(__SANITIZE_THREAD__)
+#define FG_TEST_COUNTS_NEW 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FG_TEST_COUNTS_NEW 0
+#endif
+#endif
+#ifndef FG_TEST_COUNTS_NEW
+#define FG_TEST_COUNTS_NEW 1
+#endif
+
 namespace {
 thread_local int64_t t_heap_allocations = 0;
 }  // namespace
 
 int64_t fg::testing::heap_allocations_on_this_thread() { return t_heap_allocations; }
+bool fg::testing::counts_heap_allocations() { return FG_TEST_COUNTS_NEW; }
+
+#if FG_TEST_COUNTS_NEW
 
 void* operator new(std::size_t size) {
   ++t_heap_allocations;
@@ -229,3 +244,4 @@ void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#endif  // FG_TEST_COUNTS_NEW

@@ -51,6 +51,9 @@ bool run_test_in_child(const std::string& env, const std::string& test_name);
 // Calls of the global operator new made on this thread so far (the test binary replaces it to
 // count them): heap allocations other than tensor buffers, which come from core/allocator.h.
 int64_t heap_allocations_on_this_thread();
+// False where a sanitizer's runtime owns operator new (TSan): the counts stay 0 there, and the
+// tests that need them skip.
+bool counts_heap_allocations();
 
 // Runs a shell command, stdout and stderr together; exit_code is -1 when it did not exit normally.
 struct CommandResult {
