@@ -21,6 +21,7 @@
 #include "proto/tensor_bundle.pb.h"
 #include "ops/checkpoint_files.h"
 #include "ops/crc32c.h"
+#include "ops/internal/leveldb_memory.h"
 
 namespace fg::train {
 
@@ -34,38 +35,6 @@ constexpr int kBundleVersion = 1;
 constexpr int kBundleMinConsumer = 0;
 // Flush the data file's write buffer once it holds this much; bigger tensors bypass it.
 constexpr size_t kWriteBuffer = 4 << 20;
-
-// ---- LevelDB table over memory ------------------------------------------------------------
-
-// The index is small, so it is built and parsed in memory; that keeps the temp-file, fsync and
-// rename discipline in our hands instead of LevelDB's Env.
-class StringSink final : public leveldb::WritableFile {
- public:
-  leveldb::Status Append(const leveldb::Slice& s) override {
-    data.append(s.data(), s.size());
-    return {};
-  }
-  leveldb::Status Close() override { return {}; }
-  leveldb::Status Flush() override { return {}; }
-  leveldb::Status Sync() override { return {}; }
-  std::string data;
-};
-
-class StringSource final : public leveldb::RandomAccessFile {
- public:
-  explicit StringSource(const std::string& d) : d_(d) {}
-  leveldb::Status Read(uint64_t offset, size_t n, leveldb::Slice* result, char*) const override {
-    if (offset > d_.size() || n > d_.size() - offset) {
-      *result = leveldb::Slice();
-      return leveldb::Status::Corruption("block extends past the end of the file");
-    }
-    *result = leveldb::Slice(d_.data() + offset, n);
-    return {};
-  }
-
- private:
-  const std::string& d_;
-};
 
 // TF's table options for bundle indexes (tensorflow/core/lib/io/table_options.h with
 // compression off, as tensor_bundle.cc sets it). The rest are LevelDB's defaults, which equal

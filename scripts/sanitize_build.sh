@@ -14,9 +14,9 @@ if ! dpkg-query -W -f='${Status}' clang 2>/dev/null | grep -q "install ok instal
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang >/dev/null
 fi
-# -g puts the build directory into the objects, and ccache then keys them by it: without this a
-# clone in another directory compiles every sanitizer object again.
-export CCACHE_NOHASHDIR=1
+# ccache keys objects by the paths on their command lines and, with -g, by the build directory:
+# relative to the checkout and without the directory, a clone elsewhere (CI's) reuses these objects.
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 case "$kind" in
   asan)
     flags="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all"

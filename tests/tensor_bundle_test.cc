@@ -25,7 +25,7 @@
 #include "train/checkpoint_listing.h"
 #include "train/checkpoint_state.h"
 #include "ops/crc32c.h"
-#include "tests/leveldb_sink.h"
+#include "ops/internal/leveldb_memory.h"
 #include "tests/test_util.h"
 
 namespace fg::train {
@@ -75,7 +75,7 @@ std::string build_table(const std::vector<std::pair<std::string, std::string>>& 
   leveldb::Options o;
   o.compression = leveldb::kNoCompression;
   o.block_size = 262144;
-  testing::StringSink sink;
+  train::internal::StringSink sink;
   leveldb::TableBuilder b(o, &sink);
   for (const auto& [k, v] : entries) b.Add(k, v);
   EXPECT_TRUE(b.Finish().ok());

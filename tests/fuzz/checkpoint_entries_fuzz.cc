@@ -16,11 +16,11 @@
 #include "core/errors.h"
 #include "proto/tensor_bundle.pb.h"
 #include "tests/fuzz/fuzz_util.h"
-#include "tests/leveldb_sink.h"
+#include "ops/internal/leveldb_memory.h"
 #include "ops/crc32c.h"
 #include "ops/tensor_bundle.h"
 
-using fg::testing::StringSink;
+using fg::train::internal::StringSink;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fg::fuzz::init();
