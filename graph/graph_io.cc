@@ -217,6 +217,51 @@ tensorflow::GraphDef to_graph_def(const Graph& g, const GraphDefOptions& options
 
 tensorflow::GraphDef Graph::to_graph_def() const { return fg::to_graph_def(*this); }
 
+std::vector<DType> declared_output_dtypes(const tensorflow::OpDef& def, const AttrMap& attrs, const std::string& who,
+                                          int64_t limit) {
+  auto attr_of = [&](const std::string& name) -> std::optional<AttrValue> {
+    if (auto it = attrs.find(name); it != attrs.end()) return it->second;
+    for (const auto& a : def.attr())
+      if (a.name() == name && a.has_default_value()) {
+        AttrValue v;
+        if (attr_from_proto(a.default_value(), who, &v)) return v;
+      }
+    return std::nullopt;
+  };
+  std::vector<DType> r;
+  for (const auto& arg : def.output_arg()) {
+    const std::string what = str_cat(who, ": output '", arg.name(), "' of its OpDef in the meta graph");
+    if (!arg.type_list_attr().empty()) {
+      auto v = attr_of(arg.type_list_attr());
+      FG_CHECK(v && std::holds_alternative<std::vector<DType>>(*v), InvalidArgument, what, " needs list(type) attr '",
+               arg.type_list_attr(), "'");
+      const auto& ts = std::get<std::vector<DType>>(*v);
+      FG_CHECK(static_cast<int64_t>(r.size() + ts.size()) <= limit, InvalidArgument, who,
+               ": its OpDef in the meta graph declares more than ", limit, " outputs");
+      r.insert(r.end(), ts.begin(), ts.end());
+      continue;
+    }
+    DType t = carried_dtype(arg.type());
+    if (arg.type() == tensorflow::DT_INVALID) {
+      auto v = attr_of(arg.type_attr());
+      FG_CHECK(v && std::holds_alternative<DType>(*v), InvalidArgument, what, " needs type attr '", arg.type_attr(),
+               "'");
+      t = std::get<DType>(*v);
+    }
+    int64_t n = 1;
+    if (!arg.number_attr().empty()) {
+      auto v = attr_of(arg.number_attr());
+      FG_CHECK(v && std::holds_alternative<int64_t>(*v) && std::get<int64_t>(*v) >= 0, InvalidArgument, what,
+               " needs a non-negative int attr '", arg.number_attr(), "'");
+      n = std::get<int64_t>(*v);
+    }
+    FG_CHECK(static_cast<int64_t>(r.size()) + n <= limit, InvalidArgument, who,
+             ": its OpDef in the meta graph declares more than ", limit, " outputs");
+    r.insert(r.end(), static_cast<size_t>(n), t);
+  }
+  return r;
+}
+
 // ---- import
 
 namespace {
@@ -504,54 +549,6 @@ const tensorflow::OpDef* listed_op_def(const Import& im, const std::string& type
   for (const auto& op : im.options.op_list->op())
     if (op.name() == type) return &op;
   return nullptr;
-}
-
-// The outputs TF's definition of an op declares for a node: their dtypes, from the def's fixed
-// types or the node's attrs (the def's defaults where the node leaves an attr out).
-// At most `limit` outputs, so that a definition naming huge counts allocates nothing.
-std::vector<DType> declared_output_dtypes(const tensorflow::OpDef& def, const AttrMap& attrs, const std::string& who,
-                                          int64_t limit) {
-  auto attr_of = [&](const std::string& name) -> std::optional<AttrValue> {
-    if (auto it = attrs.find(name); it != attrs.end()) return it->second;
-    for (const auto& a : def.attr())
-      if (a.name() == name && a.has_default_value()) {
-        AttrValue v;
-        if (attr_from_proto(a.default_value(), who, &v)) return v;
-      }
-    return std::nullopt;
-  };
-  std::vector<DType> r;
-  for (const auto& arg : def.output_arg()) {
-    const std::string what = str_cat(who, ": output '", arg.name(), "' of its OpDef in the meta graph");
-    if (!arg.type_list_attr().empty()) {
-      auto v = attr_of(arg.type_list_attr());
-      FG_CHECK(v && std::holds_alternative<std::vector<DType>>(*v), InvalidArgument, what, " needs list(type) attr '",
-               arg.type_list_attr(), "'");
-      const auto& ts = std::get<std::vector<DType>>(*v);
-      FG_CHECK(static_cast<int64_t>(r.size() + ts.size()) <= limit, InvalidArgument, who,
-               ": its OpDef in the meta graph declares more than ", limit, " outputs");
-      r.insert(r.end(), ts.begin(), ts.end());
-      continue;
-    }
-    DType t = carried_dtype(arg.type());
-    if (arg.type() == tensorflow::DT_INVALID) {
-      auto v = attr_of(arg.type_attr());
-      FG_CHECK(v && std::holds_alternative<DType>(*v), InvalidArgument, what, " needs type attr '", arg.type_attr(),
-               "'");
-      t = std::get<DType>(*v);
-    }
-    int64_t n = 1;
-    if (!arg.number_attr().empty()) {
-      auto v = attr_of(arg.number_attr());
-      FG_CHECK(v && std::holds_alternative<int64_t>(*v) && std::get<int64_t>(*v) >= 0, InvalidArgument, what,
-               " needs a non-negative int attr '", arg.number_attr(), "'");
-      n = std::get<int64_t>(*v);
-    }
-    FG_CHECK(static_cast<int64_t>(r.size()) + n <= limit, InvalidArgument, who,
-             ": its OpDef in the meta graph declares more than ", limit, " outputs");
-    r.insert(r.end(), static_cast<size_t>(n), t);
-  }
-  return r;
 }
 
 // Attr kinds the registered op relies on must be right before the builder reads them.

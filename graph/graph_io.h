@@ -59,6 +59,12 @@ ImportResult import_graph_def(Graph& g, const tensorflow::GraphDef& graph_def, c
 tensorflow::AttrValue attr_to_proto(const AttrValue& v);
 bool attr_from_proto(const tensorflow::AttrValue& p, const std::string& who, AttrValue* out);
 
+// The outputs TF's definition of an op declares for a node with `attrs`: their dtypes, from the
+// def's fixed types or the attrs (the def's defaults where the node leaves an attr out). More
+// than `limit` outputs, or a missing attr, is InvalidArgument naming `who`.
+std::vector<DType> declared_output_dtypes(const tensorflow::OpDef& def, const AttrMap& attrs, const std::string& who,
+                                          int64_t limit);
+
 // True for the dtypes flowgraph has Tensors for (imported graphs may carry others, as
 // DType values equal to TF's enum, on opaque nodes).
 bool is_supported_dtype(DType t);

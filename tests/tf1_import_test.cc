@@ -187,5 +187,54 @@ TEST(Tf1Import, UnknownOpsTakeTheirOutputTypesFromTheMetaGraphsOpList) {
   }
 }
 
+// An exported meta graph must import again. A carried type's definition is written back only when it
+// declares what the graph's nodes have; otherwise it is left out, and the importer types the nodes
+// by their uses and shapes as it did the first time (not by an empty or contradicting definition).
+TEST(Tf1Import, AMetaGraphWithCarriedOpsReimportsWhetherOrNotItsOpListDefinesThem) {
+  register_ops();
+  // c -> k (of `type`, T = float, N = 1, `recorded` output shapes) -> Identity of k:0.
+  auto graph = [](const std::string& type, int recorded) {
+    tensorflow::MetaGraphDef meta;
+    tensorflow::GraphDef& gd = *meta.mutable_graph_def();
+    gd.mutable_versions()->set_producer(26);
+    auto* c = node(gd, "c", "Const");
+    type_attr(c, "dtype", tensorflow::DT_FLOAT);
+    *(*c->mutable_attr())["value"].mutable_tensor() = tensor_to_proto(Tensor::from_vector<float>({1, 2}));
+    auto* k = node(gd, "k", type, {"c"});
+    type_attr(k, "T", tensorflow::DT_FLOAT);
+    (*k->mutable_attr())["N"].set_i(1);
+    for (int i = 0; i < recorded; ++i) (*k->mutable_attr())["_output_shapes"].mutable_list()->add_shape();
+    type_attr(node(gd, "y", "Identity", {"k:0"}), "T", tensorflow::DT_FLOAT);
+    return meta;
+  };
+  auto reimport = [](const tensorflow::MetaGraphDef& meta, const std::string& type) {
+    Graph g;
+    train::import_meta_graph(g, meta);
+    const tensorflow::MetaGraphDef again = train::to_meta_graph_def(g);
+    for (const auto& op : again.meta_info_def().stripped_op_list().op()) EXPECT_NE(op.name(), type);
+    Graph g2;
+    train::import_meta_graph(g2, again);
+    return std::pair{g.get_operation_by_name("k")->num_outputs(), g2.get_operation_by_name("k")->num_outputs()};
+  };
+  // A type no meta graph defines: typed by its uses.
+  {
+    const auto [first, second] = reimport(graph("UnlistedTopK", 0), "UnlistedTopK");
+    EXPECT_EQ(first, 1);
+    EXPECT_EQ(second, 1);
+  }
+  // FancyTopK's definition is known from an earlier meta graph, and with N = 1 it declares three
+  // outputs; this graph's node recorded four. The definition is not written back.
+  {
+    tensorflow::MetaGraphDef defined;
+    *defined.mutable_graph_def() = fancy_graph(2);
+    *defined.mutable_meta_info_def()->mutable_stripped_op_list()->add_op() = fancy_top_k_def();
+    Graph g0;
+    train::import_meta_graph(g0, defined);
+    const auto [first, second] = reimport(graph("FancyTopK", 4), "FancyTopK");
+    EXPECT_EQ(first, 4);
+    EXPECT_EQ(second, 4);
+  }
+}
+
 }  // namespace
 }  // namespace fg

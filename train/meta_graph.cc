@@ -65,15 +65,33 @@ std::optional<tensorflow::OpDef> carried_op_def(const std::string& type) {
   return std::nullopt;
 }
 
+// A carried type's definition as an imported meta graph gave it, if it declares what every node
+// of that type in `g` has (outputs and their dtypes). Otherwise none: a signature flowgraph cannot
+// vouch for is left out of the stripped_op_list, so an importer types the nodes by their uses
+// and shapes, as it did the first time, instead of trusting a definition that contradicts them.
+std::optional<tensorflow::OpDef> carried_op_def_for(const Graph& g, const std::string& type) {
+  auto def = carried_op_def(type);
+  if (!def) return std::nullopt;
+  for (const Operation* op : g.get_operations()) {
+    if (op->type() != type) continue;
+    std::vector<DType> declared;
+    try {
+      declared = declared_output_dtypes(*def, op->attrs(), op->name(), op->num_outputs() + 1);
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+    if (static_cast<int>(declared.size()) != op->num_outputs()) return std::nullopt;
+    for (int i = 0; i < op->num_outputs(); ++i)
+      if (declared[i] != op->output_dtype(i)) return std::nullopt;
+  }
+  return def;
+}
+
 // TF's OpDef for one of flowgraph's registered types; `example` supplies the kind of attrs
 // that have no default.
 tensorflow::OpDef op_def_to_proto(const OpDef& def, const Operation& example) {
   tensorflow::OpDef p;
   p.set_name(def.type);
-  if (def.opaque) {
-    if (auto carried = carried_op_def(def.type)) return *carried;
-    return p;  // flowgraph does not know this op's signature
-  }
   for (const ArgDef& a : def.inputs) *p.add_input_arg() = arg_to_proto(a);
   for (const ArgDef& a : def.outputs) *p.add_output_arg() = arg_to_proto(a);
   std::set<std::string> type_attrs, number_attrs, type_list_attrs;
@@ -203,7 +221,11 @@ tensorflow::MetaGraphDef to_meta_graph_def(const Graph& g, const ExportMetaGraph
   for (const auto& [type, op] : used) {
     // A carried node of a registered type (a half Const) has the registered type's signature.
     const OpDef* registered = OpRegistry::global().find(type);
-    *info->mutable_stripped_op_list()->add_op() = op_def_to_proto(registered ? *registered : op->def(), *op);
+    if (registered || !op->def().opaque) {
+      *info->mutable_stripped_op_list()->add_op() = op_def_to_proto(registered ? *registered : op->def(), *op);
+    } else if (auto carried = carried_op_def_for(g, type)) {
+      *info->mutable_stripped_op_list()->add_op() = *carried;
+    }
   }
 
   *meta.mutable_graph_def() = to_graph_def(g, {.add_shapes = true});

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -21,6 +22,12 @@ void init() {
     return true;
   }();
   (void)done;
+}
+
+void fail(const char* what, const std::exception& e) {
+  std::fprintf(stderr, "fuzz invariant broken: %s\n  %s\n", what, e.what());
+  std::fflush(stderr);
+  __builtin_trap();
 }
 
 const std::string& scratch_dir() {

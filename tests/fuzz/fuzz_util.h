@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,9 @@ void write_base_checkpoint(const std::string& prefix);
 // Reads every tensor of the checkpoint at `prefix` (what a restore does).
 void read_checkpoint(const std::string& prefix);
 std::string read_file(const std::string& path);
+// A broken invariant: prints `what` and the error behind it, then traps, so libFuzzer keeps the input
+// and its log says why.
+[[noreturn]] void fail(const char* what, const std::exception& e);
 
 // The framing's writer, for seeds.
 void put_u8(std::string& out, uint8_t v);

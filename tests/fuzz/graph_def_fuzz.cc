@@ -20,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     fg::Graph again;
     fg::import_graph_def(again, g.to_graph_def());
-  } catch (const fg::Error&) {
-    __builtin_trap();  // what flowgraph imported, it must export as a GraphDef it imports
+  } catch (const fg::Error& e) {
+    fg::fuzz::fail("the imported graph must export as a GraphDef it imports", e);
   }
   fg::Session sess(g);
   for (fg::Operation* op : g.get_operations()) {

@@ -18,8 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     fg::Graph again;
     fg::train::import_meta_graph(again, fg::train::to_meta_graph_def(g));
-  } catch (const fg::Error&) {
-    __builtin_trap();  // what flowgraph imported, it must export as a meta-graph it imports
+  } catch (const fg::Error& e) {
+    fg::fuzz::fail("the imported graph must export as a meta-graph it imports", e);
   }
   return 0;
 }
