@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <limits>
+#include <unordered_map>
 
 #include "core/parallel.h"
 #include "graph/op_registry.h"
@@ -152,6 +153,11 @@ Output unsorted_segment_sum(const Output& data, const Output& segment_ids, const
 
 std::pair<Output, Output> setdiff1d(const Output& x, const Output& y, DType index_dtype, const std::string& name) {
   Operation* op = OpBuilder(x, "ListDiff", name).input(x).input(y).attr("out_idx", index_dtype).build();
+  return {op->output(0), op->output(1)};
+}
+
+std::pair<Output, Output> unique(const Output& x, DType out_idx, const std::string& name) {
+  Operation* op = OpBuilder(x, "Unique", name).input(x).attr("out_idx", out_idx).build();
   return {op->output(0), op->output(1)};
 }
 
@@ -543,11 +549,7 @@ void gather_impl(KernelContext& ctx, int64_t axis_in, const char* who) {
            "), but got ", axis_in);
   const int64_t axis = axis_in < 0 ? axis_in + rank : axis_in;
   const int64_t limit = params.dim(static_cast<int>(axis));
-  const std::vector<int64_t> idx = index_values(indices, who);
-  for (size_t i = 0; i < idx.size(); ++i)
-    FG_CHECK(idx[i] >= 0 && idx[i] < limit, InvalidArgument, "indices",
-             detail::index_string(indices.shape(), static_cast<int64_t>(i)), " = ", idx[i], " is not in [0, ", limit,
-             ")");
+  const std::vector<int64_t> idx = checked_indices(indices, limit, who);
   int64_t outer = 1, inner = 1;
   Dims out_dims;
   for (int64_t i = 0; i < axis; ++i) {
@@ -903,6 +905,45 @@ void list_diff_kernel(KernelContext& ctx) {
   });
 }
 
+// -- Unique
+
+void unique_shape(InferenceContext& c) {
+  const Shape& x = c.input_shape(0);
+  if (x.known_rank() && x.rank() != 1) c.fail(str_cat("x should be a 1D vector, got shape ", x));
+  c.set_output(0, Shape{-1});
+  c.set_output(1, x.known_rank() ? x : Shape{-1});
+}
+
+void unique_kernel(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  FG_CHECK(x.rank() == 1, InvalidArgument, "Unique: x should be a 1D vector, got shape ", x.shape());
+  const DType out_idx = ctx.attr<DType>("out_idx");
+  const int64_t n = x.num_elements();
+  FG_CHECK(out_idx == DType::kInt32 || out_idx == DType::kInt64, InvalidArgument,
+           "Unique: out_idx must be int32 or int64, not ", dtype_name(out_idx));
+  FG_CHECK(out_idx == DType::kInt64 || n <= std::numeric_limits<int32_t>::max(), InvalidArgument,
+           "Unique: x has more elements than int32 indices can name");
+  Tensor idx = Tensor::empty(out_idx, {n});
+  int32_t* idx32 = out_idx == DType::kInt32 ? idx.data<int32_t>() : nullptr;
+  int64_t* idx64 = out_idx == DType::kInt64 ? idx.data<int64_t>() : nullptr;
+  dispatch_all(x.dtype(), "Unique", [&]<typename T>() {
+    const T* xv = x.data<T>();
+    std::unordered_map<T, int64_t> position;  // of each value in y
+    std::vector<int64_t> first;                // y[k] = x[first[k]]
+    for (int64_t i = 0; i < n; ++i) {
+      const auto [it, fresh] = position.try_emplace(xv[i], static_cast<int64_t>(first.size()));
+      if (fresh) first.push_back(i);
+      if (idx32) idx32[i] = static_cast<int32_t>(it->second);
+      else idx64[i] = it->second;
+    }
+    Tensor y = Tensor::empty(x.dtype(), {static_cast<int64_t>(first.size())});
+    T* yv = y.data<T>();
+    for (size_t k = 0; k < first.size(); ++k) yv[k] = xv[first[k]];
+    ctx.set_output(0, y);
+  });
+  ctx.set_output(1, idx);
+}
+
 }  // namespace
 
 void register_indexing_ops(OpRegistry& r) {
@@ -940,6 +981,9 @@ void register_indexing_ops(OpRegistry& r) {
   r.add("ListDiff").input("x", "T").input("y", "T").output("out", "T").output("idx", "out_idx")
       .attr("out_idx", DType::kInt32).type_attr("T", kAllTypes).type_attr("out_idx", kIndexTypes)
       .shape(list_diff_shape).kernel_fn(list_diff_kernel).not_differentiable("integer outputs: TF's NotDifferentiable");
+  r.add("Unique").input("x", "T").output("y", "T").output("idx", "out_idx").attr("out_idx", DType::kInt32)
+      .type_attr("T", kAllTypes).type_attr("out_idx", kIndexTypes).shape(unique_shape).kernel_fn(unique_kernel)
+      .without_gradient("TF registers no gradient for Unique: differentiating through its values is an error there");
 }
 
 }  // namespace fg

@@ -81,6 +81,9 @@ Output unsorted_segment_sum(const Output& data, const Output& segment_ids, const
 // ListDiff: the values of x not in y, and their positions in x.
 std::pair<Output, Output> setdiff1d(const Output& x, const Output& y, DType index_dtype = DType::kInt32,
                                     const std::string& name = "");
+// tf.unique: the distinct values of vector x in order of first occurrence (y), and for each element
+// of x the position of its value in y (idx, int32 or int64): x == gather(y, idx).
+std::pair<Output, Output> unique(const Output& x, DType out_idx = DType::kInt32, const std::string& name = "");
 
 
 }  // namespace fg

@@ -21,6 +21,27 @@ Output index_vector(Graph& g, const std::vector<int64_t>& values, const std::str
   return constant(g, Tensor::from_vector(std::vector<int32_t>(values.begin(), values.end())), name);
 }
 
+std::vector<int64_t> checked_indices(const Tensor& indices, int64_t limit, const char* who) {
+  const int64_t n = indices.num_elements();
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  if (indices.dtype() == DType::kInt32) std::copy(indices.data<int32_t>(), indices.data<int32_t>() + n, v.begin());
+  else if (indices.dtype() == DType::kInt64) std::copy(indices.data<int64_t>(), indices.data<int64_t>() + n, v.begin());
+  else throw InvalidArgument(str_cat(who, ": indices must be int32 or int64, not ", dtype_name(indices.dtype())));
+  for (int64_t i = 0; i < n; ++i)
+    FG_CHECK(v[i] >= 0 && v[i] < limit, InvalidArgument, who, ": indices", detail::index_string(indices.shape(), i),
+             " = ", v[i], " is not in [0, ", limit, ")");
+  return v;
+}
+
+void check_row_updates(const Shape& var, const Shape& indices, const Shape& updates, const char* what,
+                       const char* who) {
+  std::vector<int64_t> want = indices.dim_vector();
+  for (int i = 1; i < var.rank(); ++i) want.push_back(var.dim(i));
+  FG_CHECK(updates == Shape(want), InvalidArgument, who, ": ", what,
+           " must have shape indices.shape + var.shape[1:] = ", Shape(want), " (indices ", indices, ", var ", var,
+           "), got ", updates);
+}
+
 void check_data_format(const std::string& f) {
   FG_CHECK(f == "NHWC", InvalidArgument, "data_format '", f, "' is not supported on CPU; only NHWC");
 }

@@ -1,11 +1,15 @@
 #include "ops/state.h"
 
 #include <algorithm>
+#include <limits>
+#include <type_traits>
 
 #include "core/eigen.h"
+#include "core/parallel.h"
 #include "graph/op_registry.h"
 #include "ops/array.h"
 #include "ops/initializers.h"
+#include "ops/internal/kernel_util.h"
 #include "ops/internal/register.h"
 #include "ops/math.h"
 
@@ -105,6 +109,35 @@ Output assign_sub(const Variable& ref, const Output& value, const std::string& n
   return OpBuilder(value, "AssignSub", name).input(ref.ref()).input(value).build_output();
 }
 
+namespace {
+Output scatter_op(const char* type, const Variable& ref, const Output& indices, const Output& updates,
+                  const std::string& name) {
+  return OpBuilder(updates, type, name).input(ref.ref()).input(indices).input(updates).build_output();
+}
+}  // namespace
+
+Output scatter_update(const Variable& ref, const Output& indices, const Output& updates, const std::string& name) {
+  return scatter_op("ScatterUpdate", ref, indices, updates, name);
+}
+Output scatter_add(const Variable& ref, const Output& indices, const Output& updates, const std::string& name) {
+  return scatter_op("ScatterAdd", ref, indices, updates, name);
+}
+Output scatter_sub(const Variable& ref, const Output& indices, const Output& updates, const std::string& name) {
+  return scatter_op("ScatterSub", ref, indices, updates, name);
+}
+Output scatter_mul(const Variable& ref, const Output& indices, const Output& updates, const std::string& name) {
+  return scatter_op("ScatterMul", ref, indices, updates, name);
+}
+Output scatter_div(const Variable& ref, const Output& indices, const Output& updates, const std::string& name) {
+  return scatter_op("ScatterDiv", ref, indices, updates, name);
+}
+Output scatter_min(const Variable& ref, const Output& indices, const Output& updates, const std::string& name) {
+  return scatter_op("ScatterMin", ref, indices, updates, name);
+}
+Output scatter_max(const Variable& ref, const Output& indices, const Output& updates, const std::string& name) {
+  return scatter_op("ScatterMax", ref, indices, updates, name);
+}
+
 std::vector<Variable> global_variables(const Graph& g) { return g.get_variables(GraphKeys::GLOBAL_VARIABLES); }
 std::vector<Variable> trainable_variables(const Graph& g) { return g.get_variables(GraphKeys::TRAINABLE_VARIABLES); }
 
@@ -161,6 +194,78 @@ void assign_update_kernel(KernelContext& ctx) {
   ctx.set_output(0, out);
 }
 
+// ---- Scatter*: rows of a variable updated in place, TF's state_ops.
+
+enum class Scatter { kUpdate, kAdd, kSub, kMul, kDiv, kMin, kMax };
+constexpr const char* kScatterTypes[] = {"ScatterUpdate", "ScatterAdd", "ScatterSub", "ScatterMul",
+                                         "ScatterDiv",    "ScatterMin", "ScatterMax"};
+
+template <Scatter kOp, typename T>
+void scatter_element(T& a, T b) {
+  if constexpr (kOp == Scatter::kUpdate) a = b;
+  else if constexpr (kOp == Scatter::kAdd) a += b;
+  else if constexpr (kOp == Scatter::kSub) a -= b;
+  else if constexpr (kOp == Scatter::kMul) a *= b;
+  else if constexpr (kOp == Scatter::kDiv && std::is_integral_v<T> && std::is_signed_v<T>)
+    a = a == std::numeric_limits<T>::min() && b == T(-1) ? a : a / b;  // wraps, as TF's kernel
+  else if constexpr (kOp == Scatter::kDiv) a /= b;
+  else if constexpr (kOp == Scatter::kMin) a = std::min(a, b);
+  else a = std::max(a, b);
+}
+
+// TF's ScatterUpdateShape: updates are indices.shape + var.shape[1:], or a scalar for every row.
+void scatter_shape(InferenceContext& c) {
+  const Shape &var = c.input_shape(0), &indices = c.input_shape(1), &updates = c.input_shape(2);
+  if (var.known_rank() && var.rank() == 0) c.fail("the variable must be at least 1-D, got a scalar");
+  if (var.known_rank() && indices.known_rank() && !(updates.known_rank() && updates.rank() == 0)) {
+    std::vector<int64_t> want = indices.dim_vector();
+    for (int i = 1; i < var.rank(); ++i) want.push_back(var.dim(i));
+    if (!Shape(want).compatible_with(updates))
+      c.fail(str_cat("updates must have shape indices.shape + var.shape[1:] = ", Shape(want),
+                     " or be a scalar, got ", updates));
+  }
+  c.set_output(0, var);
+}
+
+// Rows apply in index order (a repeated index applies each of its updates; ScatterUpdate's last
+// wins). Every check comes before the first write, so a failed op leaves the variable as it was.
+template <Scatter kOp>
+void scatter_kernel(KernelContext& ctx) {
+  constexpr const char* who = kScatterTypes[static_cast<int>(kOp)];
+  VariableSlot& slot = ctx.ref(0);
+  const Tensor &indices = ctx.input(1), &updates = ctx.input(2);
+  std::lock_guard lock(slot.mu);
+  FG_CHECK(slot.value.valid(), FailedPrecondition, "Attempting to use uninitialized value ", slot.name);
+  const Tensor& var = slot.value;
+  FG_CHECK(var.rank() >= 1, InvalidArgument, who, ": the variable must be at least 1-D, got shape ", var.shape());
+  FG_CHECK(var.dtype() == updates.dtype(), InvalidArgument, who, ": the variable ", slot.name, " has dtype ",
+           dtype_name(var.dtype()), " but updates have dtype ", dtype_name(updates.dtype()));
+  const bool broadcast = updates.rank() == 0;
+  if (!broadcast) check_row_updates(var.shape(), indices.shape(), updates.shape(), "updates", who);
+  const std::vector<int64_t> rows = checked_indices(indices, var.dim(0), who);
+  const int64_t n = static_cast<int64_t>(rows.size());
+  const int64_t width = var.dim(0) == 0 ? 0 : var.num_elements() / var.dim(0);
+  Tensor out = var.unique() ? var : var.clone();
+  auto update = [&]<typename T>() {
+    const T* u = updates.data<T>();
+    if constexpr (kOp == Scatter::kDiv && std::is_integral_v<T>)
+      for (int64_t k = 0; k < updates.num_elements(); ++k)
+        FG_CHECK(u[k] != T(0), InvalidArgument, who, ": integer division by zero");
+    T* o = out.data<T>();
+    // Split by columns: each thread takes its columns of every row, rows in index order.
+    parallel_for(width, n, [&](int64_t b, int64_t e) {
+      for (int64_t i = 0; i < n; ++i) {
+        T* row = o + rows[i] * width;
+        for (int64_t k = b; k < e; ++k) scatter_element<kOp>(row[k], broadcast ? u[0] : u[i * width + k]);
+      }
+    });
+  };
+  if constexpr (kOp == Scatter::kUpdate) dispatch_all(var.dtype(), who, update);
+  else dispatch_numeric(var.dtype(), who, update);
+  slot.value = out;
+  ctx.set_output(0, out);
+}
+
 }  // namespace
 
 void register_state_ops(OpRegistry& r) {
@@ -181,6 +286,21 @@ void register_state_ops(OpRegistry& r) {
       .attr("use_locking", false).type_attr("T", kNumericTypes).shape(unchanged_shape)
       .kernel_fn(assign_update_kernel<-1>).set_stateful().not_differentiable("stateful update")
       .reference_forwarding();
+  const std::vector<DType> min_max_types = {DType::kFloat, DType::kDouble, DType::kInt32, DType::kInt64};
+  const auto scatter = [&](Scatter op, Kernel k, const std::vector<DType>* types) {
+    OpDef& d = r.add(kScatterTypes[static_cast<int>(op)]);
+    d.ref_input("ref", "T").input("indices", "Tindices").input("updates", "T").ref_output("output_ref", "T")
+        .type_attr("Tindices", kIndexTypes).attr("use_locking", op == Scatter::kUpdate).shape(scatter_shape)
+        .kernel_fn(k).set_stateful().not_differentiable("stateful update").reference_forwarding();
+    if (types) d.type_attr("T", *types);  // ScatterUpdate's T is any type, as Assign's
+  };
+  scatter(Scatter::kUpdate, scatter_kernel<Scatter::kUpdate>, nullptr);
+  scatter(Scatter::kAdd, scatter_kernel<Scatter::kAdd>, &kNumericTypes);
+  scatter(Scatter::kSub, scatter_kernel<Scatter::kSub>, &kNumericTypes);
+  scatter(Scatter::kMul, scatter_kernel<Scatter::kMul>, &kNumericTypes);
+  scatter(Scatter::kDiv, scatter_kernel<Scatter::kDiv>, &kNumericTypes);
+  scatter(Scatter::kMin, scatter_kernel<Scatter::kMin>, &min_max_types);
+  scatter(Scatter::kMax, scatter_kernel<Scatter::kMax>, &min_max_types);
 }
 
 }  // namespace fg

@@ -49,6 +49,21 @@ Output assign(const Variable& ref, const Output& value, const std::string& name 
 Output assign_add(const Variable& ref, const Output& value, const std::string& name = "");
 Output assign_sub(const Variable& ref, const Output& value, const std::string& name = "");
 
+// tf.scatter_update, scatter_add, scatter_sub, scatter_mul, scatter_div, scatter_min, scatter_max
+// (TF's Scatter* ops): row indices[i...] of the variable is set to, or combined with,
+// updates[i...]; updates have shape indices.shape + var.shape[1:], or are a scalar for every row.
+// Rows apply in index order: a repeated index applies each of its updates (scatter_update's last
+// wins). An index out of [0, var.shape[0]) is InvalidArgument and leaves the variable as it was.
+//
+//   Output up = scatter_add(emb, ids, rows);   // emb[ids[i]] += rows[i]
+Output scatter_update(const Variable& ref, const Output& indices, const Output& updates, const std::string& name = "");
+Output scatter_add(const Variable& ref, const Output& indices, const Output& updates, const std::string& name = "");
+Output scatter_sub(const Variable& ref, const Output& indices, const Output& updates, const std::string& name = "");
+Output scatter_mul(const Variable& ref, const Output& indices, const Output& updates, const std::string& name = "");
+Output scatter_div(const Variable& ref, const Output& indices, const Output& updates, const std::string& name = "");
+Output scatter_min(const Variable& ref, const Output& indices, const Output& updates, const std::string& name = "");
+Output scatter_max(const Variable& ref, const Output& indices, const Output& updates, const std::string& name = "");
+
 std::vector<Variable> global_variables(const Graph& g);
 std::vector<Variable> trainable_variables(const Graph& g);
 // A NoOp named "init" grouping the variables' initializers.

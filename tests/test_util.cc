@@ -29,6 +29,19 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, double lo, double hi, DT
   return t;
 }
 
+std::vector<double> as_doubles(const Tensor& t) {
+  return dispatch_float(t.dtype(), "as_doubles", [&]<typename T>() {
+    const auto v = t.flat<T>();
+    return std::vector<double>(v.begin(), v.end());
+  });
+}
+
+Tensor float_tensor(DType dtype, const Shape& shape, const std::vector<double>& values) {
+  return dispatch_float(dtype, "float_tensor", [&]<typename T>() {
+    return Tensor::from_vector(std::vector<T>(values.begin(), values.end()), shape);
+  });
+}
+
 GradCheckResult check_gradients(const std::function<Output(const std::vector<Output>&)>& f,
                                 const std::vector<Tensor>& xs, double delta) {
   Graph g;

@@ -17,6 +17,11 @@ namespace fg::testing {
 // Deterministic values in [lo, hi) for a tensor of `shape`.
 Tensor random_tensor(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0, DType dtype = f64);
 
+// A float32/float64 tensor's values as double, and a float32/float64 tensor of `shape` holding
+// `values` (rounded to float32 for f32): for tests written once for both dtypes.
+std::vector<double> as_doubles(const Tensor& t);
+Tensor float_tensor(DType dtype, const Shape& shape, const std::vector<double>& values);
+
 struct GradCheckResult {
   double max_abs_error = 0;  // |symbolic - numeric|, worst element over all inputs
   double max_rel_error = 0;  // the same divided by max(1, |numeric|)

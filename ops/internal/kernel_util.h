@@ -27,6 +27,16 @@ void check_bias(const Tensor& bias, const Shape& value);
 // Only NHWC runs on CPU.
 void check_data_format(const std::string& format);
 
+// Rows of a tensor named by an index tensor (Gather, Scatter*, SparseApply*): the int32/int64
+// `indices` as int64, each checked to be in [0, limit) before anything is written
+// (InvalidArgument "<who>: indices[i] = j is not in [0, limit)").
+std::vector<int64_t> checked_indices(const Tensor& indices, int64_t limit, const char* who);
+// Updates of whole rows of a variable of shape `var` (rank >= 1) at `indices` (Scatter*'s
+// `updates`, SparseApply*'s `grad`) have shape indices.shape + var.shape[1:]; InvalidArgument
+// naming `who` and `what` otherwise.
+void check_row_updates(const Shape& var, const Shape& indices, const Shape& updates, const char* what,
+                       const char* who);
+
 // Merges two static dims (-1 unknown); `fail` reports a mismatch.
 template <typename Fail>
 int64_t merge_dim(int64_t a, int64_t b, Fail&& fail) {
