@@ -14,6 +14,7 @@
 #include "graph/graph_io.h"
 #include "graph/tensor_proto.h"
 #include "ops/array.h"
+#include "ops/cumulative.h"
 #include "ops/register.h"
 #include "ops/initializers.h"
 #include "ops/math.h"
@@ -120,6 +121,35 @@ TEST(HostileValues, CastOfNanInfAndOutOfRangeFloatsToIntegersSaturates) {
   EXPECT_EQ(testing::eval(cast(d, i64)).to_vector<int64_t>(), (std::vector<int64_t>{0, i64max, i64min, i64max, -4}));
   EXPECT_EQ(testing::eval(cast(d, i32)).to_vector<int32_t>(), (std::vector<int32_t>{0, i32max, i32min, i32max, -4}));
   EXPECT_EQ(scalar_constant(g, std::nan(""), i32).op()->attr<Tensor>("value").scalar<int32_t>(), 0);
+}
+
+// Signed integer arithmetic wraps as two's complement, as TF's CPU kernels do, in every kernel that
+// adds or multiplies (the ops library is compiled with -fwrapv): no undefined behaviour, which the
+// UBSan job would report. One element each, so no SIMD path hides the scalar code.
+TEST(HostileValues, SignedIntegerOverflowWrapsInEveryArithmeticKernel) {
+  Graph g;
+  constexpr int32_t max = std::numeric_limits<int32_t>::max(), min = std::numeric_limits<int32_t>::min();
+  constexpr int64_t max64 = std::numeric_limits<int64_t>::max(), min64 = std::numeric_limits<int64_t>::min();
+  auto i32s = [&](std::vector<int32_t> v) { return constant(g, Tensor::from_vector<int32_t>(v)); };
+  auto one = [&](const Output& x) { return testing::eval(x).to_vector<int32_t>(); };
+  const Output top = i32s({max}), bottom = i32s({min}), one_ = i32s({1});
+  EXPECT_EQ(one(add(top, one_)), std::vector<int32_t>{min});
+  EXPECT_EQ(one(subtract(bottom, one_)), std::vector<int32_t>{max});
+  EXPECT_EQ(one(multiply(i32s({65536}), i32s({65536}))), std::vector<int32_t>{0});
+  EXPECT_EQ(one(square(i32s({65536}))), std::vector<int32_t>{0});
+  EXPECT_EQ(one(negative(bottom)), std::vector<int32_t>{min});
+  EXPECT_EQ(one(add_n({top, one_})), std::vector<int32_t>{min});
+  EXPECT_EQ(one(reduce_sum(i32s({max, 1}))), std::vector<int32_t>{min});
+  EXPECT_EQ(one(reduce_prod(i32s({65536, 65536}))), std::vector<int32_t>{0});
+  EXPECT_EQ(one(cumsum(i32s({max, 1}))), (std::vector<int32_t>{max, min}));
+  const Output big64 = constant(g, Tensor::from_vector<int64_t>({max64}));
+  EXPECT_EQ(testing::eval(add(big64, constant(g, Tensor::from_vector<int64_t>({1})))).to_vector<int64_t>(),
+            std::vector<int64_t>{min64});
+  Variable v = variable(i32s({max, 0}), {.name = "v"});
+  const Output bump = scatter_add(v, i32s({0}), i32s({1}));
+  Session s(g);
+  s.run(global_variables_initializer(g));
+  EXPECT_EQ(s.run(bump).to_vector<int32_t>(), (std::vector<int32_t>{min, 0}));
 }
 
 TEST(HostileShapes, TheLimitIsSettableAndFailedAllocationsAreTyped) {
