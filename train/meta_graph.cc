@@ -221,8 +221,8 @@ tensorflow::MetaGraphDef to_meta_graph_def(const Graph& g, const ExportMetaGraph
   for (const auto& [type, op] : used) {
     // A carried node of a registered type (a half Const) has the registered type's signature.
     const OpDef* registered = OpRegistry::global().find(type);
-    if (registered || !op->def().opaque) {
-      *info->mutable_stripped_op_list()->add_op() = op_def_to_proto(registered ? *registered : op->def(), *op);
+    if (registered) {
+      *info->mutable_stripped_op_list()->add_op() = op_def_to_proto(*registered, *op);
     } else if (auto carried = carried_op_def_for(g, type)) {
       *info->mutable_stripped_op_list()->add_op() = *carried;
     }
